@@ -1,0 +1,103 @@
+/** Every error libipc throws is a LibipcError with a stable `code`; the message says what to do. */
+export class LibipcError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidNameError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_INVALID_NAME', message);
+  }
+}
+export class InvalidArgumentError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_INVALID_ARGUMENT', message);
+  }
+}
+export class NotFoundError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_NOT_FOUND', message);
+  }
+}
+export class ExistsError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_EXISTS', message);
+  }
+}
+export class IncompatibleError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_INCOMPATIBLE', message);
+  }
+}
+export class PermissionError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_PERMISSION', message);
+  }
+}
+export class TimeoutError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_TIMEOUT', message);
+  }
+}
+export class ClosedError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_CLOSED', message);
+  }
+}
+export class TooLargeError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_TOO_LARGE', message);
+  }
+}
+export class LaggedError extends LibipcError {
+  /** How many messages the receiver missed. */
+  readonly missed: number;
+  constructor(missed: number, message?: string) {
+    super(
+      'ERR_LIBIPC_LAGGED',
+      message ??
+        `this receiver fell behind and missed ${missed} message(s); it continues from the oldest message still held (receive faster, or use a larger capacity)`,
+    );
+    this.missed = missed;
+  }
+}
+export class BadMessageError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_BAD_MESSAGE', message);
+  }
+}
+export class RegistryFullError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_REGISTRY_FULL', message);
+  }
+}
+export class SpawnError extends LibipcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LIBIPC_SPAWN', message, options);
+  }
+}
+export class ExitedEarlyError extends LibipcError {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stderrTail: string | undefined;
+  constructor(message: string, details: { exitCode: number | null; signal: string | null; stderrTail?: string }) {
+    super('ERR_LIBIPC_EXITED_EARLY', message);
+    this.exitCode = details.exitCode;
+    this.signal = details.signal;
+    this.stderrTail = details.stderrTail;
+  }
+}
+export class IllegalStateError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_ILLEGAL_STATE', message);
+  }
+}
+export class UnsupportedPlatformError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_UNSUPPORTED_PLATFORM', message);
+  }
+}

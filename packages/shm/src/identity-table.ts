@@ -1,0 +1,79 @@
+import { InvalidArgumentError } from './errors.js';
+import { isAlive, type ProcessIdentity, selfIdentity } from './process-identity.js';
+import type { SharedMemory } from './shared-memory.js';
+
+/** Bytes per slot: u32 pid (0 = free), u32 user tag, u64 start time. */
+export const IDENTITY_SLOT_SIZE = 16;
+
+/**
+ * A fixed table of process identities in shared memory: who is attached to a segment. Structures use it
+ * to count live users, find the last one, and reap the slots of processes that died without detaching.
+ * Not synchronised: call it while holding the segment's lock.
+ */
+export class IdentityTable {
+  private readonly view: DataView;
+  readonly capacity: number;
+
+  constructor(mem: SharedMemory, byteOffset: number, capacity: number) {
+    if (!Number.isInteger(byteOffset) || byteOffset % 8 !== 0 || byteOffset + capacity * IDENTITY_SLOT_SIZE > mem.size) {
+      throw new InvalidArgumentError(`identity table of ${capacity} slots does not fit at offset ${byteOffset}`);
+    }
+    this.view = new DataView(mem.buffer, byteOffset, capacity * IDENTITY_SLOT_SIZE);
+    this.capacity = capacity;
+  }
+
+  static bytes(capacity: number): number {
+    return capacity * IDENTITY_SLOT_SIZE;
+  }
+
+  pid(slot: number): number {
+    return this.view.getUint32(slot * IDENTITY_SLOT_SIZE, true);
+  }
+  tag(slot: number): number {
+    return this.view.getUint32(slot * IDENTITY_SLOT_SIZE + 4, true);
+  }
+  identity(slot: number): ProcessIdentity | undefined {
+    const pid = this.pid(slot);
+    return pid === 0 ? undefined : { pid, startTime: this.view.getBigUint64(slot * IDENTITY_SLOT_SIZE + 8, true) };
+  }
+
+  /** Records a process (this one by default) in a free slot; returns the slot, or -1 when full. */
+  add(tag = 0, who: ProcessIdentity = selfIdentity()): number {
+    for (let slot = 0; slot < this.capacity; slot++) {
+      if (this.pid(slot) !== 0) continue;
+      this.view.setBigUint64(slot * IDENTITY_SLOT_SIZE + 8, who.startTime, true);
+      this.view.setUint32(slot * IDENTITY_SLOT_SIZE + 4, tag, true);
+      this.view.setUint32(slot * IDENTITY_SLOT_SIZE, who.pid, true);
+      return slot;
+    }
+    return -1;
+  }
+
+  remove(slot: number): void {
+    this.view.setUint32(slot * IDENTITY_SLOT_SIZE, 0, true);
+  }
+
+  isLive(slot: number): boolean {
+    const id = this.identity(slot);
+    return id !== undefined && isAlive(id.pid, id.startTime);
+  }
+
+  /** Frees the slots of dead processes; returns the freed slots. */
+  reap(): number[] {
+    const freed: number[] = [];
+    for (let slot = 0; slot < this.capacity; slot++) {
+      if (this.pid(slot) !== 0 && !this.isLive(slot)) {
+        this.remove(slot);
+        freed.push(slot);
+      }
+    }
+    return freed;
+  }
+
+  /** Occupied slots (live or not yet reaped). */
+  used(): number[] {
+    const slots: number[] = [];
+    for (let slot = 0; slot < this.capacity; slot++) if (this.pid(slot) !== 0) slots.push(slot);
+    return slots;
+  }
+}

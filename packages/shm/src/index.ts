@@ -1,0 +1,37 @@
+export {
+  BadMessageError,
+  ClosedError,
+  ExistsError,
+  ExitedEarlyError,
+  IllegalStateError,
+  IncompatibleError,
+  InvalidArgumentError,
+  InvalidNameError,
+  LaggedError,
+  LibipcError,
+  NotFoundError,
+  PermissionError,
+  RegistryFullError,
+  SpawnError,
+  TimeoutError,
+  TooLargeError,
+  UnsupportedPlatformError,
+} from './errors.js';
+export { validateName, validateKind, objectName } from './names.js';
+export { SharedMemory, type CreateOptions, type OpenOptions } from './shared-memory.js';
+export { wait, waitSync, wake, type WaitOptions } from './wait.js';
+export { RobustMutex, ROBUST_MUTEX_SIZE, type LockResult } from './robust-mutex.js';
+export { processIdentity, isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
+export { watchExit, type WatchExitOptions } from './watch-exit.js';
+export {
+  attachSegment,
+  SegmentHeader,
+  HEADER_SIZE,
+  SEGMENT_MAGIC,
+  type AttachedSegment,
+  type SegmentSpec,
+  type SegmentState,
+} from './segment-header.js';
+export { IdentityTable, IDENTITY_SLOT_SIZE } from './identity-table.js';
+export { validateTimeout } from './validate.js';
+export type { WaitOutcome } from './native.js';

@@ -1,0 +1,39 @@
+import { InvalidNameError } from './errors.js';
+
+const NAME_RULE = /^[A-Za-z0-9._-]{1,63}$/;
+const KIND_RULE = /^[a-z][a-z0-9]{0,15}$/;
+
+/**
+ * The one name rule of libipc, for domains, services, channels and segments:
+ * 1–63 bytes of [A-Za-z0-9._-]. Never truncated or rewritten: anything else throws ERR_LIBIPC_INVALID_NAME.
+ */
+export function validateName(name: unknown, what = 'name'): asserts name is string {
+  if (typeof name !== 'string') {
+    throw new InvalidNameError(`${what} must be a string of 1-63 characters from [A-Za-z0-9._-], got ${typeof name}`);
+  }
+  if (!NAME_RULE.test(name)) {
+    const why =
+      name.length === 0
+        ? 'it is empty'
+        : Buffer.byteLength(name) > 63
+          ? `it is ${Buffer.byteLength(name)} bytes long`
+          : 'it contains characters outside [A-Za-z0-9._-]';
+    throw new InvalidNameError(
+      `${what} ${JSON.stringify(name)} is not valid: ${why}. Use 1-63 characters from [A-Za-z0-9._-] (no '/', no spaces).`,
+    );
+  }
+}
+
+/** A segment kind: a short lowercase word, e.g. 'registry', 'chan', 'shm'. */
+export function validateKind(kind: unknown): asserts kind is string {
+  if (typeof kind !== 'string' || !KIND_RULE.test(kind)) {
+    throw new InvalidNameError(
+      `segment kind ${JSON.stringify(kind)} is not valid: use 1-16 lowercase letters or digits, starting with a letter`,
+    );
+  }
+}
+
+/** The POSIX object name of a libipc segment: /libipc.<kind>.<name>, listed in /dev/shm without the slash. */
+export function objectName(kind: string, name: string): string {
+  return `/libipc.${kind}.${name}`;
+}

@@ -1,0 +1,59 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UnsupportedPlatformError } from './errors.js';
+
+/** The addon's surface, as seen by the TypeScript layer (internal). */
+export interface NativeSegmentHandle {
+  readonly buffer: ArrayBuffer | undefined;
+  readonly size: number;
+  readonly created: boolean;
+  readonly inode: bigint;
+  close(): void;
+  waitAsync(offset: number, expected: number, timeoutMs: number, spinUs: number): Promise<WaitOutcome | 'closed'>;
+  waitSync(offset: number, expected: number, timeoutMs: number): WaitOutcome;
+  wake(offset: number, count: number): number;
+  mutexInit(offset: number): void;
+  mutexTryLock(offset: number): LockOutcome;
+  mutexLockSync(offset: number, timeoutMs: number): LockOutcome;
+  mutexUnlock(offset: number): boolean;
+  mutexPrepareWait(offset: number): [observed: number, ownerPid: number, ownerStart: bigint] | null;
+}
+export type WaitOutcome = 'ok' | 'not-equal' | 'timed-out';
+export type LockOutcome = 'acquired' | 'owner-died' | 'busy' | 'timed-out';
+
+export interface NativePidWatch {
+  cancel(): void;
+  ref(): void;
+  unref(): void;
+  readonly active: boolean;
+}
+
+export interface NativeBinding {
+  SegmentHandle: new (objectName: string, size: number, create: boolean, mode: number) => NativeSegmentHandle;
+  PidWatch: new (pid: number, onExit: () => void) => NativePidWatch;
+  unlinkSegment(objectName: string): boolean;
+  segmentInode(objectName: string): bigint;
+  processStartTime(pid: number): bigint | undefined;
+}
+
+const SUPPORTED = new Set(['linux-x64', 'linux-arm64']);
+
+/** The package root, where node-gyp-build looks for prebuilds/ and build/ (same depth from src/ and dist/). */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+let binding: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (binding) return binding;
+  const platform = `${process.platform}-${process.arch}`;
+  if (!SUPPORTED.has(platform)) {
+    throw new UnsupportedPlatformError(
+      `@libipc/shm supports linux-x64 and linux-arm64 (glibc and musl); this is ${platform}. Run on Linux, or open an issue for your platform.`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+  binding = load(packageRoot);
+  return binding;
+}

@@ -1,0 +1,99 @@
+#include "pid_watch.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "addon.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+namespace libipc {
+
+struct PidWatch::Poll {
+  uv_poll_t handle;
+  int fd;
+  PidWatch* owner;
+};
+
+Napi::Function PidWatch::Init(Napi::Env env) {
+  return DefineClass(env, "PidWatch",
+                     {InstanceMethod<&PidWatch::Cancel>("cancel"), InstanceMethod<&PidWatch::Ref>("ref"),
+                      InstanceMethod<&PidWatch::Unref>("unref"), InstanceAccessor<&PidWatch::Active>("active")});
+}
+
+// new PidWatch(pid, onExit): throws with errno 'ESRCH' when the pid is already gone.
+PidWatch::PidWatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PidWatch>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "PidWatch(pid, callback)").ThrowAsJavaScriptException();
+    return;
+  }
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    errno_error(env, "pidfd_open", errno).ThrowAsJavaScriptException();
+    return;
+  }
+  AddonState* state = addon_state(env);
+  poll_ = new Poll{};
+  poll_->fd = fd;
+  poll_->owner = this;
+  uv_poll_init(state->loop, &poll_->handle, fd);
+  poll_->handle.data = poll_;
+  uv_poll_start(&poll_->handle, UV_READABLE, &PidWatch::on_readable);
+  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  self_ = Napi::Persistent(info.This().As<Napi::Object>());
+}
+
+PidWatch::~PidWatch() { stop(); }
+
+void PidWatch::stop() {
+  if (poll_ == nullptr) return;
+  Poll* poll = poll_;
+  poll_ = nullptr;
+  poll->owner = nullptr;
+  uv_poll_stop(&poll->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), [](uv_handle_t* h) {
+    Poll* p = static_cast<Poll*>(h->data);
+    close(p->fd);
+    delete p;
+  });
+  if (!self_.IsEmpty()) self_.Reset();
+}
+
+void PidWatch::on_readable(uv_poll_t* handle, int status, int events) {
+  Poll* poll = static_cast<Poll*>(handle->data);
+  PidWatch* self = poll->owner;
+  if (self == nullptr) return;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  Napi::FunctionReference callback = std::move(self->callback_);
+  Napi::Object keep = self->self_.Value();  // stop() drops self_: keep the object alive for the call
+  self->stop();
+  Napi::AsyncContext context(env, "libipc.watchExit");
+  callback.MakeCallback(keep, {}, context);
+}
+
+Napi::Value PidWatch::Cancel(const Napi::CallbackInfo& info) {
+  stop();
+  callback_.Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value PidWatch::Ref(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  return info.Env().Undefined();
+}
+
+Napi::Value PidWatch::Unref(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  return info.Env().Undefined();
+}
+
+Napi::Value PidWatch::Active(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), poll_ != nullptr); }
+
+}  // namespace libipc

@@ -1,0 +1,61 @@
+import { ClosedError, InvalidArgumentError } from './errors.js';
+import type { WaitOutcome } from './native.js';
+import type { SharedMemory } from './shared-memory.js';
+import { validateOffset, validateTimeout } from './validate.js';
+
+export interface WaitOptions {
+  /** Spin this many microseconds on the word before sleeping (an active peer answers faster than a wake-up). */
+  spinUs?: number;
+}
+
+function toUint32(expected: unknown): number {
+  if (typeof expected !== 'number' || !Number.isInteger(expected) || expected < -(2 ** 31) || expected > 2 ** 32 - 1) {
+    throw new InvalidArgumentError(`expected must be a 32-bit integer, got ${String(expected)}`);
+  }
+  return expected >>> 0;
+}
+
+/**
+ * Waits, without blocking the event loop, while the 32-bit word at `byteOffset` equals `expected`, until
+ * another process calls `wake` on it. Like Atomics.wait: 'ok' (woken; re-check your condition),
+ * 'not-equal' (the word had already changed) or 'timed-out'. Waits sleep on threads of the addon's own,
+ * never on libuv's threadpool.
+ */
+export async function wait(
+  mem: SharedMemory,
+  byteOffset: number,
+  expected: number,
+  timeoutMs?: number,
+  opts: WaitOptions = {},
+): Promise<WaitOutcome> {
+  const offset = validateOffset(mem, byteOffset, 4);
+  const value = toUint32(expected);
+  const timeout = validateTimeout(timeoutMs);
+  const spinUs = opts.spinUs ?? 0;
+  if (typeof spinUs !== 'number' || !(spinUs >= 0) || spinUs > 1_000_000) {
+    throw new InvalidArgumentError(`spinUs must be a number from 0 to 1000000, got ${String(spinUs)}`);
+  }
+  const outcome = await mem.handle.waitAsync(offset, value, timeout, spinUs);
+  if (outcome === 'closed') throw new ClosedError(`segment ${mem.name} was closed while waiting`);
+  return outcome;
+}
+
+/** Synchronous, bounded wait for short waits in synchronous code: the timeout is required. */
+export function waitSync(mem: SharedMemory, byteOffset: number, expected: number, timeoutMs: number): WaitOutcome {
+  const offset = validateOffset(mem, byteOffset, 4);
+  const value = toUint32(expected);
+  const timeout = validateTimeout(timeoutMs);
+  if (!Number.isFinite(timeout)) {
+    throw new InvalidArgumentError('waitSync needs a finite timeoutMs: a synchronous wait must be bounded');
+  }
+  return mem.handle.waitSync(offset, value, timeout);
+}
+
+/** Wakes up to `count` waiters (in any process) on the word at `byteOffset`; returns how many woke. */
+export function wake(mem: SharedMemory, byteOffset: number, count = Infinity): number {
+  const offset = validateOffset(mem, byteOffset, 4);
+  if (typeof count !== 'number' || Number.isNaN(count) || count < 0 || (!Number.isInteger(count) && count !== Infinity)) {
+    throw new InvalidArgumentError(`count must be a whole number >= 0 (or Infinity), got ${String(count)}`);
+  }
+  return mem.handle.wake(offset, count);
+}

@@ -1,0 +1,98 @@
+// Helpers shared by every package's tests: real child processes, and leak checks.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+
+/** A unique name for this test run, so parallel test files never share objects. */
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** libipc objects in /dev/shm whose name contains `fragment`. */
+export function shmObjects(fragment: string): string[] {
+  return readdirSync('/dev/shm').filter((f) => f.startsWith('libipc.') && f.includes(fragment));
+}
+
+function stat(pid: string): { state: string; ppid: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0]!, ppid: Number(rest[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of zombies whose parent is this process. */
+export function zombieChildren(parent = process.pid): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      const s = stat(d);
+      return s?.state === 'Z' && s.ppid === parent;
+    })
+    .map(Number);
+}
+
+/** Live (non-zombie) children of a process. */
+export function liveChildren(parent = process.pid): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      const s = stat(d);
+      return s !== undefined && s.state !== 'Z' && s.ppid === parent;
+    })
+    .map(Number);
+}
+
+export interface NodeChild {
+  child: ChildProcess;
+  /** Resolves with the first stdout line that satisfies `match` (a prefix or a predicate). */
+  line(match: string | ((line: string) => boolean), timeoutMs?: number): Promise<string>;
+  /** Resolves when the child has exited (and been reaped). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `node script args…` with piped stdout, line-oriented. */
+export function spawnNode(script: string, args: string[] = [], env: Record<string, string> = {}): NodeChild {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const lines: string[] = [];
+  const waiters: Array<{ test: (l: string) => boolean; resolve: (l: string) => void }> = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    lines.push(l);
+    for (const w of [...waiters]) {
+      if (w.test(l)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
+    }
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal })) as NodeChild['exited'];
+  return {
+    child,
+    exited,
+    line(match, timeoutMs = 20_000) {
+      const test = typeof match === 'string' ? (l: string) => l.startsWith(match) : match;
+      const seen = lines.find(test);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${String(match)} within ${timeoutMs} ms; got: ${lines.join(' | ')}`)), timeoutMs);
+        waiters.push({ test, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+        exited.then(({ code, signal }) => {
+          clearTimeout(timer);
+          reject(new Error(`child exited (${code ?? signal}) before printing a line matching ${String(match)}; got: ${lines.join(' | ')}`));
+        });
+      });
+    },
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
