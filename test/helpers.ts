@@ -56,9 +56,14 @@ export interface NodeChild {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `node script args…` with piped stdout, line-oriented. */
-export function spawnNode(script: string, args: string[] = [], env: Record<string, string> = {}): NodeChild {
-  const child = spawn(process.execPath, [script, ...args], {
+/** Starts `node [nodeArgs…] script args…` with piped stdout, line-oriented. */
+export function spawnNode(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): NodeChild {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
