@@ -1,0 +1,197 @@
+import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { InvalidArgumentError, SpawnError, isAlive as identityAlive, processIdentity, validateName } from '@libipc/shm';
+import { type ExitStatus, exitStatus } from './exit-status.js';
+import { resolveExecutable } from './resolve-executable.js';
+
+/** The fd number a spawned child finds in LIBIPC_READY_FD. */
+export const READY_FD = 3;
+export const READY_FD_ENV = 'LIBIPC_READY_FD';
+const STDERR_TAIL_BYTES = 4096;
+
+export interface SpawnOptions {
+  /** Added to (and overriding) this process's environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** stdin, stdout and stderr: 'inherit' (default), 'pipe' or 'ignore'. */
+  stdio?: 'inherit' | 'pipe' | 'ignore';
+  /** Run the child in its own process group (and session) and signal the whole group. */
+  killTree?: boolean;
+}
+
+export interface ProcessHandle {
+  readonly pid: number;
+  readonly name: string;
+  /** The absolute path that was run. */
+  readonly executable: string;
+  /** False once the child has exited (a zombie counts as exited). */
+  isAlive(): boolean;
+  /** Resolves when the child exits; the child is reaped by then. Never rejects. */
+  readonly exit: Promise<ExitStatus>;
+}
+
+/** Per-handle state the other modules of this package need (not public). */
+export interface HandleInternals {
+  child: ChildProcess;
+  killTree: boolean;
+  startTime: bigint | undefined;
+  exitStatus: ExitStatus | undefined;
+  /** Resolves on the first READY line on the ready fd; never rejects. */
+  readyLine: Promise<void>;
+  stderrTail(): string | undefined;
+}
+
+const internals = new WeakMap<ProcessHandle, HandleInternals>();
+
+export function handleInternals(h: ProcessHandle): HandleInternals {
+  const i = internals.get(h);
+  if (!i) throw new InvalidArgumentError('expected a ProcessHandle returned by spawn() of @libipc/process');
+  return i;
+}
+
+class ChildHandle implements ProcessHandle {
+  readonly pid: number;
+  readonly name: string;
+  readonly executable: string;
+  readonly exit: Promise<ExitStatus>;
+  /** Streams of the child when stdio is 'pipe', else null. */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+
+  constructor(name: string, executable: string, child: ChildProcess, i: HandleInternals) {
+    this.pid = child.pid!;
+    this.name = name;
+    this.executable = executable;
+    this.stdin = child.stdin;
+    this.stdout = child.stdout;
+    this.stderr = child.stderr;
+    this.exit = new Promise<ExitStatus>((resolve) => {
+      child.once('exit', (code, signal) => {
+        i.exitStatus = exitStatus(code, signal);
+        resolve(i.exitStatus);
+      });
+    });
+  }
+
+  isAlive(): boolean {
+    const i = internals.get(this)!;
+    return i.exitStatus === undefined && identityAlive(this.pid, i.startTime);
+  }
+}
+
+function validateArgs(args: unknown): string[] {
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    throw new InvalidArgumentError(`args must be an array of strings, got ${JSON.stringify(args)}`);
+  }
+  return args;
+}
+
+export function validateSpawnOptions(opts: SpawnOptions): void {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options must be an object');
+  if (opts.env !== undefined) {
+    if (typeof opts.env !== 'object' || opts.env === null) throw new InvalidArgumentError('env must be an object of strings');
+    for (const [k, v] of Object.entries(opts.env)) {
+      if (typeof v !== 'string') throw new InvalidArgumentError(`env.${k} must be a string, got ${typeof v}`);
+    }
+  }
+  if (opts.cwd !== undefined && (typeof opts.cwd !== 'string' || opts.cwd === '')) {
+    throw new InvalidArgumentError(`cwd must be a non-empty string, got ${JSON.stringify(opts.cwd)}`);
+  }
+  if (opts.stdio !== undefined && !['inherit', 'pipe', 'ignore'].includes(opts.stdio)) {
+    throw new InvalidArgumentError(`stdio must be 'inherit', 'pipe' or 'ignore', got ${JSON.stringify(opts.stdio)}`);
+  }
+  if (opts.killTree !== undefined && typeof opts.killTree !== 'boolean') {
+    throw new InvalidArgumentError(`killTree must be a boolean, got ${JSON.stringify(opts.killTree)}`);
+  }
+}
+
+/**
+ * Starts `executable` (searched on PATH) as a child that this handle owns. Throws SpawnError synchronously
+ * when it cannot be found or run. The child gets LIBIPC_READY_FD=3, a pipe it may write `READY\n` to.
+ */
+export function spawn(name: string, executable: string, args: string[] = [], opts: SpawnOptions = {}): ProcessHandle {
+  validateName(name, 'process name');
+  if (typeof executable !== 'string' || executable === '') {
+    throw new InvalidArgumentError(`executable must be a non-empty string, got ${JSON.stringify(executable)}`);
+  }
+  validateArgs(args);
+  validateSpawnOptions(opts);
+  const cwd = opts.cwd ?? process.cwd();
+  if (opts.cwd !== undefined && !isDirectory(cwd)) {
+    throw new SpawnError(`cannot spawn ${JSON.stringify(executable)}: working directory ${cwd} does not exist or is not a directory`);
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, [READY_FD_ENV]: String(READY_FD) };
+  const file = resolveExecutable(executable, env.PATH, cwd);
+  const stdio = opts.stdio ?? 'inherit';
+  const killTree = opts.killTree ?? false;
+
+  let child: ChildProcess;
+  try {
+    child = nodeSpawn(file, args, {
+      argv0: executable,
+      cwd,
+      env,
+      stdio: [stdio, stdio, stdio, 'pipe'],
+      detached: killTree,
+    });
+  } catch (err) {
+    throw new SpawnError(`cannot spawn ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  // A failed spawn leaves pid undefined at once and emits 'error' on the next tick.
+  let spawnError: Error | undefined;
+  child.on('error', (err) => (spawnError ??= err));
+  if (child.pid === undefined) {
+    for (const s of child.stdio) (s as Socket | null)?.destroy();
+    throw new SpawnError(`cannot spawn ${file}: the OS refused to start it`, { cause: spawnError });
+  }
+
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+  });
+  const readyPipe = child.stdio[READY_FD] as Socket;
+  const i: HandleInternals = {
+    child,
+    killTree,
+    startTime: processIdentity(child.pid)?.startTime,
+    exitStatus: undefined,
+    readyLine: readReady(readyPipe),
+    stderrTail: () => (child.stderr ? tail : undefined),
+  };
+  const handle = new ChildHandle(name, file, child, i);
+  internals.set(handle, i);
+  // The ready pipe must not keep this process alive, and a grandchild holding it open must not leak it.
+  readyPipe.unref();
+  void handle.exit.then(() => readyPipe.destroy());
+  return handle;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves on the first READY line; keeps draining afterwards so a child writing again never gets EPIPE. */
+function readReady(pipe: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen = (seen + chunk.toString('latin1')).slice(-64);
+      if (seen.includes('READY\n')) {
+        pipe.off('data', onData);
+        pipe.resume();
+        resolve();
+      }
+    };
+    pipe.on('data', onData);
+    // `printf READY` without a newline, then closing the fd, counts too.
+    pipe.on('end', () => seen.endsWith('READY') && resolve());
+    pipe.on('error', () => {});
+  });
+}
