@@ -1,14 +1,33 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// One configuration for every package: each folder under packages/ and apps/ is a project named
-// after its package.json, with its tests in test/.
+// One configuration for every package: each folder under packages/ and apps/ with a test/ folder is a
+// project named after its package.json, and inherits the settings below (extends: true).
+const root = new URL('.', import.meta.url).pathname;
+const projects = ['packages', 'apps']
+  .filter((dir) => existsSync(join(root, dir)))
+  .flatMap((dir) => readdirSync(join(root, dir)).map((name) => join(root, dir, name)))
+  .filter((dir) => existsSync(join(dir, 'test')) && existsSync(join(dir, 'package.json')))
+  .map((dir) => ({
+    extends: true as const,
+    test: {
+      name: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name as string,
+      root: dir,
+      include: ['test/**/*.test.ts'],
+    },
+  }));
+
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*'],
+    projects,
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    setupFiles: [new URL('./test/setup.ts', import.meta.url).pathname],
+    setupFiles: [join(root, 'test/setup.ts')],
     pool: 'forks',
-    reporters: ['default'],
+    // CI asks for a JSON report too, to print one 'N passed, N failed' line at the end.
+    reporters: process.env.LIBIPC_TEST_REPORT
+      ? ['default', ['json', { outputFile: process.env.LIBIPC_TEST_REPORT }]]
+      : ['default'],
   },
 });
