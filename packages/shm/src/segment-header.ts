@@ -192,6 +192,8 @@ function inspect(mem: SharedMemory, spec: SegmentSpec, deadline: number, attempt
   const what = `segment ${mem.objectName.slice(1)}`;
   if (mem.size < HEADER_SIZE) throw new IncompatibleError(`${what} is not a libipc segment (too small); remove it if it is a leftover`);
   const header = new SegmentHeader(mem);
+  // Foreign bytes first: their state and creator words are garbage, not a creator to wait for.
+  if (header.magic !== 0 && header.magic !== SEGMENT_MAGIC) checkCompatible(header, spec);
   const state = header.waitWhileInitialising(Math.max(0, deadline - performance.now()));
   if (state === 'ready') {
     checkCompatible(header, spec);
@@ -203,7 +205,6 @@ function inspect(mem: SharedMemory, spec: SegmentSpec, deadline: number, attempt
     else pauseSync(1);
     return 'retry';
   }
-  if (header.magic !== 0 && header.magic !== SEGMENT_MAGIC) checkCompatible(header, spec);
   const creator = header.creator;
   if (creator.pid !== 0 && isAlive(creator.pid, creator.startTime || undefined)) {
     throw new TimeoutError(`${what} is still being initialised by process ${creator.pid}; retry later`);

@@ -39,6 +39,15 @@ describe('segment header', () => {
     expect(() => attachSegment(spec(raw.name))).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INCOMPATIBLE' }));
   });
 
+  it('refuses foreign bytes as incompatible at once: their state and creator words are not a creator to wait for', () => {
+    const foreign = SharedMemory.create(uniqueName('foreign'), 4096, { kind: 'test' });
+    cleanup.push(() => (foreign.close(), SharedMemory.unlink(foreign.name, { kind: 'test' })));
+    new Uint8Array(foreign.buffer).fill(0xab); // bad magic; "creator pid" 0xabababab is no pid
+    expect(() => attachSegment(spec(foreign.name))).toThrow(
+      expect.objectContaining({ code: 'ERR_LIBIPC_INCOMPATIBLE', message: expect.stringContaining('bad magic') }),
+    );
+  });
+
   it('an opener waits while another process initialises, then joins the ready segment', async () => {
     const name = uniqueName('slow');
     const creator = spawnNode(fixture('slow-init.mjs'), [name, '400']);

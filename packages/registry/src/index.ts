@@ -1,0 +1,3 @@
+export { ServiceRegistry, type RegistryOptions, type RegisterOptions, type WaitForOptions } from './registry.js';
+export type { ServiceEntry, RegistryChange, ChangeType } from './entry.js';
+export { META_MAX_BYTES } from './layout.js';

@@ -1,0 +1,484 @@
+import {
+  attachSegment,
+  ClosedError,
+  IdentityTable,
+  InvalidArgumentError,
+  NotFoundError,
+  processIdentity,
+  type ProcessIdentity,
+  RegistryFullError,
+  type SegmentHeader,
+  selfIdentity,
+  type SharedMemory,
+  TimeoutError,
+  validateName,
+  validateTimeout,
+  wait,
+  wake,
+} from '@libipc/shm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RegistryChange, ServiceEntry } from './entry.js';
+import { DEFAULT_CAPACITY, geometry, initialise, KIND, LAYOUT_VERSION, MAX_CAPACITY, META_MAX_BYTES, readGeometry, USER_CAPACITY } from './layout.js';
+import { nameKey, RegistryTable } from './table.js';
+import { ChangeFeed } from './watch.js';
+
+export interface RegistryOptions {
+  /** Entries the domain holds; fixed when the segment is created (an opener uses the stored one). Default 32. */
+  capacity?: number;
+  /** Bound on waiting for the registry lock; a stopped holder makes operations fail with ERR_LIBIPC_TIMEOUT. Default 1000. */
+  lockTimeoutMs?: number;
+}
+
+export interface RegisterOptions {
+  /** Register another running process (e.g. a child you spawned); default this process. */
+  pid?: number;
+  /** Free text for the service's users, at most 256 UTF-8 bytes. */
+  meta?: string;
+}
+
+export interface WaitForOptions {
+  /** Resolve with undefined after this long (default: wait until registered or aborted). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 1000;
+
+function validateCapacity(capacity: unknown): number {
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
+    throw new InvalidArgumentError(`capacity must be a whole number from 1 to ${MAX_CAPACITY}, got ${String(capacity)}`);
+  }
+  return capacity;
+}
+
+function validateSignal(signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal must be an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal)');
+  }
+  return signal;
+}
+
+function encodeMeta(meta: unknown): Buffer | undefined {
+  if (meta === undefined) return undefined;
+  if (typeof meta !== 'string') throw new InvalidArgumentError(`meta must be a string, got ${typeof meta}`);
+  const bytes = Buffer.from(meta, 'utf8');
+  if (bytes.length > META_MAX_BYTES) {
+    throw new InvalidArgumentError(
+      `meta is ${bytes.length} bytes of UTF-8, the most an entry holds is ${META_MAX_BYTES}; store a shorter string (e.g. a path or key to the rest)`,
+    );
+  }
+  return bytes;
+}
+
+function identityOf(pid: unknown): ProcessIdentity {
+  if (pid === undefined) return selfIdentity();
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1 || pid > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(`pid must be a positive whole number, got ${String(pid)}`);
+  }
+  const id = processIdentity(pid);
+  if (!id) throw new InvalidArgumentError(`pid ${pid} is not a running process (or is a zombie); register a live process`);
+  return id;
+}
+
+/** The previous lock holder died holding it: drop what it left half-written, wake watchers it may not have. */
+function repair(table: RegistryTable, users: IdentityTable): void {
+  table.repair();
+  users.reap();
+  table.publish(true);
+}
+
+function validatePrefix(prefix: unknown): string {
+  if (prefix === '') return prefix;
+  validateName(prefix, 'prefix');
+  return prefix;
+}
+
+/**
+ * A per-domain service registry in shared memory (`libipc.registry.<domain>`): every process that opens
+ * the same domain sees the same entries. Crash-safe (robust lock, entries published by one store),
+ * liveness by process identity, change notifications without polling.
+ */
+export class ServiceRegistry {
+  readonly domain: string;
+  /** Entries this domain holds (fixed by the process that created it). */
+  readonly capacity: number;
+  private readonly mem: SharedMemory;
+  private readonly header: SegmentHeader;
+  private readonly users: IdentityTable;
+  private readonly table: RegistryTable;
+  private readonly userSlot: number;
+  private readonly lockTimeoutMs: number;
+  /** Slots this handle registered, for the lock-free heartbeat's fast path. */
+  private readonly mine = new Map<string, { slot: number; generation: number }>();
+  private closed = false;
+
+  constructor(domain = 'default', opts: RegistryOptions = {}) {
+    validateName(domain, 'domain');
+    const capacity = validateCapacity(opts.capacity ?? DEFAULT_CAPACITY);
+    const lockTimeoutMs = validateTimeout(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, 'lockTimeoutMs');
+    if (!Number.isFinite(lockTimeoutMs)) {
+      throw new InvalidArgumentError('lockTimeoutMs must be finite: registry operations are synchronous and must be bounded');
+    }
+    this.domain = domain;
+    this.lockTimeoutMs = lockTimeoutMs;
+    const attached = ServiceRegistry.attach(domain, capacity, lockTimeoutMs);
+    this.mem = attached.mem;
+    this.header = attached.header;
+    this.users = attached.users;
+    this.table = attached.table;
+    this.userSlot = attached.userSlot;
+    this.capacity = attached.table.g.capacity;
+  }
+
+  /** Attaches to the domain's segment (creating it if needed) and records this process as a user. */
+  private static attach(domain: string, capacity: number, lockTimeoutMs: number) {
+    const created = geometry(capacity);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const seg = attachSegment({
+        kind: KIND,
+        name: domain,
+        layoutVersion: LAYOUT_VERSION,
+        size: created.size,
+        init: (mem) => initialise(mem, created),
+      });
+      let userSlot = -1;
+      try {
+        const g = readGeometry(seg.mem);
+        const users = new IdentityTable(seg.mem, g.users, USER_CAPACITY);
+        const table = new RegistryTable(seg.mem, g);
+        const { ownerDied } = seg.header.lock.lockSync(lockTimeoutMs);
+        try {
+          if (ownerDied) repair(table, users);
+          // The last user retired it between our attach and our lock: attach again (to a new one).
+          if (seg.header.state !== 'retired') {
+            users.reap();
+            userSlot = users.add();
+            if (userSlot < 0) {
+              throw new RegistryFullError(
+                `registry '${domain}' already has ${users.capacity} processes attached, the most it tracks; close registries that are not in use`,
+              );
+            }
+          }
+        } finally {
+          seg.header.lock.unlock();
+        }
+        if (userSlot >= 0) return { mem: seg.mem, header: seg.header, users, table, userSlot };
+      } catch (err) {
+        seg.mem.close();
+        throw err;
+      }
+      seg.mem.close();
+    }
+    throw new TimeoutError(`registry '${domain}' keeps being removed while opening it; retry later`);
+  }
+
+  /**
+   * Registers a service under `name`. Returns false when a live process already holds the name; an entry
+   * of a dead process is replaced. Throws ERR_LIBIPC_REGISTRY_FULL when every slot holds a live entry.
+   */
+  register(name: string, controlChannel: string, replyChannel: string, opts: RegisterOptions = {}): boolean {
+    validateName(name, 'service name');
+    validateName(controlChannel, 'controlChannel');
+    validateName(replyChannel, 'replyChannel');
+    const meta = encodeMeta(opts.meta);
+    const who = identityOf(opts.pid);
+    const key = nameKey(name);
+    return this.locked((t) => {
+      const found = t.findSlot(key);
+      let free = found.free;
+      if (found.slot >= 0) {
+        if (t.isSlotAlive(found.slot)) return false;
+        t.remove(found.slot, 'removed-dead');
+        free = found.slot;
+      }
+      if (free < 0) free = this.collectDead(t)[0] ?? -1;
+      if (free < 0) {
+        throw new RegistryFullError(
+          `registry '${this.domain}' is full: all ${this.capacity} entries (its capacity) belong to live processes; ` +
+            'unregister services you no longer need, call gc() to drop entries of dead processes, ' +
+            'or recreate the domain with a larger { capacity }',
+        );
+      }
+      const generation = t.write(free, { name, controlChannel, replyChannel, pid: who.pid, startTime: who.startTime, meta });
+      t.emitRegistered(free);
+      this.mine.set(name, { slot: free, generation });
+      return true;
+    });
+  }
+
+  /** Removes `name` (only if held by `pid`, when given). False when there was no such entry. */
+  unregister(name: string, pid?: number): boolean {
+    validateName(name, 'service name');
+    if (pid !== undefined && (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1)) {
+      throw new InvalidArgumentError(`pid must be a positive whole number, got ${String(pid)}`);
+    }
+    const key = nameKey(name);
+    return this.locked((t) => {
+      const { slot } = t.findSlot(key);
+      if (slot < 0 || (pid !== undefined && t.pidOf(slot) !== pid)) return false;
+      t.remove(slot, 'unregistered');
+      this.mine.delete(name);
+      return true;
+    });
+  }
+
+  /** A copy of the live entry `name`, or undefined. An entry of a dead process is removed on the way. */
+  find(name: string): ServiceEntry | undefined {
+    validateName(name, 'service name');
+    const key = nameKey(name);
+    return this.locked((t) => {
+      const { slot } = t.findSlot(key);
+      if (slot < 0) return undefined;
+      if (t.isSlotAlive(slot)) return t.read(slot);
+      t.remove(slot, 'removed-dead');
+      return undefined;
+    });
+  }
+
+  /** Live entries whose name starts with `prefix` (e.g. 'audio_compute.'), sorted by name. */
+  findAll(prefix: string): ServiceEntry[] {
+    const key = Buffer.from(validatePrefix(prefix), 'latin1');
+    return this.locked((t) => this.liveEntries(t, key));
+  }
+
+  /** Every live entry, sorted by name. */
+  list(): ServiceEntry[] {
+    return this.locked((t) => this.liveEntries(t));
+  }
+
+  /** Removes the entries of dead processes; returns how many. */
+  gc(): number {
+    return this.locked((t) => this.collectDead(t).length);
+  }
+
+  /** Removes every entry (each reported to watchers as 'unregistered'). Group records are kept: epochs only grow. */
+  clear(): void {
+    this.locked((t) => {
+      for (const slot of t.liveSlots()) t.remove(slot, 'unregistered');
+      this.mine.clear();
+    });
+  }
+
+  /**
+   * Stamps the caller's entry `name` with the current time, without taking the lock: cheap enough to
+   * call every few milliseconds. Throws ERR_LIBIPC_NOT_FOUND when this process holds no such entry.
+   */
+  heartbeat(name: string): void {
+    this.assertOpen();
+    const now = Date.now();
+    const cached = this.mine.get(name);
+    if (cached && this.table.stamp(cached.slot, cached.generation, now)) return;
+    validateName(name, 'service name');
+    // Registered through another handle, or re-registered: find our slot without the lock.
+    const key = nameKey(name);
+    for (let slot = 0; slot < this.capacity; slot++) {
+      const generation = this.table.generation(slot);
+      if (this.table.pidOf(slot) !== process.pid || !this.table.nameIs(slot, key)) continue;
+      if (this.table.stamp(slot, generation, now)) {
+        this.mine.set(name, { slot, generation });
+        return;
+      }
+    }
+    this.mine.delete(name);
+    throw new NotFoundError(
+      `process ${process.pid} holds no entry '${name}' in registry '${this.domain}' (never registered, unregistered or cleared); register it first`,
+    );
+  }
+
+  /** The group's record: its epoch (0 before the first claim) and primary instance. */
+  groupState(group: string): { epoch: number; primary?: string } {
+    validateName(group, 'group');
+    const key = nameKey(group);
+    return this.locked((t) => {
+      const { index } = t.findGroup(key);
+      return index < 0 ? { epoch: 0 } : t.groupState(index);
+    });
+  }
+
+  /**
+   * Compare-and-swap: if the group's epoch is still `expectedEpoch`, makes `instance` its primary and
+   * returns the new epoch (expectedEpoch + 1); otherwise undefined (another claim won).
+   */
+  claimPrimary(group: string, instance: string, expectedEpoch: number): number | undefined {
+    validateName(group, 'group');
+    validateName(instance, 'instance');
+    if (typeof expectedEpoch !== 'number' || !Number.isInteger(expectedEpoch) || expectedEpoch < 0 || expectedEpoch >= 2 ** 32 - 1) {
+      throw new InvalidArgumentError(`expectedEpoch must be a whole number >= 0 (from groupState().epoch), got ${String(expectedEpoch)}`);
+    }
+    const key = nameKey(group);
+    return this.locked((t) => {
+      const found = t.findGroup(key);
+      let index = found.index;
+      const current = index < 0 ? 0 : t.groupState(index).epoch;
+      if (current !== expectedEpoch) return undefined;
+      if (index < 0) {
+        if (found.free < 0) {
+          throw new RegistryFullError(
+            `registry '${this.domain}' holds ${this.table.g.groupCapacity} group records, all in use; use fewer groups or recreate the domain with a larger { capacity }`,
+          );
+        }
+        index = found.free;
+        t.createGroup(index, group);
+      }
+      t.setGroup(index, expectedEpoch + 1, instance);
+      return expectedEpoch + 1;
+    });
+  }
+
+  /**
+   * Every change from every process, in order, as it happens (the loop sleeps until then). Starts at the
+   * call; list() after watch() gives the state the changes apply to. Ends on close() or when `signal` aborts.
+   */
+  watch(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<RegistryChange> {
+    const signal = validateSignal(opts.signal);
+    const feed = this.locked((t) => new ChangeFeed(t.seq(), t.liveSlots().map((s) => t.read(s))));
+    return this.changes(feed, signal);
+  }
+
+  private async *changes(feed: ChangeFeed, signal: AbortSignal | undefined): AsyncGenerator<RegistryChange> {
+    while (!this.closed && !signal?.aborted) {
+      let batch: RegistryChange[];
+      try {
+        batch = this.locked((t) => feed.take(t.eventsSince(feed.position)));
+      } catch (err) {
+        if (this.closed) return;
+        if (!(err instanceof TimeoutError)) throw err;
+        // A stopped process holds the lock: try again later rather than end the stream.
+        await sleep(this.lockTimeoutMs, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      for (const change of batch) {
+        if (this.closed || signal?.aborted) return;
+        yield change;
+      }
+      if (batch.length === 0 && (await this.waitChange(feed.position, Infinity, signal)) === 'closed') return;
+    }
+  }
+
+  /**
+   * Resolves with the entry as soon as `name` is registered (at once if it is), or undefined after
+   * `timeoutMs`. Rejects with the signal's reason on abort, ERR_LIBIPC_CLOSED on close().
+   */
+  async waitFor(name: string, opts: WaitForOptions = {}): Promise<ServiceEntry | undefined> {
+    validateName(name, 'service name');
+    const timeout = validateTimeout(opts.timeoutMs);
+    const signal = validateSignal(opts.signal);
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      signal?.throwIfAborted();
+      this.assertOpen();
+      const seen = this.table.seq();
+      const entry = this.find(name);
+      if (entry) return entry;
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      if ((await this.waitChange(seen, left, signal)) === 'closed') {
+        throw new ClosedError(`registry '${this.domain}' was closed while waiting for '${name}'`);
+      }
+    }
+  }
+
+  /**
+   * Detaches. The last process to close a registry with no live entries removes its segment, marking it
+   * retired under the lock first so that a process opening it at that moment creates a new one.
+   */
+  close(): void {
+    if (this.closed) return;
+    try {
+      const { ownerDied } = this.header.lock.lockSync(this.lockTimeoutMs);
+      try {
+        if (ownerDied) repair(this.table, this.users);
+        this.users.remove(this.userSlot);
+        this.users.reap();
+        const liveEntry = this.table.liveSlots().some((slot) => this.table.isSlotAlive(slot));
+        if (this.users.used().length === 0 && !liveEntry) this.header.retire();
+      } finally {
+        this.header.lock.unlock();
+      }
+    } catch (err) {
+      // A stopped lock holder: detach anyway (one store); whoever closes last removes the segment.
+      if (!(err instanceof TimeoutError)) throw err;
+      this.users.remove(this.userSlot);
+    } finally {
+      this.closed = true;
+      this.mine.clear();
+      this.mem.close();
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- internals ----
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError(`registry '${this.domain}' is closed; open a new ServiceRegistry to use it`);
+  }
+
+  /** Runs a short synchronous critical section under the segment lock, bounded by lockTimeoutMs. */
+  private locked<T>(fn: (t: RegistryTable) => T): T {
+    this.assertOpen();
+    const { ownerDied } = this.header.lock.lockSync(this.lockTimeoutMs);
+    try {
+      if (ownerDied) repair(this.table, this.users);
+      const result = fn(this.table);
+      this.table.publish();
+      return result;
+    } finally {
+      this.header.lock.unlock();
+    }
+  }
+
+  private liveEntries(t: RegistryTable, prefix?: Buffer): ServiceEntry[] {
+    const entries: ServiceEntry[] = [];
+    for (const slot of t.liveSlots(prefix)) {
+      if (t.isSlotAlive(slot)) entries.push(t.read(slot));
+      else t.remove(slot, 'removed-dead');
+    }
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Removes dead entries; returns the freed slots. */
+  private collectDead(t: RegistryTable): number[] {
+    const freed: number[] = [];
+    for (const slot of t.liveSlots()) {
+      if (t.isSlotAlive(slot)) continue;
+      t.remove(slot, 'removed-dead');
+      freed.push(slot);
+    }
+    return freed;
+  }
+
+  /** Sleeps until the change counter moves past `seen` (or timeout, abort, close) without polling. */
+  private async waitChange(
+    seen: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<'changed' | 'timed-out' | 'aborted' | 'closed'> {
+    if (this.closed) return 'closed';
+    if (signal?.aborted) return 'aborted';
+    const table = this.table;
+    let settled = false;
+    // A wake that slips in before the waiter thread sleeps is lost: repeat until the wait has returned.
+    const onAbort = () => {
+      if (settled || this.mem.isClosed) return;
+      wake(this.mem, table.seqOffset);
+      setTimeout(onAbort, 5);
+    };
+    table.addWaiter(1);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const outcome = await wait(this.mem, table.seqOffset, seen, timeoutMs);
+      if (signal?.aborted) return 'aborted';
+      return outcome === 'timed-out' ? 'timed-out' : 'changed';
+    } catch (err) {
+      if (err instanceof ClosedError) return 'closed';
+      throw err;
+    } finally {
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (!this.mem.isClosed) table.addWaiter(-1);
+    }
+  }
+}

@@ -1,0 +1,330 @@
+import { isAlive, type SharedMemory, wake } from '@libipc/shm';
+import type { ChangeType, RegistryChange, ServiceEntry } from './entry.js';
+import {
+  E_CONTROL,
+  E_HEARTBEAT,
+  E_META,
+  E_META_LENGTH,
+  E_NAME,
+  E_PID,
+  E_REGISTERED_AT,
+  E_REPLY,
+  E_START,
+  E_STATE,
+  ENTRY_SIZE,
+  EV_ENTRY,
+  EV_SEQ,
+  EV_TYPE,
+  EVENT_SIZE,
+  EVENT_TYPES,
+  FREE,
+  G_COPY,
+  G_COPY_SIZE,
+  G_CURRENT,
+  G_NAME,
+  G_STATE,
+  type Geometry,
+  GROUP_SIZE,
+  LIVE,
+  NAME_FIELD,
+  RH_SEQ,
+  RH_WAITERS,
+  WRITING,
+} from './layout.js';
+
+/** What a change-event read returns: the events since `from`, or (when the ring was overrun) the live set. */
+export type EventRead =
+  | { seq: number; lagged: false; events: RegistryChange[] }
+  | { seq: number; lagged: true; live: ServiceEntry[] };
+
+const HEARTBEAT_MS_MASK = (1n << 48n) - 1n;
+
+/**
+ * The entries, group records and change ring of one mapped registry segment. Not synchronised:
+ * every method except `stamp`, `seq` and the waiter count runs while holding the segment lock.
+ */
+export class RegistryTable {
+  readonly mem: SharedMemory;
+  readonly g: Geometry;
+  private readonly bytes: Buffer;
+  private readonly view: DataView;
+  private readonly words: Int32Array;
+  private readonly wide: BigUint64Array;
+  private readonly seqIndex: number;
+  private readonly waitersIndex: number;
+  /** Set when a change was published since the last `publish()`. */
+  private changed = false;
+
+  constructor(mem: SharedMemory, g: Geometry) {
+    this.mem = mem;
+    this.g = g;
+    this.bytes = Buffer.from(mem.buffer, 0, mem.size);
+    this.view = new DataView(mem.buffer, 0, mem.size);
+    this.words = new Int32Array(mem.buffer, 0, mem.size >> 2);
+    this.wide = new BigUint64Array(mem.buffer, 0, mem.size >> 3);
+    this.seqIndex = (g.registryHeader + RH_SEQ) >> 2;
+    this.waitersIndex = (g.registryHeader + RH_WAITERS) >> 2;
+  }
+
+  get seqOffset(): number {
+    return this.g.registryHeader + RH_SEQ;
+  }
+
+  /** Events written so far (u32, wraps). Read without the lock. */
+  seq(): number {
+    return Atomics.load(this.words, this.seqIndex) >>> 0;
+  }
+
+  addWaiter(delta: 1 | -1): void {
+    Atomics.add(this.words, this.waitersIndex, delta);
+  }
+
+  // ---- entries ----
+
+  entryOffset(slot: number): number {
+    return this.g.entries + slot * ENTRY_SIZE;
+  }
+
+  state(slot: number): number {
+    return Atomics.load(this.words, (this.entryOffset(slot) + E_STATE) >> 2);
+  }
+
+  private nameEquals(fieldOffset: number, key: Buffer): boolean {
+    return key.compare(this.bytes, fieldOffset, fieldOffset + NAME_FIELD) === 0;
+  }
+
+  /** The live slot holding `key` (a NUL-padded name field, see nameKey), or -1. Also reports a free slot. */
+  findSlot(key: Buffer): { slot: number; free: number } {
+    let free = -1;
+    for (let slot = 0; slot < this.g.capacity; slot++) {
+      const state = this.state(slot);
+      if (state === LIVE) {
+        if (this.nameEquals(this.entryOffset(slot) + E_NAME, key)) return { slot, free };
+      } else if (free < 0) {
+        free = slot;
+      }
+    }
+    return { slot: -1, free };
+  }
+
+  /** Live slots whose name starts with `prefix` (all when empty). */
+  liveSlots(prefix?: Buffer): number[] {
+    const slots: number[] = [];
+    for (let slot = 0; slot < this.g.capacity; slot++) {
+      if (this.state(slot) !== LIVE) continue;
+      const at = this.entryOffset(slot) + E_NAME;
+      if (prefix && prefix.length > 0 && prefix.compare(this.bytes, at, at + prefix.length) !== 0) continue;
+      slots.push(slot);
+    }
+    return slots;
+  }
+
+  /** Liveness is identity: a zombie, or a pid now owned by another process, is dead. */
+  isSlotAlive(slot: number): boolean {
+    const at = this.entryOffset(slot);
+    return isAlive(this.view.getUint32(at + E_PID, true), this.view.getBigUint64(at + E_START, true));
+  }
+
+  write(
+    slot: number,
+    e: { name: string; controlChannel: string; replyChannel: string; pid: number; startTime: bigint; meta?: Buffer },
+  ): number {
+    const at = this.entryOffset(slot);
+    Atomics.store(this.words, (at + E_STATE) >> 2, WRITING);
+    this.view.setUint32(at + E_PID, e.pid, true);
+    this.view.setBigUint64(at + E_START, e.startTime, true);
+    this.view.setFloat64(at + E_REGISTERED_AT, Date.now(), true);
+    // A new generation: a heartbeat aimed at this slot's previous entry fails its compare-and-swap.
+    const hbIndex = (at + E_HEARTBEAT) >> 3;
+    const generation = (Number(Atomics.load(this.wide, hbIndex) >> 48n) + 1) & 0xffff;
+    Atomics.store(this.wide, hbIndex, BigInt(generation) << 48n);
+    this.view.setUint32(at + E_META_LENGTH, e.meta ? e.meta.length + 1 : 0, true);
+    if (e.meta) e.meta.copy(this.bytes, at + E_META);
+    this.writeName(at + E_NAME, e.name);
+    this.writeName(at + E_CONTROL, e.controlChannel);
+    this.writeName(at + E_REPLY, e.replyChannel);
+    Atomics.store(this.words, (at + E_STATE) >> 2, LIVE);
+    return generation;
+  }
+
+  /** Frees a slot and records why, as a change event carrying the entry. */
+  remove(slot: number, type: 'unregistered' | 'removed-dead'): void {
+    this.emit(type, slot);
+    Atomics.store(this.words, (this.entryOffset(slot) + E_STATE) >> 2, FREE);
+  }
+
+  read(slot: number): ServiceEntry {
+    return this.decode(this.entryOffset(slot));
+  }
+
+  private decode(at: number): ServiceEntry {
+    const heartbeat = Number(Atomics.load(this.wide, (at + E_HEARTBEAT) >> 3) & HEARTBEAT_MS_MASK);
+    const metaLength = this.view.getUint32(at + E_META_LENGTH, true);
+    const entry: ServiceEntry = {
+      name: this.readName(at + E_NAME),
+      controlChannel: this.readName(at + E_CONTROL),
+      replyChannel: this.readName(at + E_REPLY),
+      pid: this.view.getUint32(at + E_PID, true),
+      startTime: this.view.getBigUint64(at + E_START, true),
+      registeredAt: new Date(this.view.getFloat64(at + E_REGISTERED_AT, true)),
+    };
+    if (heartbeat !== 0) entry.heartbeatAt = new Date(heartbeat);
+    if (metaLength !== 0) entry.meta = this.bytes.toString('utf8', at + E_META, at + E_META + metaLength - 1);
+    return entry;
+  }
+
+  /**
+   * Lock-free heartbeat: stamps the slot if it still holds the entry of `generation`. The compare-and-swap
+   * on (generation, time) fails once the slot was reused, so a late heartbeat never stamps someone else.
+   */
+  stamp(slot: number, generation: number, nowMs: number): boolean {
+    const index = (this.entryOffset(slot) + E_HEARTBEAT) >> 3;
+    const next = (BigInt(generation) << 48n) | (BigInt(nowMs) & HEARTBEAT_MS_MASK);
+    for (;;) {
+      const old = Atomics.load(this.wide, index);
+      if (Number(old >> 48n) !== generation || this.state(slot) !== LIVE) return false;
+      if (Atomics.compareExchange(this.wide, index, old, next) === old) return true;
+    }
+  }
+
+  /** The slot's generation, for a heartbeat that found the slot by scanning. */
+  generation(slot: number): number {
+    return Number(Atomics.load(this.wide, (this.entryOffset(slot) + E_HEARTBEAT) >> 3) >> 48n);
+  }
+
+  pidOf(slot: number): number {
+    return this.view.getUint32(this.entryOffset(slot) + E_PID, true);
+  }
+
+  nameIs(slot: number, key: Buffer): boolean {
+    return this.nameEquals(this.entryOffset(slot) + E_NAME, key);
+  }
+
+  // ---- change events ----
+
+  private emit(type: ChangeType, slot: number): void {
+    const seq = this.seq();
+    const at = this.g.ring + (seq % this.g.ringCapacity) * EVENT_SIZE;
+    const from = this.entryOffset(slot);
+    this.bytes.copy(this.bytes, at + EV_ENTRY, from, from + ENTRY_SIZE);
+    this.view.setUint32(at + EV_SEQ, seq, true);
+    this.view.setUint32(at + EV_TYPE, EVENT_TYPES.indexOf(type), true);
+    // The event exists once the sequence word says so: a writer killed before this store left nothing.
+    Atomics.store(this.words, this.seqIndex, (seq + 1) | 0);
+    this.changed = true;
+  }
+
+  /** Records an entry that was just written as a 'registered' event. */
+  emitRegistered(slot: number): void {
+    this.emit('registered', slot);
+  }
+
+  /** Wakes watchers after changes (and after a repair, in case a dead writer bumped seq but never woke). */
+  publish(force = false): void {
+    if (!this.changed && !force) return;
+    this.changed = false;
+    if (Atomics.load(this.words, this.waitersIndex) !== 0 || force) wake(this.mem, this.seqOffset);
+  }
+
+  /** The events after event number `from`; when more than the ring holds have passed, the live set instead. */
+  eventsSince(from: number): EventRead {
+    const seq = this.seq();
+    const behind = (seq - from) >>> 0;
+    if (behind > this.g.ringCapacity) return { seq, lagged: true, live: this.liveSlots().map((s) => this.read(s)) };
+    const events: RegistryChange[] = [];
+    for (let s = from; s !== seq; s = (s + 1) >>> 0) {
+      const at = this.g.ring + (s % this.g.ringCapacity) * EVENT_SIZE;
+      if (this.view.getUint32(at + EV_SEQ, true) !== s) {
+        return { seq, lagged: true, live: this.liveSlots().map((x) => this.read(x)) };
+      }
+      const type = EVENT_TYPES[this.view.getUint32(at + EV_TYPE, true)] as ChangeType;
+      events.push({ type, entry: this.decode(at + EV_ENTRY) });
+    }
+    return { seq, lagged: false, events };
+  }
+
+  // ---- group records ----
+
+  private groupOffset(index: number): number {
+    return this.g.groups + index * GROUP_SIZE;
+  }
+
+  findGroup(key: Buffer): { index: number; free: number } {
+    let free = -1;
+    for (let index = 0; index < this.g.groupCapacity; index++) {
+      const at = this.groupOffset(index);
+      if (this.view.getUint32(at + G_STATE, true) === LIVE) {
+        if (this.nameEquals(at + G_NAME, key)) return { index, free };
+      } else if (free < 0) {
+        free = index;
+      }
+    }
+    return { index: -1, free };
+  }
+
+  groupState(index: number): { epoch: number; primary?: string } {
+    const at = this.groupOffset(index);
+    const copy = at + G_COPY + this.view.getUint32(at + G_CURRENT, true) * G_COPY_SIZE;
+    const primary = this.readName(copy + 8);
+    return primary ? { epoch: this.view.getUint32(copy, true), primary } : { epoch: this.view.getUint32(copy, true) };
+  }
+
+  createGroup(index: number, name: string): void {
+    const at = this.groupOffset(index);
+    this.view.setUint32(at + G_STATE, WRITING, true);
+    this.bytes.fill(0, at + G_CURRENT, at + GROUP_SIZE);
+    this.writeName(at + G_NAME, name);
+    this.view.setUint32(at + G_STATE, LIVE, true);
+  }
+
+  /** Writes the spare copy, then makes it current with one store. */
+  setGroup(index: number, epoch: number, primary: string): void {
+    const at = this.groupOffset(index);
+    const spare = 1 - this.view.getUint32(at + G_CURRENT, true);
+    const copy = at + G_COPY + spare * G_COPY_SIZE;
+    this.view.setUint32(copy, epoch, true);
+    this.writeName(copy + 8, primary);
+    Atomics.store(this.words, (at + G_CURRENT) >> 2, spare);
+  }
+
+  // ---- recovery ----
+
+  /** After a lock holder died: free what it left half-written. Returns how many slots were freed. */
+  repair(): number {
+    let freed = 0;
+    for (let slot = 0; slot < this.g.capacity; slot++) {
+      if (this.state(slot) === WRITING) {
+        Atomics.store(this.words, (this.entryOffset(slot) + E_STATE) >> 2, FREE);
+        freed++;
+      }
+    }
+    for (let index = 0; index < this.g.groupCapacity; index++) {
+      const at = this.groupOffset(index);
+      if (this.view.getUint32(at + G_STATE, true) === WRITING) {
+        this.view.setUint32(at + G_STATE, FREE, true);
+        freed++;
+      }
+    }
+    return freed;
+  }
+
+  // ---- names ----
+
+  private writeName(at: number, name: string): void {
+    this.bytes.fill(0, at, at + NAME_FIELD);
+    this.bytes.write(name, at, NAME_FIELD - 1, 'latin1');
+  }
+
+  private readName(at: number): string {
+    let end = at;
+    while (end < at + NAME_FIELD - 1 && this.bytes[end] !== 0) end++;
+    return this.bytes.toString('latin1', at, end);
+  }
+}
+
+/** A name as its NUL-padded field, for comparisons without decoding every slot. */
+export function nameKey(name: string): Buffer {
+  const key = Buffer.alloc(NAME_FIELD);
+  key.write(name, 0, NAME_FIELD - 1, 'latin1');
+  return key;
+}
