@@ -1,0 +1,647 @@
+import {
+  attachSegment,
+  ClosedError,
+  ExistsError,
+  IdentityTable,
+  IllegalStateError,
+  IncompatibleError,
+  InvalidArgumentError,
+  isAlive,
+  LaggedError,
+  RegistryFullError,
+  RobustMutex,
+  type SegmentHeader,
+  SharedMemory,
+  TimeoutError,
+  TooLargeError,
+  selfIdentity,
+  validateName,
+  validateTimeout,
+  wait,
+  wake,
+  watchExit,
+} from '@libipc/shm';
+import { type ChannelLayout, native, type NativeChannelCore, SendStatus } from './native.js';
+
+export type Mode = 'sender' | 'receiver';
+export type OnFull = 'wait' | 'lag';
+
+export interface ChannelOptions {
+  /** 'sender' (default) only sends; 'receiver' receives every message sent after it connected (and may send). */
+  mode?: Mode;
+  /** Slots in the ring (default 512). Fixed by whoever creates the channel. */
+  capacity?: number;
+  /** Bytes per slot including its 32-byte header, a multiple of 64 (default 4096). */
+  slotSize?: number;
+  /** Largest message in bytes (default 16 MiB; in 'lag' mode at most what the ring holds). */
+  maxMessageSize?: number;
+  /** How long recv spins for an active sender before it sleeps, in µs (default 50). */
+  spinUs?: number;
+  /** What a sender does when the slowest receiver has not made room: 'wait' (default) or 'lag'. */
+  onFull?: OnFull;
+}
+
+export interface SendOptions {
+  /** Give up with ERR_LIBIPC_TIMEOUT when still full after this long (default: wait as long as it takes). */
+  timeoutMs?: number;
+}
+export interface RecvOptions {
+  /** Resolve undefined when nothing arrived within this long (default: wait until a message or close()). */
+  timeoutMs?: number;
+}
+
+const KIND = 'chan';
+const TYPE_CHANNEL = 1;
+const TYPE_ROUTE = 2;
+const ROLE_SENDER = 1;
+const ROLE_RECEIVER = 2;
+const SLEEP_RECV = 1;
+const SLEEP_SEND = 2;
+const MiB = 1024 * 1024;
+const DEFAULTS = { capacity: 512, slotSize: 4096, maxMessageSize: 16 * MiB, spinUs: 50 };
+// Structure changes (attach, close, reap) take the segment lock for microseconds; a stopped holder must not
+// freeze us, so the synchronous wait is bounded.
+const LOCK_MS = 2000;
+// A dead receiver that is not the slowest is found at the latest this often by a sender.
+const REAP_EVERY_MS = 500;
+const WAKE_CHECK_MS = 1000;
+
+function checkInt(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Turns send's argument into bytes: a Uint8Array as is, a string as UTF-8. */
+export function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  throw new InvalidArgumentError(
+    `data must be a Uint8Array (or Buffer) or a string, got ${data === null ? 'null' : typeof data}; encode it first`,
+  );
+}
+
+interface Resolved {
+  mode: Mode;
+  capacity: number;
+  slotSize: number;
+  maxMessageSize: number;
+  spinUs: number;
+  onFull: OnFull;
+}
+
+function resolveOptions(opts: ChannelOptions): Resolved {
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
+  const mode = opts.mode ?? 'sender';
+  if (mode !== 'sender' && mode !== 'receiver') throw new InvalidArgumentError(`mode must be 'sender' or 'receiver', got ${String(mode)}`);
+  const onFull = opts.onFull ?? 'wait';
+  if (onFull !== 'wait' && onFull !== 'lag') throw new InvalidArgumentError(`onFull must be 'wait' or 'lag', got ${String(onFull)}`);
+  const capacity = checkInt(opts.capacity ?? DEFAULTS.capacity, 'capacity', 1, 1 << 20);
+  const slotSize = checkInt(opts.slotSize ?? DEFAULTS.slotSize, 'slotSize', 64, MiB);
+  if (slotSize % 64 !== 0) throw new InvalidArgumentError(`slotSize must be a multiple of 64, got ${slotSize}`);
+  const ringPayload = capacity * (slotSize - native().layout.slotHeader);
+  const defaultMax = onFull === 'lag' ? Math.min(DEFAULTS.maxMessageSize, ringPayload) : DEFAULTS.maxMessageSize;
+  const maxMessageSize = checkInt(opts.maxMessageSize ?? defaultMax, 'maxMessageSize', 0, 2 ** 31 - 1);
+  if (onFull === 'lag' && maxMessageSize > ringPayload) {
+    throw new InvalidArgumentError(
+      `in 'lag' mode a message must fit in the ring (${ringPayload} bytes with capacity ${capacity} x slotSize ${slotSize}); ` +
+        'raise capacity or slotSize, or lower maxMessageSize',
+    );
+  }
+  const spinUs = opts.spinUs ?? DEFAULTS.spinUs;
+  if (typeof spinUs !== 'number' || !(spinUs >= 0) || spinUs > 1_000_000) {
+    throw new InvalidArgumentError(`spinUs must be a number from 0 to 1000000, got ${String(spinUs)}`);
+  }
+  return { mode, capacity, slotSize, maxMessageSize, spinUs, onFull };
+}
+
+/**
+ * What Channel and Route share: a handle on `libipc.chan.<name>` (layout: docs/channel-layout.md). Every
+ * handle owns one row of the segment's identity table; a receiver's row also holds its read cursor.
+ */
+abstract class ChannelBase {
+  readonly name: string;
+  readonly mode: Mode;
+  readonly onFull!: OnFull;
+  readonly capacity!: number;
+  readonly slotSize!: number;
+  readonly maxMessageSize!: number;
+  readonly spinUs: number;
+
+  readonly #type: number;
+  readonly #mem!: SharedMemory;
+  readonly #header!: SegmentHeader;
+  readonly #table!: IdentityTable;
+  readonly #core!: NativeChannelCore;
+  readonly #words!: Int32Array;
+  readonly #view!: DataView;
+  readonly #sendLock!: RobustMutex;
+  readonly #layout: ChannelLayout;
+  readonly #row!: number;
+  readonly #receives: boolean;
+  #closed = false;
+  #holdingSendLock = false;
+  #sleeping = 0;
+  #lastReap = 0;
+  #sendTail: Promise<unknown> | undefined;
+  #recvTail: Promise<unknown> | undefined;
+
+  protected constructor(type: number, name: string, opts: ChannelOptions) {
+    validateName(name, 'channel name');
+    const o = resolveOptions(opts);
+    const bin = native();
+    const layout = bin.layout;
+    this.#layout = layout;
+    this.#type = type;
+    this.name = name;
+    this.mode = o.mode;
+    this.spinUs = o.spinUs;
+    this.#receives = o.mode === 'receiver';
+    const what = type === TYPE_ROUTE ? 'route' : 'channel';
+
+    for (let attempt = 0; ; attempt++) {
+      const { mem, header } = attachSegment({
+        kind: KIND,
+        name,
+        layoutVersion: layout.version,
+        size: bin.segmentSize(o.capacity, o.slotSize),
+        init: (m) => bin.init(m.buffer, type, o.onFull === 'lag' ? 1 : 0, o.capacity, o.slotSize, o.maxMessageSize),
+      });
+      const view = new DataView(mem.buffer);
+      let existing: Omit<Resolved, 'mode' | 'spinUs'>;
+      try {
+        existing = ChannelBase.#check(mem, view, layout, type, name, opts);
+        header.lock.lockSync(LOCK_MS);
+      } catch (err) {
+        mem.close();
+        throw err;
+      }
+      if (header.state === 'retired') {
+        // Its last user is removing it: join the one that replaces it.
+        header.lock.unlock();
+        mem.close();
+        if (attempt > 50) throw new TimeoutError(`${what} ${name} keeps being removed while we attach; retry later`);
+        continue;
+      }
+      this.onFull = existing.onFull;
+      this.capacity = existing.capacity;
+      this.slotSize = existing.slotSize;
+      this.maxMessageSize = existing.maxMessageSize;
+      this.#mem = mem;
+      this.#header = header;
+      this.#view = view;
+      this.#words = new Int32Array(mem.buffer, 0, layout.ring / 4);
+      this.#table = new IdentityTable(mem, layout.identities, layout.maxHandles);
+      this.#sendLock = new RobustMutex(mem, layout.sendLock);
+      let row = -1;
+      try {
+        this.#reapLocked();
+        row = this.#table.add(this.#receives ? ROLE_RECEIVER : ROLE_SENDER);
+        if (row < 0) {
+          throw new RegistryFullError(`${what} ${name} already has ${layout.maxHandles} handles attached; close some first`);
+        }
+        if (type === TYPE_ROUTE && !this.#receives) this.#claimRoute(row);
+        this.#row = row;
+        this.#core = new bin.ChannelCore(mem.buffer, row);
+        if (this.#receives) this.#core.activate();
+        this.#bump(layout.membership);
+      } catch (err) {
+        if (row >= 0) this.#table.remove(row);
+        if (this.#table.used().length === 0) header.retire();
+        header.lock.unlock();
+        mem.close();
+        throw err;
+      }
+      header.lock.unlock();
+      return;
+    }
+  }
+
+  /** Checks a joined segment: a valid control block, the same class, and no explicit option that differs. */
+  static #check(mem: SharedMemory, view: DataView, layout: ChannelLayout, type: number, name: string, opts: ChannelOptions) {
+    if (!native().valid(mem.buffer)) {
+      throw new IncompatibleError(
+        `segment libipc.${KIND}.${name} is not a valid channel (corrupt control block); Channel.clearStorage('${name}') removes it`,
+      );
+    }
+    const existing = {
+      type: view.getUint32(layout.type, true),
+      onFull: (view.getUint32(layout.onFull, true) === 1 ? 'lag' : 'wait') as OnFull,
+      capacity: view.getUint32(layout.capacity, true),
+      slotSize: view.getUint32(layout.slotSize, true),
+      maxMessageSize: view.getUint32(layout.maxMessage, true),
+    };
+    const cls = (t: number) => (t === TYPE_ROUTE ? 'Route' : 'Channel');
+    if (existing.type !== type) {
+      throw new IncompatibleError(`libipc.${KIND}.${name} is a ${cls(existing.type)}, not a ${cls(type)}; use the same class on both sides`);
+    }
+    for (const key of ['onFull', 'capacity', 'slotSize', 'maxMessageSize'] as const) {
+      if (opts[key] !== undefined && opts[key] !== existing[key]) {
+        throw new IncompatibleError(
+          `${cls(type)} ${name} exists with ${key} ${String(existing[key])}, not ${String(opts[key])}; omit ${key} to join it as it is`,
+        );
+      }
+    }
+    return existing;
+  }
+
+  /** Live receivers connected now (a dead one stops counting at once, even before it is reaped). */
+  get recvCount(): number {
+    if (this.#closed) return 0;
+    let n = 0;
+    for (const row of this.#table.used()) {
+      if (this.#core.isActive(row) && this.#table.isLive(row)) n++;
+    }
+    return n;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends to every receiver connected now. Resolves false at once when there is none. When the ring is full,
+   * 'wait' mode waits (without blocking the event loop) for the slowest live receiver and rejects with
+   * ERR_LIBIPC_TIMEOUT at timeoutMs; 'lag' mode overwrites the oldest messages.
+   */
+  async send(data: Uint8Array | string, opts: SendOptions = {}): Promise<boolean> {
+    const bytes = this.#checkSend(data);
+    const timeout = validateTimeout(opts?.timeoutMs);
+    const deadline = performance.now() + timeout;
+    this.#maybeReap();
+    if (this.#sendTail === undefined) {
+      const st = this.#core.trySend(bytes, this.#receives);
+      if (st === SendStatus.Sent) return true;
+      if (st === SendStatus.NoReceiver) return false;
+    }
+    // Sends of one handle go out in call order.
+    const prev = this.#sendTail;
+    const mine = (async () => {
+      if (prev) await prev;
+      return this.#sendSlow(bytes, deadline, timeout);
+    })();
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#sendTail = tail;
+    try {
+      return await mine;
+    } finally {
+      if (this.#sendTail === tail) this.#sendTail = undefined;
+    }
+  }
+
+  /** Sends only if it can right now: false when no receiver, the ring is full, or another sender is mid-message. */
+  trySend(data: Uint8Array | string): boolean {
+    const bytes = this.#checkSend(data);
+    if (this.#sendTail !== undefined) return false;
+    this.#maybeReap();
+    return this.#core.trySend(bytes, this.#receives) === SendStatus.Sent;
+  }
+
+  /**
+   * The next message, or undefined on timeout or close. Rejects with ERR_LIBIPC_LAGGED (`.missed`) once after
+   * this receiver fell behind in 'lag' mode; the next recv continues with the oldest message still held.
+   */
+  async recv(opts: RecvOptions = {}): Promise<Uint8Array | undefined> {
+    this.#checkRecv();
+    const timeout = validateTimeout(opts?.timeoutMs);
+    const deadline = performance.now() + timeout;
+    const prev = this.#recvTail;
+    const mine = prev ? prev.then(() => this.#recvLoop(deadline)) : this.#recvLoop(deadline);
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#recvTail = tail;
+    try {
+      return await mine;
+    } finally {
+      if (this.#recvTail === tail) this.#recvTail = undefined;
+    }
+  }
+
+  /** A message if one is here now, else undefined (throws LaggedError like recv). */
+  tryRecv(): Uint8Array | undefined {
+    this.#checkRecv();
+    return this.#take(0);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      if (this.#closed) return;
+      const msg = await this.recv();
+      if (msg === undefined) return;
+      yield msg;
+    }
+  }
+
+  /** Waits until at least `count` live receivers are connected; false at the timeout. */
+  async waitForRecv(count: number, opts: { timeoutMs?: number } = {}): Promise<boolean> {
+    checkInt(count, 'count', 0, native().layout.maxHandles);
+    const timeout = validateTimeout(opts?.timeoutMs);
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      this.#assertOpen();
+      const observed = Atomics.load(this.#words, this.#layout.membership / 4);
+      if (this.recvCount >= count) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      try {
+        await wait(this.#mem, this.#layout.membership, observed, Math.min(left, WAKE_CHECK_MS));
+      } catch (err) {
+        if (err instanceof ClosedError) return false;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Leaves the channel: a receiver stops counting at once; the last handle removes the segment. Pending recv
+   * calls resolve undefined, pending sends reject with ERR_LIBIPC_CLOSED. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const layout = this.#layout;
+    if (this.#receives) this.#core.deactivate();
+    this.#setSleeping(SLEEP_RECV | SLEEP_SEND, false);
+    if (this.#holdingSendLock) {
+      this.#holdingSendLock = false;
+      this.#sendLock.unlock();
+    }
+    try {
+      this.#header.lock.lockSync(LOCK_MS);
+      try {
+        if (this.#type === TYPE_ROUTE && this.#view.getUint32(layout.routeTag, true) === this.#row + 1 && this.#routePid() === process.pid) {
+          Atomics.store(this.#words, layout.routePid / 4, 0);
+        }
+        this.#table.remove(this.#row);
+        this.#reapLocked();
+        this.#bump(layout.membership);
+        if (this.#table.used().length === 0) this.#header.retire();
+      } finally {
+        this.#header.lock.unlock();
+      }
+    } catch (err) {
+      // The lock holder is stopped: our row is reaped by whoever attaches after this process exits.
+      if (!(err instanceof TimeoutError)) throw err;
+    } finally {
+      this.#core.close();
+      this.#mem.close();
+    }
+  }
+
+  /** Removes a channel's shared-memory object left by crashed processes. Live handles keep their mapping. */
+  static clearStorage(name: string): void {
+    validateName(name, 'channel name');
+    SharedMemory.unlink(name, { kind: KIND });
+  }
+
+  // ---- internals ----
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError(`${this.#what()} ${this.name} is closed; open a new handle to use it`);
+  }
+
+  #what(): string {
+    return this.#type === TYPE_ROUTE ? 'route' : 'channel';
+  }
+
+  #checkSend(data: unknown): Uint8Array {
+    this.#assertOpen();
+    if (this.#type === TYPE_ROUTE && this.#receives) {
+      throw new IllegalStateError(`route ${this.name}: this handle is a receiver; a route has one sender (open a Route in 'sender' mode)`);
+    }
+    const bytes = toBytes(data);
+    if (bytes.length > this.maxMessageSize) {
+      throw new TooLargeError(
+        `message of ${bytes.length} bytes is larger than ${this.#what()} ${this.name}'s maxMessageSize (${this.maxMessageSize}); split it or create the channel with a larger maxMessageSize`,
+      );
+    }
+    return bytes;
+  }
+
+  #checkRecv(): void {
+    this.#assertOpen();
+    if (!this.#receives) {
+      throw new IllegalStateError(`${this.#what()} ${this.name}: this handle was opened in 'sender' mode; open one with mode 'receiver' to receive`);
+    }
+  }
+
+  #take(spinUs: number): Uint8Array | undefined {
+    const r = this.#core.recv(spinUs);
+    if (typeof r === 'number') throw new LaggedError(r);
+    return r;
+  }
+
+  async #recvLoop(deadline: number): Promise<Uint8Array | undefined> {
+    const layout = this.#layout;
+    for (let first = true; ; first = false) {
+      if (this.#closed) return undefined;
+      const msg = this.#take(first ? this.spinUs : 0);
+      if (msg !== undefined) return msg;
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      // Announce the sleep before the last check, so a sender either sees us or we see its message.
+      const seq = Atomics.load(this.#words, layout.writeCursor / 4);
+      this.#setSleeping(SLEEP_RECV, true);
+      try {
+        if (this.#core.pending()) continue;
+        await wait(this.#mem, layout.writeCursor, seq, left);
+      } catch (err) {
+        if (err instanceof ClosedError) return undefined;
+        throw err;
+      } finally {
+        this.#setSleeping(SLEEP_RECV, false);
+      }
+    }
+  }
+
+  async #sendSlow(bytes: Uint8Array, deadline: number, timeout: number): Promise<boolean> {
+    const layout = this.#layout;
+    const payload = this.slotSize - layout.slotHeader;
+    const fragments = Math.max(1, Math.ceil(bytes.length / payload));
+    const stream = fragments > this.capacity;
+    this.#assertOpen();
+    if (!this.#hasReceiver()) return false;
+    try {
+      await this.#sendLock.lock(Math.max(0, deadline - performance.now()));
+    } catch (err) {
+      if (err instanceof TimeoutError) {
+        throw new TimeoutError(
+          `${this.#what()} ${this.name}: could not send within ${timeout} ms: another sender (pid ${this.#sendLock.ownerPid}) is mid-message on a full ring; retry later or raise timeoutMs`,
+        );
+      }
+      throw err;
+    }
+    this.#holdingSendLock = true;
+    try {
+      let pos = 0;
+      for (;;) {
+        this.#assertOpen();
+        if (pos === 0 && !this.#hasReceiver()) return false;
+        if (!stream) {
+          if (this.#core.writeWhole(bytes)) return true;
+        } else {
+          pos = this.#core.writeSome(bytes, pos);
+          if (pos === bytes.length) return true;
+        }
+        await this.#waitForRoom(stream ? 1 : fragments, deadline, timeout);
+      }
+    } finally {
+      if (this.#holdingSendLock) {
+        this.#holdingSendLock = false;
+        this.#sendLock.unlock();
+      }
+    }
+  }
+
+  #hasReceiver(): boolean {
+    const count = () => Atomics.load(this.#words, this.#layout.receiverCount / 4) - (this.#receives ? 1 : 0);
+    if (count() > 0) return true;
+    return false;
+  }
+
+  /** Sleeps until the slowest receiver makes room, dies, or the deadline passes (ERR_LIBIPC_TIMEOUT). */
+  async #waitForRoom(need: number, deadline: number, timeout: number): Promise<void> {
+    const layout = this.#layout;
+    const row = this.#core.slowest();
+    const who = row >= 0 ? this.#table.identity(row) : undefined;
+    if (row >= 0 && (!who || !isAlive(who.pid, who.startTime))) {
+      this.#reap();
+      return;
+    }
+    this.#setSleeping(SLEEP_SEND, true);
+    try {
+      const observed = Atomics.load(this.#words, layout.readProgress / 4);
+      if (this.#core.freeSlots(need) >= need) return;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new TimeoutError(
+          `${this.#what()} ${this.name} is full: the slowest receiver (pid ${who?.pid ?? '?'}) made no room within ${timeout} ms; ` +
+            "it may be stopped or slow. Retry, raise timeoutMs, or use onFull: 'lag'",
+        );
+      }
+      const stop = new AbortController();
+      const exited = who ? watchExit(who.pid, who.startTime, { signal: stop.signal, ref: false }).catch(() => undefined) : undefined;
+      try {
+        const woke = wait(this.#mem, layout.readProgress, observed, Math.min(left, WAKE_CHECK_MS), { spinUs: this.spinUs });
+        await (exited ? Promise.race([woke, exited]) : woke);
+      } finally {
+        stop.abort();
+      }
+    } finally {
+      this.#setSleeping(SLEEP_SEND, false);
+    }
+  }
+
+  /** Marks this row as sleeping (or not) and keeps the shared sleeper counts; a reaper undoes a dead row's. */
+  #setSleeping(which: number, on: boolean): void {
+    if (this.#mem.isClosed) return;
+    const layout = this.#layout;
+    const flags = (layout.receivers + this.#row * layout.receiverRow + layout.receiverFlags) / 4;
+    for (const bit of [SLEEP_RECV, SLEEP_SEND]) {
+      if (!(which & bit) || ((this.#sleeping & bit) !== 0) === on) continue;
+      const counter = (bit === SLEEP_RECV ? layout.recvSleepers : layout.sendSleepers) / 4;
+      if (on) {
+        this.#sleeping |= bit;
+        Atomics.or(this.#words, flags, bit);
+        Atomics.add(this.#words, counter, 1);
+      } else {
+        this.#sleeping &= ~bit;
+        Atomics.sub(this.#words, counter, 1);
+        Atomics.and(this.#words, flags, ~bit);
+      }
+    }
+  }
+
+  #routePid(): number {
+    return Atomics.load(this.#words, this.#layout.routePid / 4) >>> 0;
+  }
+
+  /** Takes the route's one sender seat; a seat of a dead process is taken over. Caller holds the segment lock. */
+  #claimRoute(row: number): void {
+    const layout = this.#layout;
+    const pid = this.#routePid();
+    if (pid !== 0) {
+      const start = this.#view.getBigUint64(layout.routeStart, true);
+      if (isAlive(pid, start)) {
+        throw new ExistsError(`route ${this.name} already has a live sender (pid ${pid}); a route has one sender at a time: close that one first`);
+      }
+    }
+    const self = selfIdentity();
+    this.#view.setBigUint64(layout.routeStart, self.startTime, true);
+    this.#view.setUint32(layout.routeTag, row + 1, true);
+    Atomics.store(this.#words, layout.routePid / 4, self.pid);
+  }
+
+  #bump(offset: number): void {
+    Atomics.add(this.#words, offset / 4, 1);
+    wake(this.#mem, offset);
+  }
+
+  /** A cheap liveness look at the rows every REAP_EVERY_MS; takes the lock only when someone died. */
+  #maybeReap(): void {
+    const now = performance.now();
+    if (now - this.#lastReap < REAP_EVERY_MS) return;
+    this.#lastReap = now;
+    for (const row of this.#table.used()) {
+      if (!this.#table.isLive(row)) {
+        this.#reap();
+        return;
+      }
+    }
+  }
+
+  #reap(): void {
+    try {
+      this.#header.lock.lockSync(LOCK_MS);
+    } catch (err) {
+      if (err instanceof TimeoutError) return; // a stopped lock holder: try again later
+      throw err;
+    }
+    try {
+      this.#reapLocked();
+    } finally {
+      this.#header.lock.unlock();
+    }
+  }
+
+  /** Frees the rows of processes that died without closing (by identity, not kill(pid, 0)). Caller holds the lock. */
+  #reapLocked(): void {
+    const layout = this.#layout;
+    const bin = native();
+    let changed = false;
+    for (const row of this.#table.used()) {
+      if (this.#table.isLive(row)) continue;
+      const rowBase = (layout.receivers + row * layout.receiverRow) / 4;
+      const flags = Atomics.exchange(this.#words, rowBase + layout.receiverFlags / 4, 0);
+      if (flags & SLEEP_RECV) Atomics.sub(this.#words, layout.recvSleepers / 4, 1);
+      if (flags & SLEEP_SEND) Atomics.sub(this.#words, layout.sendSleepers / 4, 1);
+      bin.deactivateRow(this.#mem.buffer, row);
+      if (this.#type === TYPE_ROUTE && this.#view.getUint32(layout.routeTag, true) === row + 1) {
+        Atomics.store(this.#words, layout.routePid / 4, 0);
+      }
+      this.#table.remove(row);
+      changed = true;
+    }
+    if (changed) this.#bump(layout.membership);
+  }
+}
+
+/** Many senders, many receivers: every receiver gets every message sent after it connected. */
+export class Channel extends ChannelBase {
+  constructor(name: string, opts: ChannelOptions = {}) {
+    super(TYPE_CHANNEL, name, opts);
+  }
+}
+
+/** One sender at a time (a dead sender's seat is taken over), many receivers. */
+export class Route extends ChannelBase {
+  constructor(name: string, opts: ChannelOptions = {}) {
+    super(TYPE_ROUTE, name, opts);
+  }
+}

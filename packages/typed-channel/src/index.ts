@@ -1,0 +1,13 @@
+export { Channel, Route, type ChannelOptions, type Mode, type OnFull, type RecvOptions, type SendOptions } from './channel.js';
+export { TypedChannel, TypedRoute, type FlatBufferTable, type TypedOptions } from './typed.js';
+export {
+  BadMessageError,
+  ClosedError,
+  IncompatibleError,
+  InvalidArgumentError,
+  InvalidNameError,
+  LaggedError,
+  LibipcError,
+  TimeoutError,
+  TooLargeError,
+} from '@libipc/shm';

@@ -1,0 +1,81 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UnsupportedPlatformError } from '@libipc/shm';
+
+/** Results of ChannelCore.trySend. */
+export const SendStatus = { Sent: 0, NoReceiver: 1, Busy: 2, Full: 3, Stream: 4 } as const;
+export type SendStatus = (typeof SendStatus)[keyof typeof SendStatus];
+
+/** The addon's surface (internal): one ChannelCore per handle, bound to one row of the receiver table. */
+export interface NativeChannelCore {
+  trySend(data: Uint8Array, selfReceives: boolean): SendStatus;
+  writeWhole(data: Uint8Array): boolean;
+  writeSome(data: Uint8Array, pos: number): number;
+  freeSlots(need: number): number;
+  slowest(): number;
+  activate(): void;
+  deactivate(row?: number): boolean;
+  isActive(row?: number): boolean;
+  recv(spinUs: number): Buffer | number | undefined;
+  pending(): boolean;
+  close(): void;
+}
+
+/** Byte offsets into a channel segment (channel_layout.h is the source of truth). */
+export interface ChannelLayout {
+  version: number;
+  maxHandles: number;
+  slotHeader: number;
+  control: number;
+  identities: number;
+  receivers: number;
+  ring: number;
+  receiverFlags: number;
+  receiverRow: number;
+  type: number;
+  onFull: number;
+  capacity: number;
+  slotSize: number;
+  maxMessage: number;
+  receiverCount: number;
+  membership: number;
+  sendLock: number;
+  routePid: number;
+  routeTag: number;
+  routeStart: number;
+  writeCursor: number;
+  nextMsg: number;
+  recvSleepers: number;
+  sendSleepers: number;
+  readProgress: number;
+}
+
+export interface NativeBinding {
+  ChannelCore: new (buffer: ArrayBuffer, row: number) => NativeChannelCore;
+  init(buffer: ArrayBuffer, type: number, onFull: number, capacity: number, slotSize: number, maxMessage: number): void;
+  valid(buffer: ArrayBuffer): boolean;
+  deactivateRow(buffer: ArrayBuffer, row: number): boolean;
+  segmentSize(capacity: number, slotSize: number): number;
+  layout: ChannelLayout;
+}
+
+const SUPPORTED = new Set(['linux-x64', 'linux-arm64']);
+
+/** The package root, where node-gyp-build looks for prebuilds/ and build/ (same depth from src/ and dist/). */
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+let binding: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (binding) return binding;
+  const platform = `${process.platform}-${process.arch}`;
+  if (!SUPPORTED.has(platform)) {
+    throw new UnsupportedPlatformError(
+      `@libipc/typed-channel supports linux-x64 and linux-arm64; this is ${platform}. Run on Linux, or open an issue for your platform.`,
+    );
+  }
+  const load = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => NativeBinding;
+  binding = load(packageRoot);
+  return binding;
+}

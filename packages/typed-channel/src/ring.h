@@ -1,0 +1,181 @@
+// The channel's ring: copying fragments in and out with seqlock-published slots, cursor math, and the
+// "wake only when someone sleeps" handshakes. No N-API here; addon.cc wraps it.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "channel_layout.h"
+#include "libipc/futex.h"
+
+namespace libipc {
+namespace chan {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// The futex word of an atomic u64 cursor: its low half (little-endian).
+inline const uint32_t* low_word(const std::atomic<uint64_t>* a) { return reinterpret_cast<const uint32_t*>(a); }
+
+class Ring {
+ public:
+  Ring(uint8_t* base, size_t size) : base_(base), size_(size), c_(reinterpret_cast<Control*>(base + kControlOffset)) {}
+
+  // Checks a segment's control block against its size before anything trusts its numbers.
+  static bool valid(const uint8_t* base, size_t size) {
+    if (size < kRingOffset) return false;
+    const Control* c = reinterpret_cast<const Control*>(base + kControlOffset);
+    if (c->type != kTypeChannel && c->type != kTypeRoute) return false;
+    if (c->on_full > kOnFullLag || c->capacity == 0 || c->slot_size < 64 || c->slot_size % 64 != 0) return false;
+    if (c->max_handles != kMaxHandles || c->identities != kIdentitiesOffset || c->receivers != kReceiversOffset) return false;
+    if (c->ring != kRingOffset || segment_size(c->capacity, c->slot_size) != size) return false;
+    return true;
+  }
+
+  static void init(uint8_t* base, uint32_t type, uint32_t on_full, uint32_t capacity, uint32_t slot_size, uint32_t max_message) {
+    Control* c = reinterpret_cast<Control*>(base + kControlOffset);
+    c->type = type;
+    c->on_full = on_full;
+    c->capacity = capacity;
+    c->slot_size = slot_size;
+    c->max_message = max_message;
+    c->max_handles = kMaxHandles;
+    c->identities = kIdentitiesOffset;
+    c->receivers = kReceiversOffset;
+    c->ring = kRingOffset;
+    RobustMutex::init(&c->send_lock);
+  }
+
+  Control* control() const { return c_; }
+  uint32_t payload() const { return c_->slot_size - kSlotHeaderSize; }
+  uint32_t capacity() const { return c_->capacity; }
+  bool lag_mode() const { return c_->on_full == kOnFullLag; }
+  Receiver* receiver(uint32_t row) const { return reinterpret_cast<Receiver*>(base_ + kReceiversOffset) + row; }
+  Slot* slot(uint64_t pos) const {
+    return reinterpret_cast<Slot*>(base_ + kRingOffset + static_cast<size_t>(pos % c_->capacity) * c_->slot_size);
+  }
+  uint8_t* slot_payload(Slot* s) const { return reinterpret_cast<uint8_t*>(s) + kSlotHeaderSize; }
+  uint64_t fragments(size_t len) const { return len == 0 ? 1 : (len + payload() - 1) / payload(); }
+
+  // ---- receivers joining and leaving (the TS layer holds the segment lock for the identity table) ----
+
+  void activate(uint32_t row) {
+    Receiver* r = receiver(row);
+    r->cursor.store(c_->write_cursor.load(std::memory_order_acquire), std::memory_order_relaxed);
+    if (r->active.exchange(1, std::memory_order_acq_rel) == 0) c_->receiver_count.fetch_add(1);
+  }
+
+  // Exactly once per activation, whoever gets there first (the owner closing or a reaper).
+  bool deactivate(uint32_t row) {
+    uint32_t one = 1;
+    if (!receiver(row)->active.compare_exchange_strong(one, 0)) return false;
+    c_->receiver_count.fetch_sub(1);
+    notify_senders(true);
+    return true;
+  }
+
+  // ---- sender side (the caller holds send_lock) ----
+
+  // The slowest active receiver's cursor (or the write cursor when none), and its row (-1 when none).
+  uint64_t min_cursor(int* row_out = nullptr) const {
+    uint64_t w = c_->write_cursor.load(std::memory_order_acquire);
+    uint64_t m = w;
+    int row = -1;
+    Receiver* rows = receiver(0);
+    for (uint32_t i = 0; i < kMaxHandles; i++) {
+      if (rows[i].active.load(std::memory_order_acquire) == 0) continue;
+      uint64_t cur = rows[i].cursor.load(std::memory_order_acquire);
+      if (cur <= m) {
+        m = cur;
+        row = static_cast<int>(i);
+      }
+    }
+    if (row_out) *row_out = row;
+    return m;
+  }
+
+  // Free slots for the writer (re-reading the receivers' cursors only when the cached minimum says fewer than
+  // `need`); in lag mode everything is always writable. A cached minimum is a safe lower bound: a receiver that
+  // joins later starts at the write cursor, which is never below it.
+  uint64_t free_slots(uint64_t need, uint64_t* cached_min) const {
+    if (lag_mode()) return c_->capacity;
+    uint64_t w = c_->write_cursor.load(std::memory_order_relaxed);
+    uint64_t used = w - *cached_min;
+    if (used + need > c_->capacity) {
+      *cached_min = min_cursor();
+      used = w - *cached_min;
+    }
+    return used >= c_->capacity ? 0 : c_->capacity - used;
+  }
+
+  // Writes fragments of data[*pos..] into free slots and publishes them; returns how many were written. With
+  // `whole`, writes nothing unless every remaining fragment fits, so the message is published all at once: a
+  // sender killed while copying publishes nothing. Without it (messages larger than the ring), fragments go out
+  // as room appears and a receiver only hands over a message once its last fragment has arrived.
+  uint64_t write(const uint8_t* data, size_t len, size_t* pos, uint32_t tag, bool whole, uint64_t* cached_min) {
+    const uint32_t pay = payload();
+    uint64_t need = fragments(len) - *pos / pay;
+    uint64_t room = free_slots(whole ? need : 1, cached_min);
+    if (room == 0 || (whole && room < need)) return 0;
+    uint64_t w = c_->write_cursor.load(std::memory_order_relaxed);
+    uint64_t msg = c_->next_msg.load(std::memory_order_relaxed);
+    uint64_t n = std::min(room, need);
+    size_t p = *pos;
+    for (uint64_t i = 0; i < n; i++) {
+      Slot* s = slot(w + i);
+      size_t chunk = std::min<size_t>(pay, len - p);
+      uint32_t flags = (p == 0 ? kFirst : 0) | (p + chunk == len ? kLast : 0);
+      // Seqlock: mark the slot as being written before touching its bytes (a lagging reader may be copying it).
+      s->seq.store(kSlotWriting, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_release);
+      s->len = static_cast<uint32_t>(chunk);
+      s->flags = flags;
+      s->total = static_cast<uint32_t>(len);
+      s->sender = tag;
+      s->msg = msg;
+      if (chunk) memcpy(slot_payload(s), data + p, chunk);
+      s->seq.store(w + i + 1, std::memory_order_release);
+      p += chunk;
+    }
+    if (p == len) c_->next_msg.store(msg + 1, std::memory_order_relaxed);
+    *pos = p;
+    publish(w + n);
+    return n;
+  }
+
+  // ---- receiver side (the caller owns `row`) ----
+
+  bool pending(uint32_t row) const {
+    return receiver(row)->cursor.load(std::memory_order_relaxed) != c_->write_cursor.load(std::memory_order_acquire);
+  }
+
+  // After a receiver moved its cursor (or left): a sleeping sender may have room now.
+  void notify_senders(bool always = false) {
+    if (lag_mode() && !always) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (c_->send_sleepers.load(std::memory_order_relaxed) == 0) return;
+    c_->read_progress.fetch_add(1);
+    futex_wake(reinterpret_cast<const uint32_t*>(&c_->read_progress));
+  }
+
+ private:
+  void publish(uint64_t w) {
+    c_->write_cursor.store(w, std::memory_order_seq_cst);
+    // Pairs with a receiver's seq_cst increment of recv_sleepers before it re-checks and sleeps.
+    if (c_->recv_sleepers.load(std::memory_order_seq_cst) != 0) futex_wake(low_word(&c_->write_cursor));
+  }
+
+  uint8_t* base_;
+  size_t size_;
+  Control* c_;
+};
+
+}  // namespace chan
+}  // namespace libipc
