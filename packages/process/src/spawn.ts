@@ -148,6 +148,16 @@ export function spawn(name: string, executable: string, args: string[] = [], opt
     throw new SpawnError(`cannot spawn ${file}: the OS refused to start it`, { cause: spawnError });
   }
 
+  try {
+    return own(name, file, child, killTree);
+  } catch (err) {
+    // Never leave a child nobody owns.
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+function own(name: string, file: string, child: ChildProcess, killTree: boolean): ProcessHandle {
   let tail = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
@@ -156,7 +166,7 @@ export function spawn(name: string, executable: string, args: string[] = [], opt
   const i: HandleInternals = {
     child,
     killTree,
-    startTime: processIdentity(child.pid)?.startTime,
+    startTime: processIdentity(child.pid!)?.startTime,
     exitStatus: undefined,
     readyLine: readReady(readyPipe),
     stderrTail: () => (child.stderr ? tail : undefined),
