@@ -390,7 +390,8 @@ export class ServiceRegistry {
         if (ownerDied) repair(this.table, this.users);
         this.users.remove(this.userSlot);
         this.users.reap();
-        const liveEntry = this.table.liveSlots().some((slot) => this.table.isSlotAlive(slot));
+        const seen = new Map<number, bigint | undefined>();
+        const liveEntry = this.table.liveSlots().some((slot) => this.table.isSlotAlive(slot, seen));
         if (this.users.used().length === 0 && !liveEntry) this.header.retire();
       } finally {
         this.header.lock.unlock();
@@ -432,8 +433,9 @@ export class ServiceRegistry {
 
   private liveEntries(t: RegistryTable, prefix?: Buffer): ServiceEntry[] {
     const entries: ServiceEntry[] = [];
+    const seen = new Map<number, bigint | undefined>();
     for (const slot of t.liveSlots(prefix)) {
-      if (t.isSlotAlive(slot)) entries.push(t.read(slot));
+      if (t.isSlotAlive(slot, seen)) entries.push(t.read(slot));
       else t.remove(slot, 'removed-dead');
     }
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -442,8 +444,9 @@ export class ServiceRegistry {
   /** Removes dead entries; returns the freed slots. */
   private collectDead(t: RegistryTable): number[] {
     const freed: number[] = [];
+    const seen = new Map<number, bigint | undefined>();
     for (const slot of t.liveSlots()) {
-      if (t.isSlotAlive(slot)) continue;
+      if (t.isSlotAlive(slot, seen)) continue;
       t.remove(slot, 'removed-dead');
       freed.push(slot);
     }

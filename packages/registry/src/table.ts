@@ -1,4 +1,4 @@
-import { isAlive, type SharedMemory, wake } from '@libipc/shm';
+import { isAlive, processIdentity, selfIdentity, type SharedMemory, wake } from '@libipc/shm';
 import type { ChangeType, RegistryChange, ServiceEntry } from './entry.js';
 import {
   E_CONTROL,
@@ -119,10 +119,18 @@ export class RegistryTable {
     return slots;
   }
 
-  /** Liveness is identity: a zombie, or a pid now owned by another process, is dead. */
-  isSlotAlive(slot: number): boolean {
+  /**
+   * Liveness is identity: a zombie, or a pid now owned by another process, is dead. `seen` remembers
+   * start times read during one operation, so a list of many entries of one process reads /proc once.
+   */
+  isSlotAlive(slot: number, seen?: Map<number, bigint | undefined>): boolean {
     const at = this.entryOffset(slot);
-    return isAlive(this.view.getUint32(at + E_PID, true), this.view.getBigUint64(at + E_START, true));
+    const pid = this.view.getUint32(at + E_PID, true);
+    const startTime = this.view.getBigUint64(at + E_START, true);
+    if (pid === process.pid) return startTime === selfIdentity().startTime;
+    if (!seen) return isAlive(pid, startTime);
+    if (!seen.has(pid)) seen.set(pid, processIdentity(pid)?.startTime);
+    return seen.get(pid) === startTime;
   }
 
   write(

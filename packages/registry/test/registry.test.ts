@@ -1,37 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { attachSegment, SharedMemory } from '@libipc/shm';
 import { ServiceRegistry } from '../src/index.js';
-import { type NodeChild, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
-
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
-
-const open: ServiceRegistry[] = [];
-const children: NodeChild[] = [];
-function registry(domain: string, opts?: ConstructorParameters<typeof ServiceRegistry>[1]): ServiceRegistry {
-  const r = new ServiceRegistry(domain, opts);
-  open.push(r);
-  return r;
-}
-function child(script: string, args: string[]): NodeChild {
-  const c = spawnNode(fixture(script), args);
-  children.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await Promise.all(children.splice(0).map((c) => c.kill()));
-  for (const r of open.splice(0)) r.close();
-});
+import { shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
+import { fixture, openRegistry, startChild } from './harness.js';
 
 describe('ServiceRegistry', () => {
   it('shows every process of a domain the same entries, and keeps domains apart', async () => {
     const audio = uniqueName('audio');
     const video = uniqueName('video');
-    const a = registry(audio);
+    const a = openRegistry(audio);
     expect(a.register('mixer', 'mixer.ctl', 'mixer.rep', { meta: 'rate=48000' })).toBe(true);
-    const other = child('register.mjs', [audio, 'decoder.0', 'decoder.1']);
+    const other = startChild('register.mjs', [audio, 'decoder.0', 'decoder.1']);
     await other.line('registered decoder.1');
-    const elsewhere = child('register.mjs', [video, 'decoder.0']);
+    const elsewhere = startChild('register.mjs', [video, 'decoder.0']);
     await elsewhere.line('registered decoder.0');
 
     const pid = other.child.pid!;
@@ -43,15 +24,15 @@ describe('ServiceRegistry', () => {
     expect(typeof mixer.startTime).toBe('bigint');
     expect(mixer.registeredAt).toBeInstanceOf(Date);
 
-    const viewer = child('list.mjs', [audio]);
+    const viewer = startChild('list.mjs', [audio]);
     expect(await viewer.line('list')).toBe(`list ${JSON.stringify([`decoder.0@${pid}`, `decoder.1@${pid}`, `mixer@${process.pid}`])}`);
-    const v = registry(video);
+    const v = openRegistry(video);
     expect(v.list().map((e) => `${e.name}@${e.pid}`)).toEqual([`decoder.0@${elsewhere.child.pid}`]);
     expect(v.find('mixer')).toBeUndefined();
   });
 
   it('refuses a name a live process holds, and lets only its holder unregister by pid', () => {
-    const r = registry(uniqueName('dup'));
+    const r = openRegistry(uniqueName('dup'));
     expect(r.register('svc', 'a', 'b')).toBe(true);
     expect(r.register('svc', 'c', 'd')).toBe(false);
     expect(r.unregister('svc', process.pid + 1)).toBe(false);
@@ -61,8 +42,8 @@ describe('ServiceRegistry', () => {
   });
 
   it('registers another running process by pid', async () => {
-    const r = registry(uniqueName('bypid'));
-    const c = child('register.mjs', [uniqueName('elsewhere'), 'x']);
+    const r = openRegistry(uniqueName('bypid'));
+    const c = startChild('register.mjs', [uniqueName('elsewhere'), 'x']);
     await c.line('registered');
     expect(r.register('child', 'a', 'b', { pid: c.child.pid! })).toBe(true);
     expect(r.find('child')?.pid).toBe(c.child.pid);
@@ -72,9 +53,9 @@ describe('ServiceRegistry', () => {
 
   it('throws ERR_LIBIPC_REGISTRY_FULL naming the capacity and gc(), after reusing dead slots', async () => {
     const domain = uniqueName('full');
-    const r = registry(domain, { capacity: 2 });
+    const r = openRegistry(domain, { capacity: 2 });
     expect(r.capacity).toBe(2);
-    const gone = child('register.mjs', [domain, 'gone', '--exit']);
+    const gone = startChild('register.mjs', [domain, 'gone', '--exit']);
     await gone.exited;
     expect(r.register('a', 'a', 'a')).toBe(true);
     // 'gone' is dead: its slot is taken before the registry counts as full.
@@ -95,8 +76,8 @@ describe('ServiceRegistry', () => {
 
   it('uses the capacity stored in the segment when opening an existing domain', () => {
     const domain = uniqueName('cap');
-    const first = registry(domain, { capacity: 3 });
-    const second = registry(domain, { capacity: 100 });
+    const first = openRegistry(domain, { capacity: 3 });
+    const second = openRegistry(domain, { capacity: 100 });
     expect(second.capacity).toBe(3);
     expect(first.capacity).toBe(3);
   });
@@ -104,7 +85,7 @@ describe('ServiceRegistry', () => {
   it('refuses invalid names with ERR_LIBIPC_INVALID_NAME, never truncating them', () => {
     expect(() => new ServiceRegistry('a/b')).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_NAME' }));
     expect(() => new ServiceRegistry('x'.repeat(64))).toThrow(/64 bytes long/);
-    const r = registry(uniqueName('names'));
+    const r = openRegistry(uniqueName('names'));
     const long = 's'.repeat(64);
     for (const bad of [() => r.register(long, 'a', 'b'), () => r.register('ok', 'a b', 'c'), () => r.register('ok', 'a', '')]) {
       expect(bad).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_NAME' }));
@@ -123,7 +104,7 @@ describe('ServiceRegistry', () => {
     expect(() => new ServiceRegistry(uniqueName('c'), { capacity: 0 })).toThrow(invalid);
     expect(() => new ServiceRegistry(uniqueName('c'), { capacity: 1.5 })).toThrow(invalid);
     expect(() => new ServiceRegistry(uniqueName('c'), { lockTimeoutMs: Infinity })).toThrow(invalid);
-    const r = registry(uniqueName('args'));
+    const r = openRegistry(uniqueName('args'));
     expect(() => r.register('m', 'a', 'b', { meta: 'x'.repeat(257) })).toThrow(/257 bytes.*at most.*256|most an entry holds is 256/);
     expect(() => r.register('m', 'a', 'b', { meta: 'é'.repeat(129) })).toThrow(invalid);
     expect(() => r.register('m', 'a', 'b', { pid: -1 })).toThrow(invalid);
@@ -136,7 +117,7 @@ describe('ServiceRegistry', () => {
 
   it('stamps heartbeats without the lock, only on the caller’s own entry', () => {
     const domain = uniqueName('hb');
-    const r = registry(domain);
+    const r = openRegistry(domain);
     expect(() => r.heartbeat('svc')).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_NOT_FOUND' }));
     r.register('svc', 'a', 'b');
     expect(r.find('svc')?.heartbeatAt).toBeUndefined();
@@ -144,7 +125,7 @@ describe('ServiceRegistry', () => {
     const first = r.find('svc')!.heartbeatAt!;
     expect(Math.abs(first.getTime() - Date.now())).toBeLessThan(5000);
     // Another handle of the same process finds the entry too.
-    const second = registry(domain);
+    const second = openRegistry(domain);
     second.heartbeat('svc');
     expect(second.find('svc')!.heartbeatAt!.getTime()).toBeGreaterThanOrEqual(first.getTime());
     r.unregister('svc');
@@ -155,7 +136,7 @@ describe('ServiceRegistry', () => {
   });
 
   it('keeps group records: compare-and-swap epochs that only grow', () => {
-    const r = registry(uniqueName('grp'));
+    const r = openRegistry(uniqueName('grp'));
     expect(r.groupState('audio_compute')).toEqual({ epoch: 0 });
     expect(r.claimPrimary('audio_compute', 'audio_compute.0', 1)).toBeUndefined();
     expect(r.claimPrimary('audio_compute', 'audio_compute.0', 0)).toBe(1);
@@ -170,8 +151,8 @@ describe('ServiceRegistry', () => {
 
   it('gc() and clear() remove entries', async () => {
     const domain = uniqueName('gc');
-    const r = registry(domain);
-    const c = child('register.mjs', [domain, 'd1', 'd2', '--exit']);
+    const r = openRegistry(domain);
+    const c = startChild('register.mjs', [domain, 'd1', 'd2', '--exit']);
     await c.exited;
     r.register('live', 'a', 'b');
     expect(r.gc()).toBe(2);
@@ -240,7 +221,7 @@ describe('ServiceRegistry', () => {
 
   it('never leaves an opener alone on a removed segment while others close (open/close race)', async () => {
     const domain = uniqueName('race');
-    const racers = [0, 1, 2].map((i) => child('open-close.mjs', [domain, String(i), '300']));
+    const racers = [0, 1, 2].map((i) => startChild('open-close.mjs', [domain, String(i), '300']));
     for (const r of racers) expect(await r.line((l) => l === 'ok' || l.startsWith('split'), 60_000)).toBe('ok');
     await Promise.all(racers.map((r) => r.exited));
     expect(shmObjects(domain)).toEqual([]);
