@@ -23,7 +23,15 @@ afterEach(async () => {
     await c.kill('SIGKILL');
   }
   for (const h of handles.splice(0)) h.close();
+  // Every test leaves nothing behind once all its handles and processes are gone.
+  for (const name of names.splice(0)) expect(shmObjects(name), name).toEqual([]);
 });
+const names: string[] = [];
+function named(prefix: string): string {
+  const name = uniqueName(prefix);
+  names.push(name);
+  return name;
+}
 
 interface Result {
   got: number;
@@ -39,7 +47,7 @@ async function result(c: NodeChild, timeoutMs = 60_000): Promise<Result> {
 
 describe('Channel between processes', () => {
   it('4 senders x 4 receivers, random sizes 0-64 KiB: every receiver gets every message once, in each sender\'s order', async () => {
-    const name = uniqueName('c44');
+    const name = named('c44');
     const count = 150;
     const receivers = Array.from({ length: 4 }, () => start('receiver.mjs', { name, senders: 4, channel: { capacity: 64 } }));
     await Promise.all(receivers.map((r) => r.line('ready')));
@@ -58,7 +66,7 @@ describe('Channel between processes', () => {
   });
 
   it('SIGKILL of a receiver mid-stream: senders go on and the others lose nothing', async () => {
-    const name = uniqueName('ckill');
+    const name = named('ckill');
     const count = 2000;
     const victim = start('receiver.mjs', { name, progressAt: 50, channel: { capacity: 16 } });
     const survivor = start('receiver.mjs', { name, channel: { capacity: 16 } });
@@ -76,7 +84,7 @@ describe('Channel between processes', () => {
   });
 
   it("SIGSTOP of a receiver in 'wait' mode: sends time out with ERR_LIBIPC_TIMEOUT, nobody is disconnected", async () => {
-    const name = uniqueName('cstop');
+    const name = named('cstop');
     const tx = track(new Channel(name, { capacity: 8 }));
     const stopped = start('receiver.mjs', { name });
     const other = start('receiver.mjs', { name });
@@ -105,7 +113,7 @@ describe('Channel between processes', () => {
   });
 
   it("SIGSTOP of a receiver in 'lag' mode: senders go on; after SIGCONT it gets ERR_LIBIPC_LAGGED with the count", async () => {
-    const name = uniqueName('clag');
+    const name = named('clag');
     const capacity = 16;
     const tx = track(new Channel(name, { capacity, onFull: 'lag' }));
     const stopped = start('receiver.mjs', { name, lag: true, keepSeqs: true });
@@ -130,7 +138,7 @@ describe('Channel between processes', () => {
   });
 
   it('SIGKILL of a sender mid-message: nobody sees a partial message and the channel goes on', async () => {
-    const name = uniqueName('cpart');
+    const name = named('cpart');
     // Ring of 16 x 4 KiB; the message is 1 MiB, so it streams and cannot finish while the receiver is stopped.
     const probe = track(new Channel(name, { capacity: 16 }));
     const rx = start('receiver.mjs', { name, keepSeqs: true });
@@ -148,7 +156,7 @@ describe('Channel between processes', () => {
   });
 
   it('SIGKILL of a route sender frees the route for a new sender', async () => {
-    const name = uniqueName('route');
+    const name = named('route');
     const rx = track(new Route(name, { mode: 'receiver' }));
     const first = start('route-sender.mjs', name);
     await first.line('sent');
@@ -161,7 +169,7 @@ describe('Channel between processes', () => {
   });
 
   it('32 receivers join and leave while a sender sends; recvCount is right at the end', async () => {
-    const name = uniqueName('churn');
+    const name = named('churn');
     const tx = track(new Channel(name, { capacity: 32 }));
     let stop = false;
     let sent = 0;
@@ -186,7 +194,7 @@ describe('Channel between processes', () => {
   });
 
   it('leaves nothing in /dev/shm once every process is gone, even after crashes', async () => {
-    const name = uniqueName('gone');
+    const name = named('gone');
     const rx = start('receiver.mjs', { name });
     await rx.line('ready');
     await rx.kill('SIGKILL');
