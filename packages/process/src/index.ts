@@ -7,3 +7,4 @@ export { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js'
 export type { BackoffSpec } from './backoff.js';
 export { TRANSITIONS, type ProcessState, type Transition } from './state-machine.js';
 export { ManagedProcess, type ManagedProcessSpec, type ManagedProcessStatus, type Readiness } from './managed-process.js';
+export { resolveExecutable } from './resolve-executable.js';
