@@ -14,9 +14,8 @@ const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC: comparable betwee
 
 // ---- child roles ----
 
-if (process.argv[2] === '--child-register') {
+async function childRegister(domain, rounds) {
   // For each round i: wait for 'ready.i', then register 'svc.i' stamped with the time of the call.
-  const [domain, rounds] = process.argv.slice(3);
   const registry = new ServiceRegistry(domain);
   console.log('up');
   for (let i = 0; i < Number(rounds); i++) {
@@ -25,16 +24,14 @@ if (process.argv[2] === '--child-register') {
   }
   await registry.waitFor('finished');
   registry.close();
-  process.exit(0);
 }
 
-if (process.argv[2] === '--child-hold-lock') {
-  const domain = process.argv[3];
+function childHoldLock(domain) {
   const registry = new ServiceRegistry(domain);
   const mem = SharedMemory.open(domain, { kind: 'registry' });
   new SegmentHeader(mem).lock.lockSync(5000);
   console.log('locked');
-  setInterval(() => registry.domain, 1 << 30);
+  setInterval(() => registry.domain, 1 << 30); // until SIGKILLed
 }
 
 // ---- measurements ----
@@ -64,80 +61,86 @@ function startChild(args) {
   return { child, next: async () => (await lines.next()).value, exited: once(child, 'exit') };
 }
 
-const domain = (what) => `bench-${what}-${process.pid}`;
-const rows = [];
+async function main() {
+  const domain = (what) => `bench-${what}-${process.pid}`;
+  const rows = [];
 
-{
-  const n = quick ? 2_000 : 20_000;
-  const registry = new ServiceRegistry(domain('calls'), { capacity: 32 });
-  // Entries of another process, as in real use: each liveness check reads its /proc/<pid>/stat.
-  const service = spawn('sleep', ['3600'], { stdio: 'ignore' });
-  for (let i = 0; i < 16; i++) registry.register(`svc.${i}`, `svc.${i}.ctl`, `svc.${i}.rep`, { pid: service.pid });
-  rows.push(stats('find (16 of 32 entries)', perCall(() => registry.find('svc.8'), n)));
-  rows.push(stats('findAll prefix (16 entries)', perCall(() => registry.findAll('svc.'), n)));
-  rows.push(stats('list (16 entries)', perCall(() => registry.list(), n)));
-  const reg = [];
-  const unreg = [];
-  for (let i = 0; i < n; i++) {
-    let t = now();
-    registry.register('tmp', 'ctl', 'rep');
-    reg.push(Number(now() - t));
-    t = now();
-    registry.unregister('tmp');
-    unreg.push(Number(now() - t));
-  }
-  rows.push(stats('register', reg));
-  rows.push(stats('unregister', unreg));
-  registry.register('own', 'own.ctl', 'own.rep');
-  rows.push(stats('heartbeat (lock-free)', perCall(() => registry.heartbeat('own'), n * 5)));
-  rows.push(stats('groupState', perCall(() => registry.groupState('svc'), n)));
-  registry.clear();
-  registry.close();
-  service.kill();
-  await once(service, 'exit');
-}
-
-{
-  const rounds = quick ? 50 : 500;
-  const name = domain('waitfor');
-  const registry = new ServiceRegistry(name);
-  const child = startChild(['--child-register', name, String(rounds)]);
-  await child.next(); // 'up'
-  const latencies = [];
-  for (let i = 0; i < rounds; i++) {
-    const pending = registry.waitFor(`svc.${i}`);
-    registry.register(`ready.${i}`, 'ctl', 'rep');
-    const entry = await pending;
-    latencies.push(Number(now() - BigInt(entry.meta)));
-    registry.unregister(`ready.${i}`);
-    registry.unregister(`svc.${i}`);
-  }
-  registry.register('finished', 'ctl', 'rep');
-  await child.exited;
-  registry.clear();
-  registry.close();
-  rows.push(stats("waitFor: another process's register → resolved", latencies));
-}
-
-{
-  const rounds = quick ? 5 : 30;
-  const recovery = [];
-  for (let i = 0; i < rounds; i++) {
-    const name = domain(`kill${i}`);
-    const registry = new ServiceRegistry(name);
-    registry.register('svc', 'ctl', 'rep');
-    const holder = startChild(['--child-hold-lock', name]);
-    await holder.next(); // 'locked'
-    const t = now();
-    holder.child.kill('SIGKILL');
-    registry.find('svc'); // waits for the dead holder's lock, recovers, completes
-    recovery.push(Number(now() - t));
-    await holder.exited;
+  {
+    const n = quick ? 2_000 : 20_000;
+    const registry = new ServiceRegistry(domain('calls'), { capacity: 32 });
+    // Entries of another process, as in real use: each liveness check reads its /proc/<pid>/stat.
+    const service = spawn('sleep', ['3600'], { stdio: 'ignore' });
+    for (let i = 0; i < 16; i++) registry.register(`svc.${i}`, `svc.${i}.ctl`, `svc.${i}.rep`, { pid: service.pid });
+    rows.push(stats('find (16 of 32 entries)', perCall(() => registry.find('svc.8'), n)));
+    rows.push(stats('findAll prefix (16 entries)', perCall(() => registry.findAll('svc.'), n)));
+    rows.push(stats('list (16 entries)', perCall(() => registry.list(), n)));
+    const reg = [];
+    const unreg = [];
+    for (let i = 0; i < n; i++) {
+      let t = now();
+      registry.register('tmp', 'ctl', 'rep');
+      reg.push(Number(now() - t));
+      t = now();
+      registry.unregister('tmp');
+      unreg.push(Number(now() - t));
+    }
+    rows.push(stats('register', reg));
+    rows.push(stats('unregister', unreg));
+    registry.register('own', 'own.ctl', 'own.rep');
+    rows.push(stats('heartbeat (lock-free)', perCall(() => registry.heartbeat('own'), n * 5)));
+    rows.push(stats('groupState', perCall(() => registry.groupState('svc'), n)));
     registry.clear();
     registry.close();
+    service.kill();
+    await once(service, 'exit');
   }
-  rows.push(stats("recovery after lock holder's SIGKILL (kill → next op done)", recovery, 'ms'));
+
+  {
+    const rounds = quick ? 50 : 500;
+    const name = domain('waitfor');
+    const registry = new ServiceRegistry(name);
+    const child = startChild(['--child-register', name, String(rounds)]);
+    await child.next(); // 'up'
+    const latencies = [];
+    for (let i = 0; i < rounds; i++) {
+      const pending = registry.waitFor(`svc.${i}`);
+      registry.register(`ready.${i}`, 'ctl', 'rep');
+      const entry = await pending;
+      latencies.push(Number(now() - BigInt(entry.meta)));
+      registry.unregister(`ready.${i}`);
+      registry.unregister(`svc.${i}`);
+    }
+    registry.register('finished', 'ctl', 'rep');
+    await child.exited;
+    registry.clear();
+    registry.close();
+    rows.push(stats("waitFor: another process's register → resolved", latencies));
+  }
+
+  {
+    const rounds = quick ? 5 : 30;
+    const recovery = [];
+    for (let i = 0; i < rounds; i++) {
+      const name = domain(`kill${i}`);
+      const registry = new ServiceRegistry(name);
+      registry.register('svc', 'ctl', 'rep');
+      const holder = startChild(['--child-hold-lock', name]);
+      await holder.next(); // 'locked'
+      const t = now();
+      holder.child.kill('SIGKILL');
+      registry.find('svc'); // waits for the dead holder's lock, recovers, completes
+      recovery.push(Number(now() - t));
+      await holder.exited;
+      registry.clear();
+      registry.close();
+    }
+    rows.push(stats("recovery after lock holder's SIGKILL (kill → next op done)", recovery, 'ms'));
+  }
+
+  console.log(`| operation | median | p90 | p99 | samples |\n| --- | ---: | ---: | ---: | ---: |`);
+  for (const r of rows) console.log(`| ${r.name} | ${r.median} | ${r.p90} | ${r.p99} | ${r.n} |`);
 }
 
-console.log(`| operation | median | p90 | p99 | samples |\n| --- | ---: | ---: | ---: | ---: |`);
-for (const r of rows) console.log(`| ${r.name} | ${r.median} | ${r.p90} | ${r.p99} | ${r.n} |`);
+if (process.argv[2] === '--child-register') await childRegister(process.argv[3], process.argv[4]);
+else if (process.argv[2] === '--child-hold-lock') childHoldLock(process.argv[3]);
+else await main();

@@ -43,7 +43,8 @@ describe('ServiceRegistry', () => {
 
   it('registers another running process by pid', async () => {
     const r = openRegistry(uniqueName('bypid'));
-    const c = startChild('register.mjs', [uniqueName('elsewhere'), 'x']);
+    const elsewhere = openRegistry(uniqueName('elsewhere'));
+    const c = startChild('register.mjs', [elsewhere.domain, 'x']);
     await c.line('registered');
     expect(r.register('child', 'a', 'b', { pid: c.child.pid! })).toBe(true);
     expect(r.find('child')?.pid).toBe(c.child.pid);
