@@ -4,7 +4,7 @@ import { Backoff } from './backoff.js';
 import { type ExitStatus, describeExit } from './exit-status.js';
 import { waitForReady } from './ready.js';
 import { type ResolvedRestartPolicy, type RestartPolicy, isCleanExit, resolveRestartPolicy, shouldRestart } from './restart-policy.js';
-import { DEFAULT_GRACE_MS, shutdown } from './shutdown.js';
+import { DEFAULT_GRACE_MS, forceKill, shutdown } from './shutdown.js';
 import { type RegistryView, waitForRegistration } from './spawn-and-wait.js';
 import { type ProcessHandle, spawn, validateSpawnOptions } from './spawn.js';
 import { type ProcessState, StateMachine, type Transition } from './state-machine.js';
@@ -273,6 +273,8 @@ export class ManagedProcess extends EventEmitter {
     this.lastExit = st;
     if (this.uptimeTimer) clearTimeout(this.uptimeTimer);
     this.uptimeTimer = undefined;
+    // With killTree, what the leader left behind in its group goes with it (it is not ours to keep).
+    if (this.spec.killTree) forceKill(h);
     this.emit('exit', st, h.pid);
     // In 'starting' and 'stopping' the operation in progress handles the exit.
     if (this.state !== 'running') return;

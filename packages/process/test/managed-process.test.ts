@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { processIdentity, watchExit } from '@libipc/shm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -176,6 +177,20 @@ describe('ManagedProcess', () => {
     }
     // Every emitted transition followed the table (an illegal one would have thrown inside and broken the chain).
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.from).toBe(seen[i - 1]!.to);
+  });
+
+  it('killTree: when the leader crashes, what it left in its group is killed too', async () => {
+    const pidfile = file('pid');
+    const m = trackManaged(new ManagedProcess({ name: 'orphans', command: node, args: [fixture('tree.mjs'), '--crash'], env: { PIDFILE: pidfile }, killTree: true, restart: { policy: 'never' } }));
+    const failed = stateReached(m, 'failed');
+    await m.start();
+    await failed;
+    const grandchild = Number(readFileSync(pidfile, 'utf8'));
+    let timer: NodeJS.Timeout | undefined;
+    const stillAlive = new Promise((r) => (timer = setTimeout(r, 20_000, 'still alive')));
+    expect(await Promise.race([watchExit(grandchild).then(() => 'gone'), stillAlive])).toBe('gone');
+    clearTimeout(timer);
+    expect(processIdentity(grandchild)).toBeUndefined();
   });
 
   it('refuses bad specs at construction with stable codes', () => {
