@@ -27,6 +27,21 @@ bool array_buffer_arg(const Napi::Value& v, uint8_t** data, size_t* size) {
   return true;
 }
 
+// Hot-path argument readers: one raw N-API call each (node-addon-api's checked accessors make several).
+double number_arg(const Napi::CallbackInfo& info, size_t i, double fallback) {
+  double v;
+  if (i >= info.Length() || napi_get_value_double(info.Env(), info[i], &v) != napi_ok) return fallback;
+  return v;
+}
+
+// A detached or foreign value reads as no buffer (data null, size 0).
+bool slab_arg(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* size) {
+  void* d = nullptr;
+  if (i >= info.Length() || napi_get_arraybuffer_info(info.Env(), info[i], &d, size) != napi_ok || d == nullptr) return false;
+  *data = static_cast<uint8_t*>(d);
+  return true;
+}
+
 uint32_t u32_arg(const Napi::CallbackInfo& info, size_t i) {
   return i < info.Length() && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
 }
@@ -74,10 +89,10 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   }
 
  private:
-  // Every entry point checks that the mapping is still ours: the JS Channel closes us before unmapping, and a
-  // detached buffer (segment closed by other means) turns into an exception instead of a stray access.
+  // Every entry point checks that we are open: the JS Channel (which alone holds the SharedMemory) closes us
+  // before it unmaps, and our reference keeps the ArrayBuffer, and so the mapping, alive until then.
   bool usable(Napi::Env env) {
-    if (open_ && !buffer_.Value().IsDetached()) return true;
+    if (open_) return true;
     Napi::Error e = Napi::Error::New(env, "channel is closed");
     e.Set("errno", Napi::String::New(env, "ECLOSED"));
     e.ThrowAsJavaScriptException();
@@ -85,13 +100,17 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   }
 
   bool bytes_arg(const Napi::CallbackInfo& info, const uint8_t** data, size_t* len) {
-    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    napi_typedarray_type type;
+    void* d = nullptr;
+    bool is_typed = false;
+    if (info.Length() < 1 || napi_is_typedarray(info.Env(), info[0], &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(info.Env(), info[0], &type, len, &d, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array) {
       Napi::TypeError::New(info.Env(), "data must be a Uint8Array").ThrowAsJavaScriptException();
       return false;
     }
-    Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
-    *data = a.Data();
-    *len = a.ByteLength();
+    static uint8_t empty = 0;
+    *data = d != nullptr ? static_cast<const uint8_t*>(d) : &empty;
     if (*len > ring_.control()->max_message) {
       Napi::RangeError::New(info.Env(), "message larger than maxMessageSize").ThrowAsJavaScriptException();
       return false;
@@ -99,14 +118,15 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     return true;
   }
 
-  // trySend(data, selfReceives) -> SendStatus. The whole fast path in one call: lock, copy, publish, unlock.
+  // trySend(data, selfReceives, spinUs) -> SendStatus. The whole fast path in one call: lock, copy, publish,
+  // unlock; when the ring is full it spins up to spinUs for an active receiver to make room.
   Napi::Value TrySend(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!usable(env)) return env.Undefined();
     const uint8_t* data;
     size_t len;
     if (!bytes_arg(info, &data, &len)) return env.Undefined();
-    bool self_receives = info.Length() > 1 && info[1].ToBoolean().Value();
+    bool self_receives = number_arg(info, 1, 0) != 0;
     Control* c = ring_.control();
     if (c->receiver_count.load(std::memory_order_acquire) <= (self_receives ? 1u : 0u)) return Napi::Number::New(env, kNoReceiver);
     if (ring_.fragments(len) > ring_.capacity()) return Napi::Number::New(env, kStream);
@@ -116,6 +136,17 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     if (lock.try_lock() == LockResult::Busy) return Napi::Number::New(env, kBusy);
     size_t pos = 0;
     uint64_t n = ring_.write(data, len, &pos, tag_, true, &cached_min_);
+    if (n == 0) {
+      double spin_us = number_arg(info, 2, 0);
+      if (spin_us > 0) {
+        const int64_t deadline = monotonic_ns() + static_cast<int64_t>(spin_us * 1000);
+        const uint64_t need = ring_.fragments(len);
+        while (n == 0 && monotonic_ns() < deadline) {
+          cpu_relax();
+          if (ring_.free_slots(need, &cached_min_) >= need) n = ring_.write(data, len, &pos, tag_, true, &cached_min_);
+        }
+      }
+    }
     lock.unlock();
     return Napi::Number::New(env, n > 0 ? kSent : kFull);
   }
@@ -197,19 +228,30 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     return Napi::Boolean::New(env, ring_.pending(row_));
   }
 
-  // recv(spinUs) -> Buffer (a whole message) | undefined (nothing yet) | number (lagged: messages missed).
-  // Spins up to spinUs for an active sender before giving up; the caller then sleeps on the write cursor.
+  // recv(spinUs, slab, offset) -> number >= 0: a one-fragment message of that many bytes, copied into the slab
+  // (an ArrayBuffer the caller carves views from, like Buffer's pool) at offset; -1: nothing yet; <= -2: lagged,
+  // -2 - missed; or a Uint8Array: a message assembled from fragments. The slab must have a slot payload of room
+  // at offset. Spins up to spinUs for an active sender; the caller then sleeps on the write cursor.
   Napi::Value Recv(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!usable(env)) return env.Undefined();
-    double spin_us = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    double spin_us = number_arg(info, 0, 0);
+    uint8_t* slab = nullptr;
+    size_t slab_size = 0;
+    double off = number_arg(info, 2, -1);
+    if (!slab_arg(info, 1, &slab, &slab_size) || !(off >= 0) ||
+        off + ring_.payload() > static_cast<double>(slab_size)) {
+      Napi::RangeError::New(env, "recv needs a slab with a slot payload of room at offset").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    slab_ = slab + static_cast<size_t>(off);
     const int64_t deadline = spin_us > 0 ? monotonic_ns() + static_cast<int64_t>(spin_us * 1000) : 0;
     for (;;) {
       Napi::Value out = env.Undefined();
       if (step(env, &out)) return out;
       if (env.IsExceptionPending()) return env.Undefined();
-      if (spin_us <= 0 || monotonic_ns() >= deadline) return env.Undefined();
-      for (int i = 0; i < 32; i++) cpu_relax();
+      if (spin_us <= 0 || monotonic_ns() >= deadline) return Napi::Number::New(env, -1);
+      cpu_relax();
     }
   }
 
@@ -256,26 +298,28 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
             skipping_ = true;
             skip_msg_ = msg;
           }
+        } else if (flags & kLast) {
+          if (len == total) {  // the common case: a whole message in one slot, copied into the caller's slab
+            memcpy(slab_, src, len);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
+            *out = Napi::Number::New(env, len);
+            delivered = true;
+            expected_ = msg + 1;
+          }
         } else {
-          Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, total);
+          Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, total);
           if (env.IsExceptionPending()) return false;
-          memcpy(buf.Data(), src, len);
+          uint8_t* dst = static_cast<uint8_t*>(ab.Data());
+          memcpy(dst, src, len);
           std::atomic_thread_fence(std::memory_order_acquire);
           if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
-          if (flags & kLast) {
-            if (len == total) {
-              *out = buf;
-              delivered = true;
-              expected_ = msg + 1;
-            }
-          } else {
-            partial_ = Napi::Persistent(buf.As<Napi::Object>());
-            partial_data_ = buf.Data();
-            partial_total_ = total;
-            partial_filled_ = len;
-            partial_msg_ = msg;
-            assembling_ = true;
-          }
+          partial_ = Napi::Persistent(Napi::Uint8Array::New(env, total, ab, 0).As<Napi::Object>());
+          partial_data_ = dst;
+          partial_total_ = total;
+          partial_filled_ = len;
+          partial_msg_ = msg;
+          assembling_ = true;
         }
       } else if (skipping_ && msg == skip_msg_) {
         if (flags & kLast) {
@@ -335,7 +379,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     uint64_t missed = found_msg > expected_ ? found_msg - expected_ : 1;
     expected_ = found_msg;
     ring_.receiver(row_)->cursor.store(q, std::memory_order_release);
-    *out = Napi::Number::New(env, static_cast<double>(missed));
+    *out = Napi::Number::New(env, -2.0 - static_cast<double>(missed));
     return true;
   }
 
@@ -355,6 +399,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   uint64_t partial_msg_ = 0;
   bool skipping_ = false;
   uint64_t skip_msg_ = 0;
+  uint8_t* slab_ = nullptr;  // where the current recv call copies a one-fragment message
 };
 
 // init(arrayBuffer, type, onFull, capacity, slotSize, maxMessage): lays out a new segment (creator only).

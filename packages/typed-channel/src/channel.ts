@@ -64,7 +64,11 @@ const DEFAULTS = { capacity: 512, slotSize: 4096, maxMessageSize: 16 * MiB, spin
 const LOCK_MS = 2000;
 // A dead receiver that is not the slowest is found at the latest this often by a sender.
 const REAP_EVERY_MS = 500;
+// Received one-slot messages are views into slabs of this size (like Buffer.allocUnsafe's pool): one
+// allocation per many messages instead of one each.
+const SLAB_BYTES = 256 * 1024;
 const WAKE_CHECK_MS = 1000;
+const FIRST_WAIT_MS = 20;
 
 function checkInt(value: unknown, what: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -144,6 +148,9 @@ abstract class ChannelBase {
   #holdingSendLock = false;
   #sleeping = 0;
   #lastReap = 0;
+  #sendsSinceReapCheck = 0;
+  #slab = new ArrayBuffer(0);
+  #slabOffset = 0;
   #sendTail: Promise<unknown> | undefined;
   #recvTail: Promise<unknown> | undefined;
 
@@ -271,7 +278,7 @@ abstract class ChannelBase {
     const deadline = performance.now() + timeout;
     this.#maybeReap();
     if (this.#sendTail === undefined) {
-      const st = this.#core.trySend(bytes, this.#receives);
+      const st = this.#core.trySend(bytes, this.#receives ? 1 : 0, this.spinUs);
       if (st === SendStatus.Sent) return true;
       if (st === SendStatus.NoReceiver) return false;
     }
@@ -298,7 +305,7 @@ abstract class ChannelBase {
     const bytes = this.#checkSend(data);
     if (this.#sendTail !== undefined) return false;
     this.#maybeReap();
-    return this.#core.trySend(bytes, this.#receives) === SendStatus.Sent;
+    return this.#core.trySend(bytes, this.#receives ? 1 : 0, 0) === SendStatus.Sent;
   }
 
   /**
@@ -308,6 +315,11 @@ abstract class ChannelBase {
   async recv(opts: RecvOptions = {}): Promise<Uint8Array | undefined> {
     this.#checkRecv();
     const timeout = validateTimeout(opts?.timeoutMs);
+    if (this.#recvTail === undefined) {
+      // Fast path: a message is here (or arrives while we spin).
+      const msg = this.#take(this.spinUs);
+      if (msg !== undefined || timeout === 0) return msg;
+    }
     const deadline = performance.now() + timeout;
     const prev = this.#recvTail;
     const mine = prev ? prev.then(() => this.#recvLoop(deadline)) : this.#recvLoop(deadline);
@@ -432,9 +444,18 @@ abstract class ChannelBase {
   }
 
   #take(spinUs: number): Uint8Array | undefined {
-    const r = this.#core.recv(spinUs);
-    if (typeof r === 'number') throw new LaggedError(r);
-    return r;
+    const room = this.slotSize - this.#layout.slotHeader;
+    if (this.#slab.byteLength - this.#slabOffset < room) {
+      this.#slab = new ArrayBuffer(Math.max(SLAB_BYTES, room));
+      this.#slabOffset = 0;
+    }
+    const r = this.#core.recv(spinUs, this.#slab, this.#slabOffset);
+    if (typeof r !== 'number') return r;
+    if (r === -1) return undefined;
+    if (r < 0) throw new LaggedError(-2 - r);
+    const msg = new Uint8Array(this.#slab, this.#slabOffset, r);
+    this.#slabOffset += (r + 7) & ~7;
+    return msg;
   }
 
   async #recvLoop(deadline: number): Promise<Uint8Array | undefined> {
@@ -480,16 +501,20 @@ abstract class ChannelBase {
     this.#holdingSendLock = true;
     try {
       let pos = 0;
+      let stalledSince = performance.now();
       for (;;) {
         this.#assertOpen();
         if (pos === 0 && !this.#hasReceiver()) return false;
         if (!stream) {
           if (this.#core.writeWhole(bytes)) return true;
         } else {
-          pos = this.#core.writeSome(bytes, pos);
-          if (pos === bytes.length) return true;
+          const next = this.#core.writeSome(bytes, pos);
+          if (next === bytes.length) return true;
+          if (next !== pos) stalledSince = performance.now();
+          pos = next;
         }
-        await this.#waitForRoom(stream ? 1 : fragments, deadline, timeout);
+        const watch = performance.now() - stalledSince >= FIRST_WAIT_MS;
+        await this.#waitForRoom(stream ? 1 : fragments, deadline, timeout, watch);
       }
     } finally {
       if (this.#holdingSendLock) {
@@ -506,7 +531,7 @@ abstract class ChannelBase {
   }
 
   /** Sleeps until the slowest receiver makes room, dies, or the deadline passes (ERR_LIBIPC_TIMEOUT). */
-  async #waitForRoom(need: number, deadline: number, timeout: number): Promise<void> {
+  async #waitForRoom(need: number, deadline: number, timeout: number, watch: boolean): Promise<void> {
     const layout = this.#layout;
     const row = this.#core.slowest();
     const who = row >= 0 ? this.#table.identity(row) : undefined;
@@ -525,10 +550,15 @@ abstract class ChannelBase {
             "it may be stopped or slow. Retry, raise timeoutMs, or use onFull: 'lag'",
         );
       }
+      if (!watch) {
+        // Most waits end within microseconds (an active receiver): only a longer one watches for a death.
+        await wait(this.#mem, layout.readProgress, observed, Math.min(left, FIRST_WAIT_MS), { spinUs: this.spinUs });
+        return;
+      }
       const stop = new AbortController();
       const exited = who ? watchExit(who.pid, who.startTime, { signal: stop.signal, ref: false }).catch(() => undefined) : undefined;
       try {
-        const woke = wait(this.#mem, layout.readProgress, observed, Math.min(left, WAKE_CHECK_MS), { spinUs: this.spinUs });
+        const woke = wait(this.#mem, layout.readProgress, observed, Math.min(left, WAKE_CHECK_MS));
         await (exited ? Promise.race([woke, exited]) : woke);
       } finally {
         stop.abort();
@@ -585,6 +615,8 @@ abstract class ChannelBase {
 
   /** A cheap liveness look at the rows every REAP_EVERY_MS; takes the lock only when someone died. */
   #maybeReap(): void {
+    if (++this.#sendsSinceReapCheck < 64) return;
+    this.#sendsSinceReapCheck = 0;
     const now = performance.now();
     if (now - this.#lastReap < REAP_EVERY_MS) return;
     this.#lastReap = now;

@@ -9,7 +9,7 @@ export type SendStatus = (typeof SendStatus)[keyof typeof SendStatus];
 
 /** The addon's surface (internal): one ChannelCore per handle, bound to one row of the receiver table. */
 export interface NativeChannelCore {
-  trySend(data: Uint8Array, selfReceives: boolean): SendStatus;
+  trySend(data: Uint8Array, selfReceives: 0 | 1, spinUs: number): SendStatus;
   writeWhole(data: Uint8Array): boolean;
   writeSome(data: Uint8Array, pos: number): number;
   freeSlots(need: number): number;
@@ -17,7 +17,7 @@ export interface NativeChannelCore {
   activate(): void;
   deactivate(row?: number): boolean;
   isActive(row?: number): boolean;
-  recv(spinUs: number): Buffer | number | undefined;
+  recv(spinUs: number, slab: ArrayBuffer, offset: number): Uint8Array | number;
   pending(): boolean;
   close(): void;
 }

@@ -87,6 +87,23 @@ describe('Channel in one process', () => {
     }
   });
 
+  it('received messages stay intact while later ones arrive (pooled views do not overlap)', async () => {
+    const name = uniqueName('chan');
+    const tx = track(new Channel(name, { capacity: 1024 }));
+    const rx = track(new Channel(name, { mode: 'receiver' }));
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < 300; i++) {
+      expect(tx.trySend(Buffer.alloc(1 + (i % 97) * 41, i & 255))).toBe(true);
+      if (i % 3 === 2) for (let m = rx.tryRecv(); m; m = rx.tryRecv()) got.push(m);
+    }
+    for (let m = rx.tryRecv(); m; m = rx.tryRecv()) got.push(m);
+    expect(got).toHaveLength(300);
+    got.forEach((m, i) => {
+      expect(m.length).toBe(1 + (i % 97) * 41);
+      expect(m.every((b) => b === (i & 255))).toBe(true);
+    });
+  });
+
   it('refuses a message over maxMessageSize with ERR_LIBIPC_TOO_LARGE and goes on', async () => {
     const name = uniqueName('chan');
     const tx = track(new Channel(name, { maxMessageSize: 1000 }));

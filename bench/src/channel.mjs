@@ -1,0 +1,346 @@
+// @libipc/typed-channel: round-trip latency and one-way throughput between two Node processes, against what a
+// Node user would pick instead in the same run: a Unix domain socket (net), process.send (fork IPC, advanced
+// serialization) and, as an in-process reference, a worker_threads MessagePort. Also: how long a sender blocked
+// by a full ring waits after its slowest receiver is SIGKILLed.
+//   corepack pnpm --filter @libipc/bench exec node src/channel.mjs      (BENCH_ROUNDS=… to change the rounds)
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Channel } from '@libipc/typed-channel';
+import { machine, printTable, summarize } from './stats.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5000);
+const WARMUP = 300;
+const SMALL_COUNT = Number(process.env.BENCH_SMALL ?? 200_000);
+const LARGE_COUNT = Number(process.env.BENCH_LARGE ?? 300);
+const MiB = 1024 * 1024;
+const [role, ...args] = process.argv.slice(2);
+
+// ---- children: echo (round trips) and sink (throughput) for each mechanism ----
+
+/** Reads length-prefixed frames from a stream: the framing a socket user needs for messages. */
+function frames(onFrame) {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let off = 0;
+    while (pending.length - off >= 4) {
+      const len = pending.readUInt32LE(off);
+      if (pending.length - off - 4 < len) break;
+      onFrame(pending.subarray(off + 4, off + 4 + len));
+      off += 4 + len;
+    }
+    pending = pending.subarray(off);
+  };
+}
+function frame(payload) {
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(payload.length);
+  return [head, payload];
+}
+
+async function child() {
+  if (role === 'chan-echo') {
+    const [name, spinUs] = args;
+    const req = new Channel(`${name}-req`, { mode: 'receiver', spinUs: Number(spinUs) });
+    const rep = new Channel(`${name}-rep`, { spinUs: Number(spinUs) });
+    process.on('message', () => process.exit(0));
+    process.send('ready');
+    for (;;) {
+      const m = await req.recv();
+      if (m) await rep.send(m);
+    }
+  } else if (role === 'chan-sink') {
+    const [name, count] = args;
+    const ch = new Channel(name, { mode: 'receiver', spinUs: 200 });
+    process.send('ready');
+    let got = 0;
+    let bytes = 0;
+    while (got < Number(count)) {
+      const m = ch.tryRecv() ?? (await ch.recv());
+      got++;
+      bytes += m.length;
+    }
+    process.send({ got, bytes });
+    ch.close();
+  } else if (role === 'chan-victim') {
+    const ch = new Channel(args[0], { mode: 'receiver', capacity: 4 });
+    process.send('ready');
+    setInterval(() => {}, 1000); // stays, never reads, until killed
+    void ch;
+  } else if (role === 'socket-echo') {
+    const server = net.createServer((s) => s.on('data', frames((f) => s.write(Buffer.concat(frame(f))))));
+    server.listen(args[0], () => process.send('ready'));
+    process.on('message', () => process.exit(0));
+  } else if (role === 'socket-sink') {
+    const [path, count] = args;
+    let got = 0;
+    const server = net.createServer((s) =>
+      s.on(
+        'data',
+        frames(() => {
+          if (++got === Number(count)) process.send({ got });
+        }),
+      ),
+    );
+    server.listen(path, () => process.send('ready'));
+    process.on('message', () => process.exit(0));
+  } else if (role === 'ipc-echo') {
+    process.on('message', (m) => (m === 'stop' ? process.exit(0) : process.send(m)));
+    process.send('ready');
+  } else if (role === 'ipc-sink') {
+    const count = Number(args[0]);
+    let got = 0;
+    process.on('message', (m) => {
+      if (m === 'stop') process.exit(0);
+      if (++got === count) process.send({ got });
+    });
+    process.send('ready');
+  }
+}
+
+function worker() {
+  const { mode, count } = workerData;
+  let got = 0;
+  parentPort.on('message', (m) => {
+    if (mode === 'echo') parentPort.postMessage(m);
+    else if (++got === count) parentPort.postMessage({ got });
+  });
+  parentPort.postMessage('ready');
+}
+
+// ---- parent ----
+
+async function startChild(...argv) {
+  const c = fork(new URL(import.meta.url).pathname, argv, { stdio: 'inherit', serialization: 'advanced' });
+  await once(c, 'message');
+  return c;
+}
+async function stop(c) {
+  if (c.exitCode === null) {
+    c.send('stop');
+    await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 2000))]);
+    if (c.exitCode === null) c.kill('SIGKILL');
+  }
+}
+
+async function rounds(fn) {
+  const samples = [];
+  for (let i = 0; i < ROUNDS + WARMUP; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    if (i >= WARMUP) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return summarize(samples);
+}
+
+async function channelRoundTrip(size, spinUs) {
+  const name = `bench-rt-${process.pid}-${size}-${spinUs}`;
+  const req = new Channel(`${name}-req`, { spinUs });
+  const rep = new Channel(`${name}-rep`, { mode: 'receiver', spinUs });
+  const c = await startChild('chan-echo', name, String(spinUs));
+  await req.waitForRecv(1);
+  const msg = Buffer.alloc(size, 1);
+  const r = await rounds(async () => {
+    await req.send(msg);
+    await rep.recv();
+  });
+  await stop(c);
+  req.close();
+  rep.close();
+  return r;
+}
+
+async function socketRoundTrip(size) {
+  const path = `/tmp/libipc-bench-${process.pid}.sock`;
+  rmSync(path, { force: true });
+  const c = await startChild('socket-echo', path);
+  const sock = net.connect(path);
+  await once(sock, 'connect');
+  let resolve;
+  sock.on('data', frames(() => resolve()));
+  const msg = Buffer.concat(frame(Buffer.alloc(size, 1)));
+  const r = await rounds(
+    () =>
+      new Promise((res) => {
+        resolve = res;
+        sock.write(msg);
+      }),
+  );
+  sock.destroy();
+  await stop(c);
+  rmSync(path, { force: true });
+  return r;
+}
+
+async function ipcRoundTrip(size) {
+  const c = await startChild('ipc-echo');
+  const msg = Buffer.alloc(size, 1);
+  const r = await rounds(
+    () =>
+      new Promise((res) => {
+        c.once('message', res);
+        c.send(msg);
+      }),
+  );
+  await stop(c);
+  return r;
+}
+
+async function portRoundTrip(size) {
+  const w = new Worker(new URL(import.meta.url), { workerData: { mode: 'echo' } });
+  await once(w, 'message');
+  const msg = new Uint8Array(size);
+  const r = await rounds(
+    () =>
+      new Promise((res) => {
+        w.once('message', res);
+        w.postMessage(msg);
+      }),
+  );
+  await w.terminate();
+  return r;
+}
+
+async function channelThroughput(size, count, opts = {}) {
+  const name = `bench-tp-${process.pid}-${size}`;
+  const ch = new Channel(name, opts);
+  const c = await startChild('chan-sink', name, String(count));
+  await ch.waitForRecv(1);
+  const msg = Buffer.alloc(size, 2);
+  const done = once(c, 'message');
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    if (!ch.trySend(msg)) await ch.send(msg);
+  }
+  await done;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  ch.close();
+  await once(c, 'exit');
+  return s;
+}
+
+async function socketThroughput(size, count) {
+  const path = `/tmp/libipc-bench-tp-${process.pid}.sock`;
+  rmSync(path, { force: true });
+  const c = await startChild('socket-sink', path, String(count));
+  const sock = net.connect(path);
+  await once(sock, 'connect');
+  const [head, body] = frame(Buffer.alloc(size, 2));
+  const done = once(c, 'message');
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    sock.write(head);
+    if (!sock.write(body)) await once(sock, 'drain');
+  }
+  await done;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  sock.destroy();
+  await stop(c);
+  rmSync(path, { force: true });
+  return s;
+}
+
+async function ipcThroughput(size, count) {
+  const c = await startChild('ipc-sink', String(count));
+  const msg = Buffer.alloc(size, 2);
+  const done = once(c, 'message');
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    if (!c.send(msg)) await new Promise((r) => setImmediate(r));
+  }
+  await done;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await stop(c);
+  return s;
+}
+
+async function portThroughput(size, count) {
+  const w = new Worker(new URL(import.meta.url), { workerData: { mode: 'sink', count } });
+  await once(w, 'message');
+  const msg = new Uint8Array(size);
+  const done = once(w, 'message');
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) w.postMessage(msg);
+  await done;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await w.terminate();
+  return s;
+}
+
+/** A sender waits on a full ring; its only receiver is SIGKILLed: how long until the send goes through. */
+async function reapLatency() {
+  const samples = [];
+  for (let i = 0; i < 20; i++) {
+    const name = `bench-reap-${process.pid}-${i}`;
+    const ch = new Channel(name, { capacity: 4 });
+    const c = await startChild('chan-victim', name);
+    await ch.waitForRecv(1);
+    const other = new Channel(name, { mode: 'receiver' }); // keeps send() from returning false once the victim is gone
+    for (let k = 0; k < 4; k++) ch.trySend('x');
+    // `other` reads, the victim does not: the ring stays full until the victim is reaped.
+    for (let k = 0; k < 4; k++) other.tryRecv();
+    const sending = ch.send('after');
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = process.hrtime.bigint();
+    c.kill('SIGKILL');
+    await sending;
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await once(c, 'exit').catch(() => {});
+    ch.close();
+    other.close();
+  }
+  return summarize(samples);
+}
+
+async function main() {
+  console.log(`@libipc/typed-channel benchmark — ${await machine()}; ${ROUNDS} round trips per row`);
+  const rt = [];
+  for (const size of [64, 4096]) {
+    const active = await channelRoundTrip(size, 1000);
+    const asleep = await channelRoundTrip(size, 0);
+    const sock = await socketRoundTrip(size);
+    const ipc = await ipcRoundTrip(size);
+    const port = await portRoundTrip(size);
+    const row = (mechanism, r) => ({ mechanism, size: `${size} B`, 'p50 µs': r.p50, 'p99 µs': r.p99 });
+    rt.push(
+      row('Channel, receiver active (spinUs 1000)', active),
+      row('Channel, receiver asleep (spinUs 0)', asleep),
+      row('Unix socket (net)', sock),
+      row('process.send', ipc),
+      row('MessagePort (worker thread, reference)', port),
+    );
+  }
+  printTable('Round trip between two processes', rt, 1);
+
+  const tp = [];
+  const small = async (name, fn) => {
+    const s = await fn(64, SMALL_COUNT);
+    tp.push({ mechanism: name, size: '64 B', 'msgs/s': Math.round(SMALL_COUNT / s), 'GB/s': (SMALL_COUNT * 64) / s / 1e9 });
+  };
+  const large = async (name, fn) => {
+    const s = await fn(MiB, LARGE_COUNT);
+    tp.push({ mechanism: name, size: '1 MiB', 'msgs/s': Math.round(LARGE_COUNT / s), 'GB/s': (LARGE_COUNT * MiB) / s / 1e9 });
+  };
+  await small('Channel (defaults)', channelThroughput);
+  await small('Unix socket (net)', socketThroughput);
+  await small('process.send', ipcThroughput);
+  await small('MessagePort (reference)', portThroughput);
+  await large('Channel (defaults: 512 x 4 KiB slots)', channelThroughput);
+  await large('Channel (64 x 64 KiB slots)', (size, count) => channelThroughput(size, count, { capacity: 64, slotSize: 64 * 1024 }));
+  await large('Unix socket (net)', socketThroughput);
+  await large('process.send', ipcThroughput);
+  await large('MessagePort (reference)', portThroughput);
+  printTable('One-way throughput', tp, 2);
+
+  const reap = await reapLatency();
+  printTable('Sender blocked by a full ring: time from SIGKILL of the receiver to the send going through', [
+    { 'p50 ms': reap.p50, 'p99 ms': reap.p99, runs: reap.n },
+  ]);
+}
+
+if (!isMainThread) worker();
+else if (role) await child();
+else await main();
