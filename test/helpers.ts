@@ -56,14 +56,20 @@ export interface NodeChild {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+const REAPER = new URL('./fixtures/reaper.py', import.meta.url).pathname;
+
 /** Starts `node [nodeArgs…] script args…` with piped stdout, line-oriented. */
 export function spawnNode(
   script: string,
   args: string[] = [],
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
+  opts: { underReaper?: boolean } = {},
 ): NodeChild {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+  const argv = [...nodeArgs, script, ...args];
+  // Under the reaper, orphans of the script (its children, once it is killed) are reaped, not left as zombies.
+  const [cmd, cmdArgs] = opts.underReaper ? ['python3', [REAPER, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, cmdArgs, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -100,4 +106,25 @@ export function spawnNode(
       await exited;
     },
   };
+}
+
+/** Resolves with the first line of a (growing) text file that satisfies `test`; fs.watch, no polling loop. */
+export async function waitForFileLine(path: string, test: (line: string) => boolean, timeoutMs = 20_000): Promise<string> {
+  const { watch, readFileSync: read, writeFileSync, existsSync } = await import('node:fs');
+  if (!existsSync(path)) writeFileSync(path, '');
+  const find = () => read(path, 'utf8').split('\n').find((l) => l.length > 0 && test(l));
+  return new Promise((resolve, reject) => {
+    const watcher = watch(path, () => {
+      const line = find();
+      if (line !== undefined) done(() => resolve(line));
+    });
+    const timer = setTimeout(() => done(() => reject(new Error(`no matching line in ${path} within ${timeoutMs} ms:\n${read(path, 'utf8')}`))), timeoutMs);
+    const done = (settle: () => void) => {
+      clearTimeout(timer);
+      watcher.close();
+      settle();
+    };
+    const line = find();
+    if (line !== undefined) done(() => resolve(line));
+  });
 }

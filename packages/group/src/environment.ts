@@ -1,0 +1,55 @@
+import { InvalidArgumentError, validateName } from '@libipc/shm';
+
+/** The environment a group (or supervisor) gives each process it starts: DESIGN.md's contract. */
+export const ENV = {
+  domain: 'LIBIPC_DOMAIN',
+  service: 'LIBIPC_SERVICE',
+  instanceId: 'LIBIPC_INSTANCE_ID',
+  parentPid: 'LIBIPC_PARENT_PID',
+  parentStart: 'LIBIPC_PARENT_START',
+} as const;
+
+export interface InstanceContext {
+  domain: string;
+  service: string;
+  id: number;
+  parent?: { pid: number; startTime: bigint };
+}
+
+/** The instance name of a group member: `<service>.<id>`. */
+export function instanceName(service: string, id: number): string {
+  return `${service}.${id}`;
+}
+
+/**
+ * Reads the contract inside a started instance. Run by hand, the id comes from the last argument and the
+ * domain and service from `fallback`.
+ */
+export function readInstanceContext(
+  env: NodeJS.ProcessEnv = process.env,
+  argv: string[] = process.argv,
+  fallback: { domain?: string; service?: string } = {},
+): InstanceContext {
+  const domain = env[ENV.domain] ?? fallback.domain;
+  const service = env[ENV.service] ?? fallback.service;
+  const rawId = env[ENV.instanceId] ?? argv[argv.length - 1];
+  if (domain === undefined || service === undefined) {
+    throw new InvalidArgumentError(
+      `${ENV.domain} and ${ENV.service} are not set: start this process from a ServiceGroup, or pass { domain, service } when running it by hand`,
+    );
+  }
+  validateName(domain, 'domain');
+  validateName(service, 'service name');
+  const id = Number(rawId);
+  if (!Number.isInteger(id) || id < 0) {
+    throw new InvalidArgumentError(`instance id must be a whole number >= 0 (${ENV.instanceId} or the last argument), got ${JSON.stringify(rawId)}`);
+  }
+  validateName(instanceName(service, id), 'instance name');
+  const parentPid = Number(env[ENV.parentPid]);
+  const parentStart = env[ENV.parentStart];
+  const parent =
+    Number.isInteger(parentPid) && parentPid > 0 && parentStart !== undefined && /^\d+$/.test(parentStart)
+      ? { pid: parentPid, startTime: BigInt(parentStart) }
+      : undefined;
+  return { domain, service, id, parent };
+}
