@@ -296,7 +296,19 @@ async function reapLatency() {
 }
 
 async function main() {
+  const only = process.env.BENCH_ONLY; // 'rt', 'tp' or 'reap'
   console.log(`@libipc/typed-channel benchmark — ${await machine()}; ${ROUNDS} round trips per row`);
+  if (!only || only === 'rt') await roundTrips();
+  if (!only || only === 'tp') await throughputs();
+  if (!only || only === 'reap') {
+    const reap = await reapLatency();
+    printTable('Sender blocked by a full ring: time from SIGKILL of the receiver to the send going through', [
+      { 'p50 ms': reap.p50, 'p99 ms': reap.p99, runs: reap.n },
+    ]);
+  }
+}
+
+async function roundTrips() {
   const rt = [];
   for (const size of [64, 4096]) {
     const active = await channelRoundTrip(size, 1000);
@@ -314,7 +326,9 @@ async function main() {
     );
   }
   printTable('Round trip between two processes', rt, 1);
+}
 
+async function throughputs() {
   const tp = [];
   const small = async (name, fn) => {
     const s = await fn(64, SMALL_COUNT);
@@ -334,11 +348,6 @@ async function main() {
   await large('process.send', ipcThroughput);
   await large('MessagePort (reference)', portThroughput);
   printTable('One-way throughput', tp, 2);
-
-  const reap = await reapLatency();
-  printTable('Sender blocked by a full ring: time from SIGKILL of the receiver to the send going through', [
-    { 'p50 ms': reap.p50, 'p99 ms': reap.p99, runs: reap.n },
-  ]);
 }
 
 if (!isMainThread) worker();
