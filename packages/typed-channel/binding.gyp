@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "channel_native",
-      "sources": ["src/addon.cc"],
+      "sources": ["src/addon.cc", "src/doorbell.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('@libipc/shm/include').include_dir\")"

@@ -6,7 +6,10 @@
 #include <cmath>
 #include <cstring>
 
+#include <memory>
+
 #include "channel_layout.h"
+#include "doorbell.h"
 #include "libipc/futex.h"
 #include "libipc/robust_mutex.h"
 #include "ring.h"
@@ -68,15 +71,18 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
                        });
   }
 
-  // new ChannelCore(arrayBuffer, row): the segment must already be laid out (valid() checked by the caller).
+  // new ChannelCore(arrayBuffer, row, bellPrefix): the segment must already be laid out (valid() checked by the
+  // caller); a receiver in row i has its doorbell FIFO at bellPrefix + i.
   ChannelCore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChannelCore>(info) {
     Napi::Env env = info.Env();
     uint8_t* data;
     size_t size;
-    if (info.Length() < 2 || !array_buffer_arg(info[0], &data, &size) || !info[1].IsNumber() || !Ring::valid(data, size)) {
-      Napi::TypeError::New(env, "ChannelCore(arrayBuffer of a channel segment, row)").ThrowAsJavaScriptException();
+    if (info.Length() < 3 || !array_buffer_arg(info[0], &data, &size) || !info[1].IsNumber() || !info[2].IsString() ||
+        !Ring::valid(data, size)) {
+      Napi::TypeError::New(env, "ChannelCore(arrayBuffer of a channel segment, row, bellPrefix)").ThrowAsJavaScriptException();
       return;
     }
+    bells_ = std::make_unique<BellRinger>(info[2].As<Napi::String>().Utf8Value());
     row_ = u32_arg(info, 1);
     if (row_ >= kMaxHandles) {
       Napi::RangeError::New(env, "row out of range").ThrowAsJavaScriptException();
@@ -148,6 +154,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
       }
     }
     lock.unlock();
+    if (n > 0) wake_receivers();
     return Napi::Number::New(env, n > 0 ? kSent : kFull);
   }
 
@@ -159,7 +166,9 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     size_t len;
     if (!bytes_arg(info, &data, &len)) return env.Undefined();
     size_t pos = 0;
-    return Napi::Boolean::New(env, ring_.write(data, len, &pos, tag_, true, &cached_min_) > 0);
+    bool written = ring_.write(data, len, &pos, tag_, true, &cached_min_) > 0;
+    if (written) wake_receivers();
+    return Napi::Boolean::New(env, written);
   }
 
   // writeSome(data, pos) -> new pos: streams a message larger than the ring; the caller holds the send lock.
@@ -176,7 +185,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
       return env.Undefined();
     }
     size_t pos = static_cast<size_t>(p);
-    if (pos < len || (len == 0 && pos == 0)) ring_.write(data, len, &pos, tag_, false, &cached_min_);
+    if ((pos < len || (len == 0 && pos == 0)) && ring_.write(data, len, &pos, tag_, false, &cached_min_) > 0) wake_receivers();
     return Napi::Number::New(env, static_cast<double>(pos));
   }
 
@@ -257,9 +266,14 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     open_ = false;
+    bells_.reset();
     drop_partial();
     buffer_.Reset();
     return info.Env().Undefined();
+  }
+
+  void wake_receivers() {
+    ring_.wake_receivers([this](uint32_t row, uint32_t generation) { bells_->ring(row, generation); });
   }
 
   void drop_partial() {
@@ -384,6 +398,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   }
 
   Napi::Reference<Napi::ArrayBuffer> buffer_;
+  std::unique_ptr<BellRinger> bells_;
   Ring ring_{nullptr, 0};
   bool open_ = false;
   uint32_t row_ = 0;
@@ -458,6 +473,7 @@ Napi::Object Layout(Napi::Env env) {
   set("maxMessage", kControlOffset + offsetof(Control, max_message));
   set("receiverFlags", 4);  // within a receiver row: bit 1 = sleeping in recv, bit 2 = sleeping in send
   set("receiverRow", sizeof(Receiver));
+  set("receiverBell", offsetof(Receiver, bell));
   set("receiverCount", kControlOffset + offsetof(Control, receiver_count));
   set("membership", kControlOffset + offsetof(Control, membership));
   set("sendLock", kControlOffset + offsetof(Control, send_lock));
@@ -474,6 +490,7 @@ Napi::Object Layout(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ChannelCore", ChannelCore::Init(env));
+  exports.Set("Doorbell", Doorbell::Init(env));
   exports.Set("init", Napi::Function::New<InitSegment>(env, "init"));
   exports.Set("valid", Napi::Function::New<Valid>(env, "valid"));
   exports.Set("deactivateRow", Napi::Function::New<DeactivateRow>(env, "deactivateRow"));

@@ -21,7 +21,8 @@ import {
   wake,
   watchExit,
 } from '@libipc/shm';
-import { type ChannelLayout, native, type NativeChannelCore, SendStatus } from './native.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { type ChannelLayout, native, type NativeChannelCore, type NativeDoorbell, SendStatus } from './native.js';
 
 export type Mode = 'sender' | 'receiver';
 export type OnFull = 'wait' | 'lag';
@@ -51,6 +52,9 @@ export interface RecvOptions {
 }
 
 const KIND = 'chan';
+// Receivers' doorbells: FIFOs /dev/shm/libipc.chanbell.<name>.<row> (another kind, so never a segment's name).
+const BELL_DIR = '/dev/shm';
+const bellPrefix = (name: string) => `${BELL_DIR}/libipc.chanbell.${name}.`;
 const TYPE_CHANNEL = 1;
 const TYPE_ROUTE = 2;
 const ROLE_SENDER = 1;
@@ -150,6 +154,8 @@ abstract class ChannelBase {
   #lastReap = 0;
   #sendsSinceReapCheck = 0;
   #slab = new ArrayBuffer(0);
+  #bell: NativeDoorbell | undefined;
+  #bellWaiting: ((outcome: 'ok' | 'timed-out' | 'closed') => void) | undefined;
   #slabOffset = 0;
   #sendTail: Promise<unknown> | undefined;
   #recvTail: Promise<unknown> | undefined;
@@ -210,10 +216,14 @@ abstract class ChannelBase {
         }
         if (type === TYPE_ROUTE && !this.#receives) this.#claimRoute(row);
         this.#row = row;
-        this.#core = new bin.ChannelCore(mem.buffer, row);
-        if (this.#receives) this.#core.activate();
+        this.#core = new bin.ChannelCore(mem.buffer, row, bellPrefix(name));
+        if (this.#receives) {
+          this.#bell = new bin.Doorbell(`${bellPrefix(name)}${row}`);
+          this.#core.activate();
+        }
         this.#bump(layout.membership);
       } catch (err) {
+        if (this.#bell) this.#closeBell();
         if (row >= 0) this.#table.remove(row);
         if (this.#table.used().length === 0) header.retire();
         header.lock.unlock();
@@ -380,6 +390,7 @@ abstract class ChannelBase {
     const layout = this.#layout;
     if (this.#receives) this.#core.deactivate();
     this.#setSleeping(SLEEP_RECV | SLEEP_SEND, false);
+    if (this.#bell) this.#closeBell();
     if (this.#holdingSendLock) {
       this.#holdingSendLock = false;
       this.#sendLock.unlock();
@@ -410,6 +421,10 @@ abstract class ChannelBase {
   static clearStorage(name: string): void {
     validateName(name, 'channel name');
     SharedMemory.unlink(name, { kind: KIND });
+    const bells = bellPrefix(name).slice(BELL_DIR.length + 1);
+    for (const f of readdirSync(BELL_DIR)) {
+      if (f.startsWith(bells) && /^\d+$/.test(f.slice(bells.length))) rmSync(`${BELL_DIR}/${f}`, { force: true });
+    }
   }
 
   // ---- internals ----
@@ -467,18 +482,38 @@ abstract class ChannelBase {
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
       // Announce the sleep before the last check, so a sender either sees us or we see its message.
-      const seq = Atomics.load(this.#words, layout.writeCursor / 4);
       this.#setSleeping(SLEEP_RECV, true);
       try {
         if (this.#core.pending()) continue;
-        await wait(this.#mem, layout.writeCursor, seq, left);
-      } catch (err) {
-        if (err instanceof ClosedError) return undefined;
-        throw err;
+        if ((await this.#ring(left)) === 'closed') return undefined;
       } finally {
         this.#setSleeping(SLEEP_RECV, false);
       }
     }
+  }
+
+  /** Sleeps until a sender rings this receiver's doorbell (the event loop polls it: no helper thread). */
+  #ring(timeoutMs: number): Promise<'ok' | 'timed-out' | 'closed'> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (outcome: 'ok' | 'timed-out' | 'closed') => {
+        if (this.#bellWaiting !== settle) return;
+        this.#bellWaiting = undefined;
+        if (timer) clearTimeout(timer);
+        if (outcome !== 'ok') this.#bell?.disarm();
+        resolve(outcome);
+      };
+      this.#bellWaiting = settle;
+      this.#bell!.arm(() => settle('ok'));
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => settle('timed-out'), timeoutMs);
+    });
+  }
+
+  #closeBell(): void {
+    this.#bellWaiting?.('closed');
+    this.#bell!.close();
+    this.#bell = undefined;
+    rmSync(`${bellPrefix(this.name)}${this.#row}`, { force: true });
   }
 
   async #sendSlow(bytes: Uint8Array, deadline: number, timeout: number): Promise<boolean> {
@@ -654,6 +689,7 @@ abstract class ChannelBase {
       if (flags & SLEEP_RECV) Atomics.sub(this.#words, layout.recvSleepers / 4, 1);
       if (flags & SLEEP_SEND) Atomics.sub(this.#words, layout.sendSleepers / 4, 1);
       bin.deactivateRow(this.#mem.buffer, row);
+      rmSync(`${bellPrefix(this.name)}${row}`, { force: true });
       if (this.#type === TYPE_ROUTE && this.#view.getUint32(layout.routeTag, true) === row + 1) {
         Atomics.store(this.#words, layout.routePid / 4, 0);
       }

@@ -48,7 +48,7 @@ struct Control {
   alignas(64) std::atomic<uint64_t> write_cursor;  // 128 slots published; its low 32 bits are the receivers' futex word
   std::atomic<uint64_t> next_msg;                  // 136 sequence number of the next message
   // Line 3: receivers sleeping on write_cursor (a sender wakes only when > 0).
-  alignas(64) std::atomic<uint32_t> recv_sleepers;  // 192
+  alignas(64) std::atomic<uint32_t> recv_sleepers;  // 192 (a sender rings doorbells only when > 0)
   // Line 4: senders sleeping for room, and the word they sleep on.
   alignas(64) std::atomic<uint32_t> send_sleepers;  // 256
   std::atomic<uint32_t> read_progress;              // 260
@@ -57,10 +57,12 @@ struct Control {
 
 // One per handle row; only the handle that owns the row writes `cursor`.
 struct alignas(64) Receiver {
-  std::atomic<uint32_t> active;  // 0 = not receiving; 1 = counts for back-pressure
-  uint32_t sleeping;             // 1: counted in recv_sleepers, 2: counted in send_sleepers (a reaper undoes them)
-  std::atomic<uint64_t> cursor;  // next slot this receiver reads
-  uint64_t pad[6];
+  std::atomic<uint32_t> active;    // 0 = not receiving; 1 = counts for back-pressure
+  std::atomic<uint32_t> sleeping;  // 1: counted in recv_sleepers, 2: counted in send_sleepers (a reaper undoes them)
+  std::atomic<uint64_t> cursor;    // next slot this receiver reads
+  std::atomic<uint32_t> bell;      // generation of this row's doorbell FIFO (bumped by each receiver taking the row)
+  uint32_t reserved;
+  uint64_t pad[5];
 };
 static_assert(sizeof(Receiver) == 64, "receiver row is one cache line");
 

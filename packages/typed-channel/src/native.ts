@@ -22,6 +22,13 @@ export interface NativeChannelCore {
   close(): void;
 }
 
+/** A receiver's doorbell: a FIFO the event loop polls; arm(cb) calls cb once after a sender rang it. */
+export interface NativeDoorbell {
+  arm(callback: () => void): void;
+  disarm(): void;
+  close(): void;
+}
+
 /** Byte offsets into a channel segment (channel_layout.h is the source of truth). */
 export interface ChannelLayout {
   version: number;
@@ -33,6 +40,7 @@ export interface ChannelLayout {
   ring: number;
   receiverFlags: number;
   receiverRow: number;
+  receiverBell: number;
   type: number;
   onFull: number;
   capacity: number;
@@ -52,7 +60,8 @@ export interface ChannelLayout {
 }
 
 export interface NativeBinding {
-  ChannelCore: new (buffer: ArrayBuffer, row: number) => NativeChannelCore;
+  ChannelCore: new (buffer: ArrayBuffer, row: number, bellPrefix: string) => NativeChannelCore;
+  Doorbell: new (path: string) => NativeDoorbell;
   init(buffer: ArrayBuffer, type: number, onFull: number, capacity: number, slotSize: number, maxMessage: number): void;
   valid(buffer: ArrayBuffer): boolean;
   deactivateRow(buffer: ArrayBuffer, row: number): boolean;

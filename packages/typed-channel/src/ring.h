@@ -21,9 +21,6 @@ inline void cpu_relax() {
 #endif
 }
 
-// The futex word of an atomic u64 cursor: its low half (little-endian).
-inline const uint32_t* low_word(const std::atomic<uint64_t>* a) { return reinterpret_cast<const uint32_t*>(a); }
-
 class Ring {
  public:
   Ring(uint8_t* base, size_t size) : base_(base), size_(size), c_(reinterpret_cast<Control*>(base + kControlOffset)) {}
@@ -68,6 +65,7 @@ class Ring {
 
   void activate(uint32_t row) {
     Receiver* r = receiver(row);
+    r->bell.fetch_add(1);  // the caller has just (re)created the row's doorbell
     r->cursor.store(c_->write_cursor.load(std::memory_order_acquire), std::memory_order_relaxed);
     if (r->active.exchange(1, std::memory_order_acq_rel) == 0) c_->receiver_count.fetch_add(1);
   }
@@ -150,6 +148,17 @@ class Ring {
     return n;
   }
 
+  // After publishing: the rows whose receivers sleep (the caller rings their doorbells). The seq_cst load
+  // pairs with a receiver's seq_cst increment of recv_sleepers before it re-checks the cursor and sleeps.
+  template <typename Ring>
+  void wake_receivers(Ring&& ring_bell) const {
+    if (c_->recv_sleepers.load(std::memory_order_seq_cst) == 0) return;
+    Receiver* rows = receiver(0);
+    for (uint32_t i = 0; i < kMaxHandles; i++) {
+      if (rows[i].sleeping.load(std::memory_order_seq_cst) & 1) ring_bell(i, rows[i].bell.load(std::memory_order_acquire));
+    }
+  }
+
   // ---- receiver side (the caller owns `row`) ----
 
   bool pending(uint32_t row) const {
@@ -166,11 +175,7 @@ class Ring {
   }
 
  private:
-  void publish(uint64_t w) {
-    c_->write_cursor.store(w, std::memory_order_seq_cst);
-    // Pairs with a receiver's seq_cst increment of recv_sleepers before it re-checks and sleeps.
-    if (c_->recv_sleepers.load(std::memory_order_seq_cst) != 0) futex_wake(low_word(&c_->write_cursor));
-  }
+  void publish(uint64_t w) { c_->write_cursor.store(w, std::memory_order_seq_cst); }
 
   uint8_t* base_;
   size_t size_;

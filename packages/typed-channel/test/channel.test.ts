@@ -157,14 +157,16 @@ describe('Channel in one process', () => {
     const name = uniqueName('chan');
     const a = new Channel(name, { mode: 'receiver' });
     const b = new Channel(name);
-    expect(shmObjects(name)).toEqual([`libipc.chan.${name}`]);
+    // The segment, and the receiver's doorbell FIFO.
+    expect(shmObjects(name).sort()).toEqual([`libipc.chan.${name}`, `libipc.chanbell.${name}.0`]);
     a.close();
-    expect(shmObjects(name)).toHaveLength(1);
+    expect(shmObjects(name)).toEqual([`libipc.chan.${name}`]);
     b.close();
     b.close();
     expect(shmObjects(name)).toEqual([]);
     expect(() => b.trySend('x')).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_CLOSED' }));
-    const c = new Channel(name);
+    const c = new Channel(name, { mode: 'receiver' });
+    expect(shmObjects(name)).toHaveLength(2);
     Channel.clearStorage(name);
     expect(shmObjects(name)).toEqual([]);
     c.close(); // its segment was already removed: closing is still fine

@@ -1,0 +1,56 @@
+// A receiver's doorbell (a named FIFO polled by the event loop) and the senders' side that rings it.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "channel_layout.h"
+
+namespace libipc {
+namespace chan {
+
+class Doorbell : public Napi::ObjectWrap<Doorbell> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  Doorbell(const Napi::CallbackInfo& info);
+  ~Doorbell() override;
+
+ private:
+  struct Poll;
+  Napi::Value Arm(const Napi::CallbackInfo& info);
+  Napi::Value Disarm(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  static void on_readable(uv_poll_t* handle, int status, int events);
+  static void cleanup(void* arg);
+  void stop();
+
+  Poll* poll_ = nullptr;
+  bool cleanup_hook_ = false;
+  Napi::FunctionReference callback_;
+  Napi::ObjectReference self_;  // keeps this object alive while armed
+};
+
+// Open write ends of the receivers' doorbells, one per row, reopened when a row changes hands.
+class BellRinger {
+ public:
+  explicit BellRinger(std::string prefix) : prefix_(std::move(prefix)) {}
+  ~BellRinger();
+  BellRinger(const BellRinger&) = delete;
+  BellRinger& operator=(const BellRinger&) = delete;
+  // Writes one byte to the row's FIFO; false when nobody holds it (the receiver is gone).
+  bool ring(uint32_t row, uint32_t generation);
+
+ private:
+  struct Entry {
+    int fd = -1;
+    uint32_t generation = 0;
+  };
+  std::string prefix_;
+  Entry entries_[kMaxHandles];
+};
+
+}  // namespace chan
+}  // namespace libipc
