@@ -342,7 +342,7 @@ async function throughputs() {
   await small('Unix socket (net)', socketThroughput);
   await small('process.send', ipcThroughput);
   await small('MessagePort (reference)', portThroughput);
-  await large('Channel (defaults: 512 x 4 KiB slots)', channelThroughput);
+  await large('Channel (defaults: 512 slots of 4160 B)', channelThroughput);
   await large('Channel (64 x 64 KiB slots)', (size, count) => channelThroughput(size, count, { capacity: 64, slotSize: 64 * 1024 }));
   await large('Unix socket (net)', socketThroughput);
   await large('process.send', ipcThroughput);

@@ -32,7 +32,7 @@ export interface ChannelOptions {
   mode?: Mode;
   /** Slots in the ring (default 512). Fixed by whoever creates the channel. */
   capacity?: number;
-  /** Bytes per slot including its 32-byte header, a multiple of 64 (default 4096). */
+  /** Bytes per slot including its 32-byte header, a multiple of 64 (default 4160: a 4 KiB message fits in one). */
   slotSize?: number;
   /** Largest message in bytes (default 16 MiB; in 'lag' mode at most what the ring holds). */
   maxMessageSize?: number;
@@ -62,7 +62,7 @@ const ROLE_RECEIVER = 2;
 const SLEEP_RECV = 1;
 const SLEEP_SEND = 2;
 const MiB = 1024 * 1024;
-const DEFAULTS = { capacity: 512, slotSize: 4096, maxMessageSize: 16 * MiB, spinUs: 50 };
+const DEFAULTS = { capacity: 512, slotSize: 4160, maxMessageSize: 16 * MiB, spinUs: 50 };
 // Structure changes (attach, close, reap) take the segment lock for microseconds; a stopped holder must not
 // freeze us, so the synchronous wait is bounded.
 const LOCK_MS = 2000;
