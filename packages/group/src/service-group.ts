@@ -58,6 +58,8 @@ export class ServiceGroup extends EventEmitter {
   private degraded = false;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private watchdog: NodeJS.Timeout | undefined;
+  /** The primary that was lost while no standby could take over: the next promotion replaces it. */
+  private lostPrimary: { slot: Slot; reason: FailoverEvent['reason']; knownAt: number } | undefined;
 
   constructor(registry: ServiceRegistry, config: GroupConfig) {
     super();
@@ -222,6 +224,7 @@ export class ServiceGroup extends EventEmitter {
   /** Makes the best candidate primary through claimPrimary (compare-and-swap on the epoch). */
   private promote(previous: Slot | undefined, reason: FailoverEvent['reason'], knownAt: number): void {
     if (previous && this.primaryId === previous.id) this.primaryId = undefined;
+    if (!previous && this.lostPrimary) ({ slot: previous, reason, knownAt } = this.lostPrimary);
     for (const next of this.candidates()) {
       let epoch = this.registry.claimPrimary(this.serviceName, next.name, this.epoch);
       if (epoch === undefined) {
@@ -242,9 +245,11 @@ export class ServiceGroup extends EventEmitter {
         detectedInMs: performance.now() - knownAt,
         reason: previous ? reason : 'elected',
       };
+      this.lostPrimary = undefined;
       this.emit('failover', event);
       return;
     }
+    if (previous) this.lostPrimary = { slot: previous, reason, knownAt };
     this.checkDegraded();
   }
 
@@ -277,7 +282,12 @@ export class ServiceGroup extends EventEmitter {
       const lastBeat = (entry.heartbeatAt ?? entry.registeredAt).getTime();
       const stale = now - lastBeat > timeoutMs;
       if (!stale) {
-        if (slot.fenced) slot.fenced = false; // it beats again: a standby like any other
+        if (slot.fenced) {
+          // It beats again: a standby like any other, and the primary if there is none.
+          slot.fenced = false;
+          if (this.primaryId === undefined) this.promote(undefined, 'elected', performance.now());
+          this.checkDegraded();
+        }
         continue;
       }
       if (slot.fenced) continue;

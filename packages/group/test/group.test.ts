@@ -93,7 +93,7 @@ describe('ServiceGroup', () => {
   }, 120_000);
 
   it('a hung primary (SIGSTOP) is fenced and replaced; once SIGCONTed its GroupMember knows it is not primary', async () => {
-    const { group, log } = setup({ heartbeatTimeoutMs: 400, onHung: 'fence' });
+    const { group, log } = setup({ heartbeatTimeoutMs: 1500, onHung: 'fence' });
     await group.start();
     const hung = group.primary()!;
     await waitForFileLine(log, (l) => l.startsWith(`svc.0 ${hung.pid} role primary`));
@@ -109,6 +109,21 @@ describe('ServiceGroup', () => {
     }
     await waitForFileLine(log, (l) => l.startsWith(`svc.0 ${hung.pid} role standby`));
     expect(group.primary()!.name).toBe('svc.1');
+  });
+
+  it('with no standby left, the respawned instance becomes primary and the failover names the one lost', async () => {
+    const { group } = setup({ replicas: 1 });
+    await group.start();
+    const only = group.primary()!;
+    const degraded = nextEvent(group, 'degraded');
+    const failover = nextEvent<FailoverEvent>(group, 'failover');
+    process.kill(only.pid!, 'SIGKILL');
+    await degraded;
+    expect(group.primary()).toBeUndefined();
+    const f = await failover;
+    expect(f).toMatchObject({ previous: 'svc.0', primary: 'svc.0', reason: 'exit' });
+    expect(f.epoch).toBeGreaterThan(only.epoch);
+    expect(group.primary()!.pid).not.toBe(only.pid);
   });
 
   it('a crash-looping replica goes failed and the group reports it is degraded', async () => {
