@@ -61,6 +61,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
                            InstanceMethod<&ChannelCore::WriteWhole>("writeWhole"),
                            InstanceMethod<&ChannelCore::WriteSome>("writeSome"),
                            InstanceMethod<&ChannelCore::FreeSlots>("freeSlots"),
+                           InstanceMethod<&ChannelCore::SetRoomTarget>("setRoomTarget"),
                            InstanceMethod<&ChannelCore::Slowest>("slowest"),
                            InstanceMethod<&ChannelCore::Activate>("activate"),
                            InstanceMethod<&ChannelCore::Deactivate>("deactivate"),
@@ -189,6 +190,14 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     return Napi::Number::New(env, static_cast<double>(pos));
   }
 
+  // setRoomTarget(want): the caller (holding the send lock) is about to sleep until `want` slots are free.
+  Napi::Value SetRoomTarget(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!usable(env)) return env.Undefined();
+    ring_.set_room_target(std::max<uint32_t>(1, u32_arg(info, 0)));
+    return env.Undefined();
+  }
+
   Napi::Value FreeSlots(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!usable(env)) return env.Undefined();
@@ -289,6 +298,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     uint64_t r = me->cursor.load(std::memory_order_relaxed);
     uint64_t w = c->write_cursor.load(std::memory_order_acquire);
     if (r == w) return false;
+    const uint64_t r0 = r;
     const uint32_t pay = ring_.payload();
     bool delivered = false;
     while (r < w && !delivered) {
@@ -359,7 +369,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
       // Publish progress per fragment so a sender streaming a message larger than the ring can go on.
       me->cursor.store(r, std::memory_order_release);
     }
-    ring_.notify_senders();
+    ring_.notify_senders(r0, r);
     return delivered;
   }
 
@@ -471,7 +481,8 @@ Napi::Object Layout(Napi::Env env) {
   set("capacity", kControlOffset + offsetof(Control, capacity));
   set("slotSize", kControlOffset + offsetof(Control, slot_size));
   set("maxMessage", kControlOffset + offsetof(Control, max_message));
-  set("receiverFlags", 4);  // within a receiver row: bit 1 = sleeping in recv, bit 2 = sleeping in send
+  set("receiverFlags", offsetof(Receiver, sleeping));
+  set("receiverArmed", offsetof(Receiver, armed));
   set("receiverRow", sizeof(Receiver));
   set("receiverBell", offsetof(Receiver, bell));
   set("receiverCount", kControlOffset + offsetof(Control, receiver_count));
@@ -485,6 +496,7 @@ Napi::Object Layout(Napi::Env env) {
   set("recvSleepers", kControlOffset + offsetof(Control, recv_sleepers));
   set("sendSleepers", kControlOffset + offsetof(Control, send_sleepers));
   set("readProgress", kControlOffset + offsetof(Control, read_progress));
+  set("roomTarget", kControlOffset + offsetof(Control, room_target));
   return o;
 }
 

@@ -59,7 +59,6 @@ const TYPE_CHANNEL = 1;
 const TYPE_ROUTE = 2;
 const ROLE_SENDER = 1;
 const ROLE_RECEIVER = 2;
-const SLEEP_RECV = 1;
 const SLEEP_SEND = 2;
 const MiB = 1024 * 1024;
 const DEFAULTS = { capacity: 512, slotSize: 4160, maxMessageSize: 16 * MiB, spinUs: 50 };
@@ -389,7 +388,8 @@ abstract class ChannelBase {
     this.#closed = true;
     const layout = this.#layout;
     if (this.#receives) this.#core.deactivate();
-    this.#setSleeping(SLEEP_RECV | SLEEP_SEND, false);
+    if (this.#receives) this.#disarmBell();
+    this.#setSleeping(SLEEP_SEND, false);
     if (this.#bell) this.#closeBell();
     if (this.#holdingSendLock) {
       this.#holdingSendLock = false;
@@ -482,12 +482,13 @@ abstract class ChannelBase {
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
       // Announce the sleep before the last check, so a sender either sees us or we see its message.
-      this.#setSleeping(SLEEP_RECV, true);
+      this.#armBell();
       try {
         if (this.#core.pending()) continue;
-        if ((await this.#ring(left)) === 'closed') return undefined;
+        // The slice bounds a lost ring (a sender that could not open our FIFO): we re-check at least this often.
+        if ((await this.#ring(Math.min(left, WAKE_CHECK_MS))) === 'closed') return undefined;
       } finally {
-        this.#setSleeping(SLEEP_RECV, false);
+        this.#disarmBell();
       }
     }
   }
@@ -548,8 +549,7 @@ abstract class ChannelBase {
           if (next !== pos) stalledSince = performance.now();
           pos = next;
         }
-        const watch = performance.now() - stalledSince >= FIRST_WAIT_MS;
-        await this.#waitForRoom(stream ? 1 : fragments, deadline, timeout, watch);
+        await this.#waitForRoom(stream ? 1 : fragments, deadline, timeout, stalledSince);
       }
     } finally {
       if (this.#holdingSendLock) {
@@ -566,7 +566,8 @@ abstract class ChannelBase {
   }
 
   /** Sleeps until the slowest receiver makes room, dies, or the deadline passes (ERR_LIBIPC_TIMEOUT). */
-  async #waitForRoom(need: number, deadline: number, timeout: number, watch: boolean): Promise<void> {
+  async #waitForRoom(need: number, deadline: number, timeout: number, stalledSince: number): Promise<void> {
+    const watch = performance.now() - stalledSince >= FIRST_WAIT_MS;
     const layout = this.#layout;
     const row = this.#core.slowest();
     const who = row >= 0 ? this.#table.identity(row) : undefined;
@@ -574,12 +575,17 @@ abstract class ChannelBase {
       this.#reap();
       return;
     }
+    // Wait for a batch of room (a quarter of the ring, or what the message needs), not for every freed slot.
+    const want = Math.min(this.capacity, Math.max(need, Math.ceil(this.capacity / 4)));
+    this.#core.setRoomTarget(want);
     this.#setSleeping(SLEEP_SEND, true);
     try {
       const observed = Atomics.load(this.#words, layout.readProgress / 4);
-      if (this.#core.freeSlots(need) >= need) return;
+      if (this.#core.freeSlots(want) >= want) return;
+      if (this.#core.freeSlots(need) >= need && performance.now() - stalledSince >= FIRST_WAIT_MS) return;
       const left = deadline - performance.now();
       if (left <= 0) {
+        if (this.#core.freeSlots(need) >= need) return;
         throw new TimeoutError(
           `${this.#what()} ${this.name} is full: the slowest receiver (pid ${who?.pid ?? '?'}) made no room within ${timeout} ms; ` +
             "it may be stopped or slow. Retry, raise timeoutMs, or use onFull: 'lag'",
@@ -593,7 +599,8 @@ abstract class ChannelBase {
       const stop = new AbortController();
       const exited = who ? watchExit(who.pid, who.startTime, { signal: stop.signal, ref: false }).catch(() => undefined) : undefined;
       try {
-        const woke = wait(this.#mem, layout.readProgress, observed, Math.min(left, WAKE_CHECK_MS));
+        // Short slices: a receiver that stops between `need` and `want` free slots does not wake us.
+        const woke = wait(this.#mem, layout.readProgress, observed, Math.min(left, FIRST_WAIT_MS));
         await (exited ? Promise.race([woke, exited]) : woke);
       } finally {
         stop.abort();
@@ -603,14 +610,30 @@ abstract class ChannelBase {
     }
   }
 
-  /** Marks this row as sleeping (or not) and keeps the shared sleeper counts; a reaper undoes a dead row's. */
+  /** Arms this receiver's doorbell: the next sender to publish disarms and rings it (once per sleep). */
+  #armBell(): void {
+    const layout = this.#layout;
+    Atomics.store(this.#words, (layout.receivers + this.#row * layout.receiverRow + layout.receiverArmed) / 4, 1);
+    Atomics.add(this.#words, layout.recvSleepers / 4, 1);
+  }
+
+  /** Disarms it unless a sender already did; exactly one of us uncounts it. */
+  #disarmBell(): void {
+    if (this.#mem.isClosed) return;
+    const layout = this.#layout;
+    if (Atomics.exchange(this.#words, (layout.receivers + this.#row * layout.receiverRow + layout.receiverArmed) / 4, 0) === 1) {
+      Atomics.sub(this.#words, layout.recvSleepers / 4, 1);
+    }
+  }
+
+  /** Marks this row as waiting for room (or not) and keeps sendSleepers; a reaper undoes a dead row's. */
   #setSleeping(which: number, on: boolean): void {
     if (this.#mem.isClosed) return;
     const layout = this.#layout;
     const flags = (layout.receivers + this.#row * layout.receiverRow + layout.receiverFlags) / 4;
-    for (const bit of [SLEEP_RECV, SLEEP_SEND]) {
+    for (const bit of [SLEEP_SEND]) {
       if (!(which & bit) || ((this.#sleeping & bit) !== 0) === on) continue;
-      const counter = (bit === SLEEP_RECV ? layout.recvSleepers : layout.sendSleepers) / 4;
+      const counter = layout.sendSleepers / 4;
       if (on) {
         this.#sleeping |= bit;
         Atomics.or(this.#words, flags, bit);
@@ -685,9 +708,8 @@ abstract class ChannelBase {
     for (const row of this.#table.used()) {
       if (this.#table.isLive(row)) continue;
       const rowBase = (layout.receivers + row * layout.receiverRow) / 4;
-      const flags = Atomics.exchange(this.#words, rowBase + layout.receiverFlags / 4, 0);
-      if (flags & SLEEP_RECV) Atomics.sub(this.#words, layout.recvSleepers / 4, 1);
-      if (flags & SLEEP_SEND) Atomics.sub(this.#words, layout.sendSleepers / 4, 1);
+      if (Atomics.exchange(this.#words, rowBase + layout.receiverArmed / 4, 0) === 1) Atomics.sub(this.#words, layout.recvSleepers / 4, 1);
+      if (Atomics.exchange(this.#words, rowBase + layout.receiverFlags / 4, 0) & SLEEP_SEND) Atomics.sub(this.#words, layout.sendSleepers / 4, 1);
       bin.deactivateRow(this.#mem.buffer, row);
       rmSync(`${bellPrefix(this.name)}${row}`, { force: true });
       if (this.#type === TYPE_ROUTE && this.#view.getUint32(layout.routeTag, true) === row + 1) {

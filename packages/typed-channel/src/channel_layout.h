@@ -47,21 +47,22 @@ struct Control {
   // Line 2: the sender side.
   alignas(64) std::atomic<uint64_t> write_cursor;  // 128 slots published; its low 32 bits are the receivers' futex word
   std::atomic<uint64_t> next_msg;                  // 136 sequence number of the next message
-  // Line 3: receivers sleeping on write_cursor (a sender wakes only when > 0).
+  // Line 3: armed doorbells (receivers asleep or about to sleep); a sender scans the rows only when > 0.
   alignas(64) std::atomic<uint32_t> recv_sleepers;  // 192 (a sender rings doorbells only when > 0)
   // Line 4: senders sleeping for room, and the word they sleep on.
   alignas(64) std::atomic<uint32_t> send_sleepers;  // 256
-  std::atomic<uint32_t> read_progress;              // 260
+  std::atomic<uint32_t> read_progress;              // 260 futex word of a sender waiting for room
+  std::atomic<uint64_t> room_target;                // 264 a receiver whose cursor crosses this wakes the sender
   alignas(64) uint8_t end_[1];
 };
 
 // One per handle row; only the handle that owns the row writes `cursor`.
 struct alignas(64) Receiver {
   std::atomic<uint32_t> active;    // 0 = not receiving; 1 = counts for back-pressure
-  std::atomic<uint32_t> sleeping;  // 1: counted in recv_sleepers, 2: counted in send_sleepers (a reaper undoes them)
+  std::atomic<uint32_t> sleeping;  // 2: this row's handle is counted in send_sleepers (a reaper undoes it)
   std::atomic<uint64_t> cursor;    // next slot this receiver reads
   std::atomic<uint32_t> bell;      // generation of this row's doorbell FIFO (bumped by each receiver taking the row)
-  uint32_t reserved;
+  std::atomic<uint32_t> armed;     // 1: the receiver sleeps, counted in recv_sleepers; whoever swaps it to 0 uncounts it
   uint64_t pad[5];
 };
 static_assert(sizeof(Receiver) == 64, "receiver row is one cache line");

@@ -13,6 +13,7 @@ export interface NativeChannelCore {
   writeWhole(data: Uint8Array): boolean;
   writeSome(data: Uint8Array, pos: number): number;
   freeSlots(need: number): number;
+  setRoomTarget(want: number): void;
   slowest(): number;
   activate(): void;
   deactivate(row?: number): boolean;
@@ -41,6 +42,7 @@ export interface ChannelLayout {
   receiverFlags: number;
   receiverRow: number;
   receiverBell: number;
+  receiverArmed: number;
   type: number;
   onFull: number;
   capacity: number;
@@ -57,6 +59,7 @@ export interface ChannelLayout {
   recvSleepers: number;
   sendSleepers: number;
   readProgress: number;
+  roomTarget: number;
 }
 
 export interface NativeBinding {

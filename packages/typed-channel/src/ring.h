@@ -75,7 +75,7 @@ class Ring {
     uint32_t one = 1;
     if (!receiver(row)->active.compare_exchange_strong(one, 0)) return false;
     c_->receiver_count.fetch_sub(1);
-    notify_senders(true);
+    wake_senders();
     return true;
   }
 
@@ -148,14 +148,17 @@ class Ring {
     return n;
   }
 
-  // After publishing: the rows whose receivers sleep (the caller rings their doorbells). The seq_cst load
-  // pairs with a receiver's seq_cst increment of recv_sleepers before it re-checks the cursor and sleeps.
+  // After publishing: disarms the armed doorbells (the caller rings them), so a sleeping receiver is rung once
+  // per sleep however many messages follow. The seq_cst load pairs with a receiver's seq_cst arming and
+  // increment of recv_sleepers before it re-checks the cursor and sleeps.
   template <typename Ring>
   void wake_receivers(Ring&& ring_bell) const {
     if (c_->recv_sleepers.load(std::memory_order_seq_cst) == 0) return;
     Receiver* rows = receiver(0);
     for (uint32_t i = 0; i < kMaxHandles; i++) {
-      if (rows[i].sleeping.load(std::memory_order_seq_cst) & 1) ring_bell(i, rows[i].bell.load(std::memory_order_acquire));
+      if (rows[i].armed.load(std::memory_order_seq_cst) == 0 || rows[i].armed.exchange(0) != 1) continue;
+      c_->recv_sleepers.fetch_sub(1);
+      ring_bell(i, rows[i].bell.load(std::memory_order_acquire));
     }
   }
 
@@ -165,9 +168,24 @@ class Ring {
     return receiver(row)->cursor.load(std::memory_order_relaxed) != c_->write_cursor.load(std::memory_order_acquire);
   }
 
-  // After a receiver moved its cursor (or left): a sleeping sender may have room now.
-  void notify_senders(bool always = false) {
-    if (lag_mode() && !always) return;
+  // A sender about to wait for room: a receiver moving its cursor across the target wakes it (so a sender
+  // waits for a batch of room, not one wake-up per freed slot).
+  void set_room_target(uint64_t want) {
+    uint64_t w = c_->write_cursor.load(std::memory_order_relaxed);
+    uint64_t cap = c_->capacity;
+    c_->room_target.store(w + std::min(want, cap) > cap ? w + std::min(want, cap) - cap : 0, std::memory_order_seq_cst);
+  }
+
+  // After a receiver moved its cursor from `from` to `to`: wakes a sleeping sender if it crossed the target.
+  void notify_senders(uint64_t from, uint64_t to) {
+    if (lag_mode()) return;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (c_->send_sleepers.load(std::memory_order_relaxed) == 0) return;
+    uint64_t target = c_->room_target.load(std::memory_order_relaxed);
+    if (from < target && to >= target) wake_senders();
+  }
+
+  void wake_senders() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (c_->send_sleepers.load(std::memory_order_relaxed) == 0) return;
     c_->read_progress.fetch_add(1);
