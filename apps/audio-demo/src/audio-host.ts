@@ -74,6 +74,7 @@ process.on('SIGINT', () => {
 const summary = await host.run();
 if (!interrupted) {
   for (const line of report(summary)) print(line);
-  if (opts.json) console.log(JSON.stringify(summary));
+  // Milliseconds to the microsecond are plenty.
+  if (opts.json) console.log(JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v)));
   process.exit(summary.ok ? 0 : 1);
 }

@@ -111,7 +111,9 @@ export class DemoHost {
   private async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
     if (this.interrupted) throw new StepError(name, 'interrupted (Ctrl-C)');
     try {
-      return await fn();
+      const result = await fn();
+      if (this.interrupted) throw new StepError(name, 'interrupted (Ctrl-C)'); // e.g. start() returns early when stopped
+      return result;
     } catch (err) {
       if (err instanceof StepError) throw err;
       throw new StepError(name, this.interrupted ? 'interrupted (Ctrl-C)' : (err as Error).message);

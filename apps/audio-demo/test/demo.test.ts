@@ -1,5 +1,7 @@
 // The demo itself: the real, built audio-host starting real audio-service processes.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '@libipc/shm';
@@ -76,6 +78,24 @@ describe('audio demo', () => {
     expect(table).toMatch(/audio_compute\.1\s+primary\s+\d+\s+2/);
     expect(exit.code).toBe(0);
     expect(shmObjects(domain)).toEqual([]);
+  });
+
+  it('a failed step is named, cleaned up after, and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audio-demo-'));
+    const crashing = join(dir, 'crashing-service.mjs');
+    writeFileSync(crashing, 'process.exit(3);\n');
+    try {
+      const { domain, child } = startHost([crashing, '--json']);
+      const lines: string[] = [];
+      child.child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+      expect((await child.exited).code).toBe(1);
+      const summary = JSON.parse(lines.at(-1) ?? '{}');
+      expect(summary).toMatchObject({ ok: false, failedStep: 'start the service group' });
+      expect(summary.error).toMatch(/exited with exit code 3 before it registered/);
+      expect(shmObjects(domain)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('Ctrl-C mid-stream stops the group and leaves no process and no object', async () => {
