@@ -15,6 +15,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5000);
 const WARMUP = 300;
 const SMALL_COUNT = Number(process.env.BENCH_SMALL ?? 200_000);
 const LARGE_COUNT = Number(process.env.BENCH_LARGE ?? 300);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const MiB = 1024 * 1024;
 const [role, ...args] = process.argv.slice(2);
 
@@ -126,35 +127,29 @@ async function stop(c) {
   }
 }
 
-async function rounds(fn) {
-  const samples = [];
-  for (let i = 0; i < ROUNDS + WARMUP; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    if (i >= WARMUP) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  return summarize(samples);
-}
-
-async function channelRoundTrip(size, spinUs) {
+/** Peers for round trips: each returns { trip(): Promise<void>, close(): Promise<void> } for one message size. */
+async function channelPeer(size, spinUs) {
   const name = `bench-rt-${process.pid}-${size}-${spinUs}`;
   const req = new Channel(`${name}-req`, { spinUs });
   const rep = new Channel(`${name}-rep`, { mode: 'receiver', spinUs });
   const c = await startChild('chan-echo', name, String(spinUs));
   await req.waitForRecv(1);
   const msg = Buffer.alloc(size, 1);
-  const r = await rounds(async () => {
-    await req.send(msg);
-    await rep.recv();
-  });
-  await stop(c);
-  req.close();
-  rep.close();
-  return r;
+  return {
+    async trip() {
+      await req.send(msg);
+      await rep.recv();
+    },
+    async close() {
+      await stop(c);
+      req.close();
+      rep.close();
+    },
+  };
 }
 
-async function socketRoundTrip(size) {
-  const path = `/tmp/libipc-bench-${process.pid}.sock`;
+async function socketPeer(size) {
+  const path = `/tmp/libipc-bench-${process.pid}-${size}.sock`;
   rmSync(path, { force: true });
   const c = await startChild('socket-echo', path);
   const sock = net.connect(path);
@@ -162,46 +157,59 @@ async function socketRoundTrip(size) {
   let resolve;
   sock.on('data', frames(() => resolve()));
   const msg = Buffer.concat(frame(Buffer.alloc(size, 1)));
-  const r = await rounds(
-    () =>
+  return {
+    trip: () =>
       new Promise((res) => {
         resolve = res;
         sock.write(msg);
       }),
-  );
-  sock.destroy();
-  await stop(c);
-  rmSync(path, { force: true });
-  return r;
+    async close() {
+      sock.destroy();
+      await stop(c);
+      rmSync(path, { force: true });
+    },
+  };
 }
 
-async function ipcRoundTrip(size) {
+async function ipcPeer(size) {
   const c = await startChild('ipc-echo');
   const msg = Buffer.alloc(size, 1);
-  const r = await rounds(
-    () =>
+  return {
+    trip: () =>
       new Promise((res) => {
         c.once('message', res);
         c.send(msg);
       }),
-  );
-  await stop(c);
-  return r;
+    close: () => stop(c),
+  };
 }
 
-async function portRoundTrip(size) {
+async function portPeer(size) {
   const w = new Worker(new URL(import.meta.url), { workerData: { mode: 'echo' } });
   await once(w, 'message');
   const msg = new Uint8Array(size);
-  const r = await rounds(
-    () =>
+  return {
+    trip: () =>
       new Promise((res) => {
         w.once('message', res);
         w.postMessage(msg);
       }),
-  );
-  await w.terminate();
-  return r;
+    close: () => w.terminate(),
+  };
+}
+
+/** Round trips of several peers, interleaved round by round so that a machine's changing load hits all alike. */
+async function interleaved(peers) {
+  const samples = peers.map(() => []);
+  for (let i = 0; i < ROUNDS + WARMUP; i++) {
+    for (let p = 0; p < peers.length; p++) {
+      const t0 = process.hrtime.bigint();
+      await peers[p].trip();
+      if (i >= WARMUP) samples[p].push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+  }
+  for (const peer of peers) await peer.close();
+  return samples.map(summarize);
 }
 
 async function channelThroughput(size, count, opts = {}) {
@@ -311,12 +319,15 @@ async function main() {
 async function roundTrips() {
   const rt = [];
   for (const size of [64, 4096]) {
-    const active = await channelRoundTrip(size, 1000);
-    const asleep = await channelRoundTrip(size, 0);
-    const sock = await socketRoundTrip(size);
-    const ipc = await ipcRoundTrip(size);
-    const port = await portRoundTrip(size);
     const row = (mechanism, r) => ({ mechanism, size: `${size} B`, 'p50 µs': r.p50, 'p99 µs': r.p99 });
+    // The spinning peer has its own block (it would steal a CPU from the others); the rest are interleaved.
+    const [active] = await interleaved([await channelPeer(size, 1000)]);
+    const [asleep, sock, ipc, port] = await interleaved([
+      await channelPeer(size, 0),
+      await socketPeer(size),
+      await ipcPeer(size),
+      await portPeer(size),
+    ]);
     rt.push(
       row('Channel, receiver active (spinUs 1000)', active),
       row('Channel, receiver asleep (spinUs 0)', asleep),
@@ -329,25 +340,30 @@ async function roundTrips() {
 }
 
 async function throughputs() {
-  const tp = [];
-  const small = async (name, fn) => {
-    const s = await fn(64, SMALL_COUNT);
-    tp.push({ mechanism: name, size: '64 B', 'msgs/s': Math.round(SMALL_COUNT / s), 'GB/s': (SMALL_COUNT * 64) / s / 1e9 });
-  };
-  const large = async (name, fn) => {
-    const s = await fn(MiB, LARGE_COUNT);
-    tp.push({ mechanism: name, size: '1 MiB', 'msgs/s': Math.round(LARGE_COUNT / s), 'GB/s': (LARGE_COUNT * MiB) / s / 1e9 });
-  };
-  await small('Channel (defaults)', channelThroughput);
-  await small('Unix socket (net)', socketThroughput);
-  await small('process.send', ipcThroughput);
-  await small('MessagePort (reference)', portThroughput);
-  await large('Channel (defaults: 512 slots of 4160 B)', channelThroughput);
-  await large('Channel (64 x 64 KiB slots)', (size, count) => channelThroughput(size, count, { capacity: 64, slotSize: 64 * 1024 }));
-  await large('Unix socket (net)', socketThroughput);
-  await large('process.send', ipcThroughput);
-  await large('MessagePort (reference)', portThroughput);
-  printTable('One-way throughput', tp, 2);
+  // Each mechanism runs REPEAT times, the runs interleaved; the table shows the median run.
+  const cases = [
+    ['Channel (defaults)', 64, SMALL_COUNT, channelThroughput],
+    ['Unix socket (net)', 64, SMALL_COUNT, socketThroughput],
+    ['process.send', 64, SMALL_COUNT, ipcThroughput],
+    ['MessagePort (reference)', 64, SMALL_COUNT, portThroughput],
+    ['Channel (defaults: 512 slots of 4160 B)', MiB, LARGE_COUNT, channelThroughput],
+    ['Channel (64 x 64 KiB slots)', MiB, LARGE_COUNT, (size, count) => channelThroughput(size, count, { capacity: 64, slotSize: 64 * 1024 })],
+    ['Unix socket (net)', MiB, LARGE_COUNT, socketThroughput],
+    ['process.send', MiB, LARGE_COUNT, ipcThroughput],
+    ['MessagePort (reference)', MiB, LARGE_COUNT, portThroughput],
+  ];
+  const seconds = cases.map(() => []);
+  for (let r = 0; r < REPEAT; r++) {
+    for (let i = 0; i < cases.length; i++) {
+      const [, size, count, fn] = cases[i];
+      seconds[i].push(await fn(size, count));
+    }
+  }
+  const tp = cases.map(([mechanism, size, count], i) => {
+    const s = [...seconds[i]].sort((a, b) => a - b)[Math.floor(REPEAT / 2)];
+    return { mechanism, size: size === 64 ? '64 B' : '1 MiB', 'msgs/s': Math.round(count / s), 'GB/s': (count * size) / s / 1e9 };
+  });
+  printTable(`One-way throughput (median of ${REPEAT} interleaved runs)`, tp, 2);
 }
 
 if (!isMainThread) worker();
