@@ -16,6 +16,8 @@ export interface JoinOptions {
   /** Run by hand (no environment contract): the domain, service and id to use. */
   domain?: string;
   service?: string;
+  /** Run by hand: the instance id (default: LIBIPC_INSTANCE_ID, else the last argument). */
+  id?: number;
   meta?: string;
 }
 
@@ -45,7 +47,8 @@ export class GroupMember extends EventEmitter {
     if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= 1) || !Number.isFinite(heartbeatMs)) {
       throw new InvalidArgumentError(`heartbeatMs must be a number >= 1, got ${String(heartbeatMs)}`);
     }
-    const ctx = readInstanceContext(process.env, process.argv, opts);
+    const argv = opts.id === undefined ? process.argv : [String(opts.id)];
+    const ctx = readInstanceContext(process.env, argv, opts);
     this.id = ctx.id;
     this.domain = ctx.domain;
     this.service = ctx.service;
@@ -72,7 +75,8 @@ export class GroupMember extends EventEmitter {
         () => undefined,
       );
     }
-    this.refreshRole();
+    // The first 'role' event comes after join() returns, so that listeners added right after it see it.
+    process.nextTick(() => this.tick());
   }
 
   /** Registers this process as `<service>.<id>` and starts beating. Reads the environment a ServiceGroup sets. */
