@@ -3,8 +3,11 @@
 // reaping and sleeping are TypeScript over @libipc/shm.
 #include <napi.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+
+#include <sys/mman.h>
 
 #include <memory>
 
@@ -89,15 +92,59 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
       Napi::RangeError::New(env, "row out of range").ThrowAsJavaScriptException();
       return;
     }
-    buffer_ = Napi::Persistent(info[0].As<Napi::ArrayBuffer>());
-    ring_ = Ring(data, size);
+    // Our own mapping of the same shared pages: the core's memory lives exactly as long as the core, whatever
+    // happens to the JS SharedMemory (closed, collected, or torn down with a worker before our cleanup hook).
+    void* mine = mremap(data, 0, size, MREMAP_MAYMOVE);
+    if (mine == MAP_FAILED) {
+      Napi::Error::New(env, std::string("mremap: ") + strerror(errno)).ThrowAsJavaScriptException();
+      return;
+    }
+    map_ = static_cast<uint8_t*>(mine);
+    map_size_ = size;
+    ring_ = Ring(map_, size);
     open_ = true;
     tag_ = row_ + 1;
+    napi_add_env_cleanup_hook(env, &ChannelCore::cleanup, this);
+    hooked_ = true;
+  }
+
+  ~ChannelCore() override {
+    release();
+    unmap();
+  }
+
+  void unmap() {
+    if (map_ != nullptr) munmap(map_, map_size_);
+    map_ = nullptr;
+    open_ = false;
   }
 
  private:
-  // Every entry point checks that we are open: the JS Channel (which alone holds the SharedMemory) closes us
-  // before it unmaps, and our reference keeps the ArrayBuffer, and so the mapping, alive until then.
+  // The environment (a worker thread) goes away with this handle still open: stop our row counting, free its
+  // route seat and its identity row (only this handle writes them), so a terminated worker's receiver never
+  // holds senders back and the last remaining handle still removes the segment.
+  static void cleanup(void* arg) {
+    auto* self = static_cast<ChannelCore*>(arg);
+    self->hooked_ = false;
+    if (!self->open_) return;
+    self->open_ = false;
+    Control* c = self->ring_.control();
+    if (self->receiving_) self->ring_.deactivate(self->row_);
+    if (c->type == kTypeRoute && c->route_tag == self->tag_) c->route_pid.store(0);
+    uint8_t* base = reinterpret_cast<uint8_t*>(c) - kControlOffset;
+    reinterpret_cast<std::atomic<uint32_t>*>(base + kIdentitiesOffset + self->row_ * 16)->store(0);  // IdentityTable pid
+    c->membership.fetch_add(1);
+    futex_wake(reinterpret_cast<const uint32_t*>(&c->membership));
+  }
+
+  void release() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(Env(), &ChannelCore::cleanup, this);
+      hooked_ = false;
+    }
+  }
+
+  // Every entry point checks that we are open (our own mapping is unmapped by close()).
   bool usable(Napi::Env env) {
     if (open_) return true;
     Napi::Error e = Napi::Error::New(env, "channel is closed");
@@ -221,6 +268,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     skipping_ = false;
     expected_ = ring_.control()->next_msg.load(std::memory_order_acquire);
     ring_.activate(row_);
+    receiving_ = true;
     return env.Undefined();
   }
 
@@ -275,9 +323,10 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     open_ = false;
+    release();
     bells_.reset();
     drop_partial();
-    buffer_.Reset();
+    unmap();
     return info.Env().Undefined();
   }
 
@@ -407,10 +456,13 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     return true;
   }
 
-  Napi::Reference<Napi::ArrayBuffer> buffer_;
+  uint8_t* map_ = nullptr;
+  size_t map_size_ = 0;
   std::unique_ptr<BellRinger> bells_;
   Ring ring_{nullptr, 0};
   bool open_ = false;
+  bool hooked_ = false;
+  bool receiving_ = false;
   uint32_t row_ = 0;
   uint32_t tag_ = 0;
   uint64_t cached_min_ = 0;

@@ -73,6 +73,25 @@ const SLAB_BYTES = 256 * 1024;
 const WAKE_CHECK_MS = 1000;
 const FIRST_WAIT_MS = 20;
 
+// Handles still open when the process (or worker) exits normally are closed then, so that a program that
+// forgets close() still leaves nothing behind; a killed process is reaped by the next user instead.
+const openHandles = new Set<{ close(): void }>();
+let exitHookInstalled = false;
+function trackOpen(handle: { close(): void }): void {
+  openHandles.add(handle);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const h of [...openHandles]) {
+      try {
+        h.close();
+      } catch {
+        // exiting anyway: what could not be closed is reaped by the next user
+      }
+    }
+  });
+}
+
 function checkInt(value: unknown, what: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}, got ${String(value)}`);
@@ -221,6 +240,7 @@ abstract class ChannelBase {
           this.#core.activate();
         }
         this.#bump(layout.membership);
+        trackOpen(this);
       } catch (err) {
         if (this.#bell) this.#closeBell();
         if (row >= 0) this.#table.remove(row);
@@ -386,6 +406,7 @@ abstract class ChannelBase {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    openHandles.delete(this);
     const layout = this.#layout;
     if (this.#receives) this.#core.deactivate();
     if (this.#receives) this.#disarmBell();

@@ -69,6 +69,7 @@ Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(
   poll_->owner = this;
   uv_poll_init(loop, &poll_->handle, fd);
   poll_->handle.data = poll_;
+  path_ = path;
   napi_add_env_cleanup_hook(env, &Doorbell::cleanup, this);
   cleanup_hook_ = true;
 }
@@ -78,6 +79,8 @@ Doorbell::~Doorbell() { stop(); }
 void Doorbell::cleanup(void* arg) {
   auto* self = static_cast<Doorbell*>(arg);
   self->cleanup_hook_ = false;  // the hook is being run: do not remove it
+  // The environment (a worker thread) ends with the receiver still open: leave no FIFO behind.
+  if (self->poll_ != nullptr) unlink(self->path_.c_str());
   self->stop();
 }
 
@@ -132,13 +135,30 @@ void Doorbell::on_readable(uv_poll_t* handle, int status, int events) {
   uv_poll_stop(handle);
   drain(poll->fd);  // rings that came in while we were awake are covered by the caller's re-check
   if (self->callback_.IsEmpty()) return;
-  Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  Napi::FunctionReference callback = std::move(self->callback_);
-  Napi::Object keep = self->self_.Value();
+  // Raw N-API, statuses ignored: while a worker is being terminated a call into JS fails, and node-addon-api
+  // would turn that failure into a fatal error.
+  napi_env env = self->Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback = self->callback_.Value();
+  napi_value recv = self->self_.Value();
+  self->callback_.Reset();
   self->self_.Reset();
-  Napi::AsyncContext context(env, "libipc.channel.recv");
-  callback.MakeCallback(keep, {}, context);
+  napi_async_context context;
+  napi_value resource_name;
+  if (napi_create_string_utf8(env, "libipc.channel.recv", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
+      napi_async_init(env, nullptr, resource_name, &context) == napi_ok) {
+    napi_value result;
+    if (napi_make_callback(env, context, recv, callback, 0, nullptr, &result) != napi_ok) {
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+    }
+    napi_async_destroy(env, context);
+  }
+  napi_close_handle_scope(env, scope);
 }
 
 // ---- the sender side ----

@@ -28,6 +28,7 @@ class Doorbell : public Napi::ObjectWrap<Doorbell> {
   void stop();
 
   Poll* poll_ = nullptr;
+  std::string path_;
   bool cleanup_hook_ = false;
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps this object alive while armed

@@ -193,6 +193,14 @@ describe('Channel between processes', () => {
     expect(tx.recvCount).toBe(8);
   });
 
+  it('a process that exits without close() leaves nothing behind', async () => {
+    const name = named('noclose');
+    const c = start('no-close.mjs', name);
+    await c.line('opened');
+    expect((await c.exited).code).toBe(0);
+    expect(shmObjects(name)).toEqual([]);
+  });
+
   it('leaves nothing in /dev/shm once every process is gone, even after crashes', async () => {
     const name = named('gone');
     const rx = start('receiver.mjs', { name });
