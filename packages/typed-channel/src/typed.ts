@@ -108,7 +108,11 @@ class TypedBase<T> {
 
   /** Sends a finished FlatBuffer (bytes), or builds one: `send((b) => Sample.createSample(b, …))`. */
   send(message: Uint8Array | ((b: Builder) => number), opts?: SendOptions): Promise<boolean> {
-    return this.channel.send(this.#encode(message), opts);
+    const bytes = this.#encode(message);
+    if (typeof message !== 'function') return this.channel.send(bytes, opts);
+    // The builder is reused by the next send: if this one cannot go out now, it waits with a copy.
+    if (this.channel.trySend(bytes)) return Promise.resolve(true);
+    return this.channel.send(bytes.slice(), opts);
   }
 
   trySend(message: Uint8Array | ((b: Builder) => number)): boolean {

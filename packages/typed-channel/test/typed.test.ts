@@ -62,6 +62,20 @@ describe('TypedChannel', () => {
     }
   });
 
+  it('built messages that wait for room keep their own bytes (the builder is reused)', async () => {
+    const name = uniqueName('typed');
+    const rx = track(new TypedChannel(name, Sample, { mode: 'receiver', capacity: 2 }));
+    const tx = track(new TypedChannel(name, Sample));
+    const sends = Array.from({ length: 6 }, (_, i) => tx.send((b) => sample(b, i, `n${i}`)));
+    const got: Array<[number, string | null]> = [];
+    for (let i = 0; i < 6; i++) {
+      const m = await rx.recv({ timeoutMs: 10_000 });
+      got.push([m!.id(), m!.name()]);
+    }
+    expect(await Promise.all(sends)).toEqual(Array(6).fill(true));
+    expect(got).toEqual(Array.from({ length: 6 }, (_, i) => [i, `n${i}`]));
+  });
+
   it('runs the verify hook before handing a message over', async () => {
     const name = uniqueName('typed');
     const rx = track(new TypedChannel(name, Sample, { mode: 'receiver', verify: (m) => m.name() !== null && m.id() < 100 }));
