@@ -139,6 +139,15 @@ describe('Channel in one process', () => {
     bad(() => new Route(name), 'ERR_LIBIPC_INCOMPATIBLE');
   });
 
+  it('refuses a handle beyond the 128 of one channel with ERR_LIBIPC_REGISTRY_FULL', () => {
+    const name = uniqueName('full');
+    const handles = Array.from({ length: 128 }, (_, i) => track(new Channel(name, { mode: i % 2 ? 'receiver' : 'sender' })));
+    expect(handles[0]!.recvCount).toBe(64);
+    expect(() => new Channel(name)).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_REGISTRY_FULL' }));
+    handles.pop()!.close();
+    track(new Channel(name));
+  });
+
   it('refuses a segment of another layout version with ERR_LIBIPC_INCOMPATIBLE', () => {
     const name = uniqueName('chan');
     const other = attachSegment({ kind: 'chan', name, layoutVersion: 999, size: 64 * 1024 });
