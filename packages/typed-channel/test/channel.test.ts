@@ -87,6 +87,18 @@ describe('Channel in one process', () => {
     }
   });
 
+  it('carries a message of the default maxMessageSize (16 MiB), 8 times larger than the default ring', async () => {
+    const name = uniqueName('chan');
+    const tx = track(new Channel(name));
+    const rx = track(new Channel(name, { mode: 'receiver' }));
+    expect(tx.maxMessageSize).toBe(16 * 1024 * 1024);
+    const msg = Buffer.alloc(tx.maxMessageSize);
+    for (let i = 0; i < msg.length; i += 4096) msg[i] = (i >> 12) & 255;
+    const [sent, got] = await Promise.all([tx.send(msg, { timeoutMs: 30_000 }), rx.recv({ timeoutMs: 30_000 })]);
+    expect(sent).toBe(true);
+    expect(Buffer.compare(Buffer.from(got!), msg)).toBe(0);
+  });
+
   it('received messages stay intact while later ones arrive (pooled views do not overlap)', async () => {
     const name = uniqueName('chan');
     const tx = track(new Channel(name, { capacity: 1024 }));
