@@ -14,9 +14,12 @@ const SEND_TIMEOUT_MS = 2000;
 
 const standalone = process.env[GROUP_ENV.service] === undefined;
 const domain = process.env[GROUP_ENV.domain] ?? DEFAULT_DOMAIN;
-// Run by hand without an id: instance 0 (GroupMember takes the id from the last argument).
-if (standalone && !/^\d+$/.test(process.argv[process.argv.length - 1] ?? '')) process.argv.push('0');
-const id = Number(process.env[GROUP_ENV.instanceId] ?? process.argv[process.argv.length - 1]);
+// Started by a group: the id is in the environment. By hand: the argument, or 0.
+const id = Number(process.env[GROUP_ENV.instanceId] ?? process.argv[2] ?? 0);
+if (!Number.isInteger(id) || id < 0) {
+  console.error(`usage: audio-service [id]  (id: a whole number >= 0, got ${JSON.stringify(process.argv[2])})`);
+  process.exit(2);
+}
 const names = channelNames(domain, id);
 const tag = `[${SERVICE_NAME}.${id}]`;
 const log = (line: string) => console.error(`  ${tag} ${line}`);
@@ -38,6 +41,7 @@ try {
     exitWithHost: false, // we close our channels first (below)
     domain,
     service: SERVICE_NAME,
+    id,
     meta: encodeMeta(names),
   });
 } catch (err) {
