@@ -351,7 +351,8 @@ abstract class ChannelBase {
     }
     const deadline = performance.now() + timeout;
     const prev = this.#recvTail;
-    const mine = prev ? prev.then(() => this.#recvLoop(deadline)) : this.#recvLoop(deadline);
+    // A queued recv spins when its turn comes; the first one has just spun above.
+    const mine = prev ? prev.then(() => this.#recvLoop(deadline, true)) : this.#recvLoop(deadline, false);
     const tail = mine.then(
       () => undefined,
       () => undefined,
@@ -494,11 +495,10 @@ abstract class ChannelBase {
     return msg;
   }
 
-  async #recvLoop(deadline: number): Promise<Uint8Array | undefined> {
-    const layout = this.#layout;
+  async #recvLoop(deadline: number, spin: boolean): Promise<Uint8Array | undefined> {
     for (let first = true; ; first = false) {
       if (this.#closed) return undefined;
-      const msg = this.#take(first ? this.spinUs : 0);
+      const msg = this.#take(first && spin ? this.spinUs : 0);
       if (msg !== undefined) return msg;
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
