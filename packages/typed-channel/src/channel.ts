@@ -243,6 +243,7 @@ abstract class ChannelBase {
         trackOpen(this);
       } catch (err) {
         if (this.#bell) this.#closeBell();
+        this.#core?.close(); // before the row is freed: its clean-up hook must not touch a row that is not ours
         if (row >= 0) this.#table.remove(row);
         if (this.#table.used().length === 0) header.retire();
         header.lock.unlock();
