@@ -155,6 +155,22 @@ describe('Channel between processes', () => {
     expect(r.seqs).toEqual([0]);
   });
 
+  it('SIGKILL of a sender in the middle of many multi-slot messages: whatever arrives is whole and in order', async () => {
+    const name = named('cmulti');
+    const rx = start('receiver.mjs', { name, keepSeqs: true });
+    await rx.line('ready');
+    // 2-4 slots per message, sent as fast as possible; killed at a moment we do not choose.
+    const sender = start('sender.mjs', { name, id: 0, count: 1_000_000, minSize: 5000, maxSize: 16000, waitRecv: 1, progressAt: 300, end: false });
+    await sender.line('progress');
+    await sender.kill('SIGKILL');
+    const probe = track(new Channel(name));
+    expect(await probe.send(end(0), { timeoutMs: 20_000 })).toBe(true);
+    const r = await result(rx);
+    expect(r.errors).toEqual([]);
+    expect(r.got).toBeGreaterThanOrEqual(300);
+    expect(r.seqs).toEqual(Array.from({ length: r.got }, (_, i) => i));
+  });
+
   it('SIGKILL of a route sender frees the route for a new sender', async () => {
     const name = named('route');
     const rx = track(new Route(name, { mode: 'receiver' }));
