@@ -61,7 +61,7 @@ describe('watchExit', () => {
   });
 
   it('resolves for our own child’s exit too', async () => {
-    const child = spawnNode(fixture('mutex-holder.mjs'), ['nonexistent-segment', '0']);
+    const child = spawnNode(fixture('exit.mjs'));
     const pid = child.child.pid!;
     const watching = watchExit(pid);
     await child.exited;
