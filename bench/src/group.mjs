@@ -27,7 +27,8 @@ async function libipcFailover() {
     args: [here('./_group-member.mjs')],
     replicas: 2,
     env: { BENCH_TAG: tag },
-    restart: { policy: 'always', backoff: { initialMs: 1, factor: 1, maxMs: 1 }, maxRestarts: 100_000, windowMs: 1000 },
+    // Respawn after 50 ms, so that the dead instance's respawn (a fork in this process) does not overlap the measurement.
+    restart: { policy: 'always', backoff: { initialMs: 50, factor: 1, maxMs: 50 }, maxRestarts: 100_000, windowMs: 1000 },
   });
   await group.start();
   // A fast-failover client keeps a connection to every instance, so the new primary is already connected.
@@ -64,15 +65,16 @@ async function libipcFailover() {
   return { reply: summarize(samples), event: summarize(detected) };
 }
 
+// PM2 reads PM2_HOME when it is loaded: a home of its own, so the bench never touches a user's PM2.
+const home = mkdtempSync(join(tmpdir(), 'libipc-bench-pm2-'));
+process.env.PM2_HOME = home;
+const pm2 = createRequire(import.meta.url)('pm2');
+
 async function pm2Restart() {
-  const require = createRequire(import.meta.url);
-  const home = mkdtempSync(join(tmpdir(), 'libipc-bench-pm2-'));
-  process.env.PM2_HOME = home;
-  const pm2 = require('pm2');
   const call = (fn, ...args) => new Promise((res, rej) => pm2[fn](...args, (err, out) => (err ? rej(err) : res(out))));
   const socket = join(home, 'app.sock');
   await call('connect');
-  await call('start', { script: here('./_pm2-app.mjs'), name: 'pong', autorestart: true, restart_delay: 0, env: { BENCH_SOCKET: socket } });
+  await call('start', { script: here('./_pm2-app.mjs'), name: 'pong', autorestart: true, restart_delay: 0, max_restarts: 1_000_000, min_uptime: 0, env: { BENCH_SOCKET: socket } });
   const pidOf = async () => (await call('describe', 'pong'))[0]?.pid;
   const answers = () =>
     new Promise((resolve) => {
@@ -88,7 +90,10 @@ async function pm2Restart() {
     const t0 = performance.now();
     process.kill(pid, 'SIGKILL');
     // A PM2 user's client can only retry until the restarted process answers.
-    while ((await pidOf()) === pid || !(await answers())) await new Promise((r) => setTimeout(r, 1));
+    while ((await pidOf()) === pid || !(await answers())) {
+      if (performance.now() - t0 > 30_000) throw new Error(`PM2 did not restart the app within 30 s (trial ${i})`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
     samples.push(performance.now() - t0);
   }
   await call('delete', 'pong');
@@ -106,3 +111,5 @@ printTable('Crash of the serving process → first answer from a serving process
   { what: `libipc group: SIGKILL primary → reply from promoted standby (${ours.reply.n} trials)`, 'p50 ms': ours.reply.p50, 'p99 ms': ours.reply.p99 },
   { what: `PM2 autorestart: SIGKILL → restarted process answers (${theirs.n} trials)`, 'p50 ms': theirs.p50, 'p99 ms': theirs.p99 },
 ], 2);
+// PM2's client library keeps sockets to its daemon open: leave explicitly.
+process.exit(0);

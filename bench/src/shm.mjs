@@ -1,11 +1,11 @@
 // @libipc/shm: cross-process wait/wake round trip and watchExit latency, against what a Node user would
 // use instead in the same run: a Unix domain socket (net) and process.send (fork IPC).
 //   corepack pnpm --filter @libipc/bench exec node src/shm.mjs
-import { fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { rmSync } from 'node:fs';
-import { SharedMemory, wait, wake, watchExit } from '@libipc/shm';
+import { SharedMemory, wait, waitBackend, wake, watchExit } from '@libipc/shm';
 import { machine, printTable, summarize } from './stats.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5000);
@@ -30,6 +30,9 @@ if (role === 'shm-echo') {
   }
   mem.close();
   process.exit(0);
+} else if (role === 'shm-rt') {
+  // One measurement in a process of its own, so that it runs with the wait backend its environment chose.
+  console.log(JSON.stringify(await shmRoundTrip(Number(arg))));
 } else if (role === 'socket-echo') {
   const server = net.createServer((s) => s.on('data', (d) => s.write(d)));
   server.listen(arg, () => process.send('ready'));
@@ -139,7 +142,10 @@ async function main() {
   console.log(`@libipc/shm benchmark — ${await machine()}, ${ROUNDS} round trips each (64 B or one word)`);
   const rows = [];
   const add = (mechanism, s) => rows.push({ mechanism, 'p50 µs': s.p50, 'p99 µs': s.p99 });
-  add('shm wait/wake, receiver asleep (spinUs 0)', await shmRoundTrip(0));
+  const inChild = (spinUs, env) =>
+    JSON.parse(execFileSync(process.execPath, [new URL(import.meta.url).pathname, 'shm-rt', String(spinUs)], { env: { ...process.env, ...env } }));
+  add(`shm wait/wake, receiver asleep (${waitBackend()} backend)`, await shmRoundTrip(0));
+  add('shm wait/wake, receiver asleep (threads backend)', inChild(0, { LIBIPC_WAIT_BACKEND: 'threads' }));
   add('shm wait/wake, receiver spinning (spinUs 50)', await shmRoundTrip(50));
   add('Unix domain socket (net), 64 B', await socketRoundTrip());
   add('process.send (fork IPC), 64 B', await ipcRoundTrip());

@@ -68,16 +68,20 @@ void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   auto* state = static_cast<AddonState*>(arg);
   state->closing = true;
   state->waits->shutdown();
+  if (state->uring) state->uring->shutdown();
   struct Done {
     napi_async_cleanup_hook_handle handle;
+    int open_handles;
   };
-  state->waits->close_handle(
-      [](uv_handle_t* h) {
-        auto* done = static_cast<Done*>(h->data);
-        napi_remove_async_cleanup_hook(done->handle);
-        delete done;
-      },
-      new Done{handle});
+  auto* done = new Done{handle, state->uring ? 2 : 1};
+  uv_close_cb closed = [](uv_handle_t* h) {
+    auto* d = static_cast<Done*>(h->data);
+    if (--d->open_handles > 0) return;
+    napi_remove_async_cleanup_hook(d->handle);
+    delete d;
+  };
+  state->waits->close_handle(closed, done);
+  if (state->uring) state->uring->close_handle(closed, done);
 }
 
 }  // namespace
@@ -94,6 +98,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* state = new AddonState();
   napi_get_uv_event_loop(env, &state->loop);
   state->waits = std::make_unique<WaitPool>(env, state->loop);
+  state->uring = UringWaiter::create(env, state->loop);
   env.SetInstanceData<AddonState>(state);
   napi_add_async_cleanup_hook(env, AsyncCleanup, state, nullptr);
 
@@ -101,6 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PidWatch", PidWatch::Init(env));
   exports.Set("unlinkSegment", Napi::Function::New<UnlinkSegment>(env, "unlinkSegment"));
   exports.Set("segmentInode", Napi::Function::New<SegmentInode>(env, "segmentInode"));
+  exports.Set("waitBackend", Napi::String::New(env, state->uring ? "io_uring" : "threads"));
   exports.Set("processStartTime", Napi::Function::New<ProcessStartTime>(env, "processStartTime"));
   return exports;
 }

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "uring_waiter.h"
 #include "wait_pool.h"
 
 namespace libipc {
@@ -14,6 +15,7 @@ struct AddonState {
   Napi::FunctionReference segment_ctor;
   Napi::FunctionReference pid_watch_ctor;
   std::unique_ptr<WaitPool> waits;
+  std::unique_ptr<UringWaiter> uring;  // preferred when the kernel offers io_uring futex waits
   uv_loop_t* loop = nullptr;
   bool closing = false;
 };

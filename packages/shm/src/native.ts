@@ -35,6 +35,8 @@ export interface NativeBinding {
   unlinkSegment(objectName: string): boolean;
   segmentInode(objectName: string): bigint;
   processStartTime(pid: number): bigint | undefined;
+  /** How async waits sleep in this process: 'io_uring' (kernel futex wait, one hop) or 'threads'. */
+  waitBackend: 'io_uring' | 'threads';
 }
 
 const SUPPORTED = new Set(['linux-x64', 'linux-arm64']);

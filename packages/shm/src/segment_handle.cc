@@ -102,6 +102,7 @@ Napi::Value SegmentHandle::Close(const Napi::CallbackInfo& info) {
   closed_ = true;
   AddonState* state = addon_state(env);
   if (state->waits) state->waits->cancel_mapping(mapping_.get());
+  if (state->uring) state->uring->cancel_mapping(mapping_.get());
   Napi::ArrayBuffer ab = buffer_.Value();
   if (!ab.IsDetached()) ab.Detach();  // later use from JS is a TypeError, never a stray access
   buffer_.Reset();
@@ -159,7 +160,7 @@ Napi::Value SegmentHandle::WaitAsync(const Napi::CallbackInfo& info) {
   job->addr = reinterpret_cast<const uint32_t*>(p);
   job->expected = expected;
   job->deadline_ns = timeout_ns < 0 ? -1 : start + timeout_ns;
-  return state->waits->submit(std::move(job));
+  return state->uring ? state->uring->submit(std::move(job)) : state->waits->submit(std::move(job));
 }
 
 // waitSync(offset, expected, timeoutMs): blocks the calling thread; the TS layer bounds it.

@@ -1,5 +1,5 @@
 import { ClosedError, InvalidArgumentError } from './errors.js';
-import type { WaitOutcome } from './native.js';
+import { native, type WaitOutcome } from './native.js';
 import type { SharedMemory } from './shared-memory.js';
 import { validateOffset, validateTimeout } from './validate.js';
 
@@ -16,10 +16,20 @@ function toUint32(expected: unknown): number {
 }
 
 /**
+ * How `wait` sleeps in this process: 'io_uring' — the kernel waits on the futex and signals an fd the event
+ * loop polls (Linux 6.7+), so a wake-up reaches JavaScript in one hop — or 'threads', the fallback: one of
+ * the addon's own threads sleeps in futex_wait and hands the result to the loop. LIBIPC_WAIT_BACKEND=threads
+ * forces the fallback.
+ */
+export function waitBackend(): 'io_uring' | 'threads' {
+  return native().waitBackend;
+}
+
+/**
  * Waits, without blocking the event loop, while the 32-bit word at `byteOffset` equals `expected`, until
  * another process calls `wake` on it. Like Atomics.wait: 'ok' (woken; re-check your condition),
- * 'not-equal' (the word had already changed) or 'timed-out'. Waits sleep on threads of the addon's own,
- * never on libuv's threadpool.
+ * 'not-equal' (the word had already changed) or 'timed-out'. Waits never sit on libuv's threadpool
+ * (see waitBackend).
  */
 export async function wait(
   mem: SharedMemory,

@@ -2,6 +2,7 @@
 // A parked thread takes a wait, sleeps in the kernel, then hands the result to the event loop.
 #pragma once
 
+#include <linux/time_types.h>
 #include <napi.h>
 #include <uv.h>
 
@@ -25,6 +26,7 @@ struct WaitJob {
   Napi::Promise::Deferred deferred;
   std::atomic<bool> cancelled{false};
   const char* result = "ok";
+  __kernel_timespec timeout{};  // io_uring's linked timeout reads it at submission
   WaitJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SharedMemory, wait, waitSync, wake } from '../src/index.js';
+import { SharedMemory, wait, waitBackend, waitSync, wake } from '../src/index.js';
 import { spawnNode, uniqueName } from '../../../test/helpers.js';
 import { fixture } from './fixtures.js';
 
@@ -28,6 +28,17 @@ describe('wait / wake', () => {
     clearInterval(ticker);
     expect(ticksWhileWaiting).toBeGreaterThan(3);
     expect(Atomics.load(new Int32Array(mem.buffer), 0)).toBe(5);
+  });
+
+  it.each([['default'], ['threads']])('a process using the %s wait backend is woken by this one', async (backend) => {
+    mem = SharedMemory.create(uniqueName('backend'), 4096);
+    const env: Record<string, string> = backend === 'threads' ? { LIBIPC_WAIT_BACKEND: 'threads' } : {};
+    const reader = spawnNode(fixture('reader.mjs'), [mem.name], env);
+    expect(await reader.line('waiting')).toBe(`waiting (${backend === 'threads' ? 'threads' : waitBackend()})`);
+    Atomics.store(new Int32Array(mem.buffer), 0, 9);
+    wake(mem, 0);
+    expect(await reader.line('value')).toBe('value 9');
+    await reader.exited;
   });
 
   it('returns not-equal at once when the word differs, and timed-out at its timeout', async () => {
