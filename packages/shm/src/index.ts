@@ -34,4 +34,4 @@ export {
 } from './segment-header.js';
 export { IdentityTable, IDENTITY_SLOT_SIZE } from './identity-table.js';
 export { validateTimeout } from './validate.js';
-export type { WaitOutcome } from './native.js';
+export { loadAddon, type WaitOutcome } from './native.js';

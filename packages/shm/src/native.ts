@@ -46,16 +46,22 @@ export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 let binding: NativeBinding | undefined;
 
-export function native(): NativeBinding {
-  if (binding) return binding;
+/**
+ * Loads a libipc addon from its package root (a prebuild from prebuilds/, else build/ from a source build),
+ * refusing an unsupported platform with ERR_LIBIPC_UNSUPPORTED_PLATFORM. Shared by every native libipc package.
+ */
+export function loadAddon<T>(packageName: string, root: string): T {
   const platform = `${process.platform}-${process.arch}`;
   if (!SUPPORTED.has(platform)) {
     throw new UnsupportedPlatformError(
-      `@libipc/shm supports linux-x64 and linux-arm64 (glibc and musl); this is ${platform}. Run on Linux, or open an issue for your platform.`,
+      `${packageName} supports linux-x64 and linux-arm64 (glibc and musl); this is ${platform}. Run on Linux, or open an issue for your platform.`,
     );
   }
-  const require = createRequire(import.meta.url);
-  const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-  binding = load(packageRoot);
+  const load = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => T;
+  return load(root);
+}
+
+export function native(): NativeBinding {
+  binding ??= loadAddon<NativeBinding>('@libipc/shm', packageRoot);
   return binding;
 }

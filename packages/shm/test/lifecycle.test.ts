@@ -22,4 +22,10 @@ describe('native lifetime', () => {
     expect(await child.exited).toEqual({ code: 0, signal: null });
     expect(shmObjects(name)).toEqual([]);
   });
+
+  it('on an unsupported platform, loading fails with ERR_LIBIPC_UNSUPPORTED_PLATFORM naming the platform', async () => {
+    const child = spawnNode(fixture('other-platform.mjs'));
+    expect(await child.line('ERR_')).toMatch(/^ERR_LIBIPC_UNSUPPORTED_PLATFORM .*darwin-/);
+    await child.exited;
+  });
 });

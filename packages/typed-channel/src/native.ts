@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UnsupportedPlatformError } from '@libipc/shm';
+import { loadAddon } from '@libipc/shm';
 
 /** Results of ChannelCore.trySend. */
 export const SendStatus = { Sent: 0, NoReceiver: 1, Busy: 2, Full: 3, Stream: 4 } as const;
@@ -72,22 +71,12 @@ export interface NativeBinding {
   layout: ChannelLayout;
 }
 
-const SUPPORTED = new Set(['linux-x64', 'linux-arm64']);
-
 /** The package root, where node-gyp-build looks for prebuilds/ and build/ (same depth from src/ and dist/). */
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 let binding: NativeBinding | undefined;
 
 export function native(): NativeBinding {
-  if (binding) return binding;
-  const platform = `${process.platform}-${process.arch}`;
-  if (!SUPPORTED.has(platform)) {
-    throw new UnsupportedPlatformError(
-      `@libipc/typed-channel supports linux-x64 and linux-arm64; this is ${platform}. Run on Linux, or open an issue for your platform.`,
-    );
-  }
-  const load = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => NativeBinding;
-  binding = load(packageRoot);
+  binding ??= loadAddon<NativeBinding>('@libipc/typed-channel', packageRoot);
   return binding;
 }
