@@ -15,8 +15,10 @@ export function ready(): void {
   const fd = Number(value);
   if (!Number.isInteger(fd) || fd < 0) return;
   try {
-    // Only a pipe or socket is a notification fd; anything else was inherited by accident.
-    const st = fstatSync(fd);
+    // Only a pipe or socket is a notification fd; anything else was inherited by accident. BigInt stats: a
+    // plain fstatSync of a pipe leaves S_IFIFO in Node's shared stat buffer, and Node 20's realpathSync reads
+    // that buffer for cached path components, so a later require() through a symlink (pnpm) stops resolving.
+    const st = fstatSync(fd, { bigint: true });
     if (!st.isFIFO() && !st.isSocket()) return;
     writeSync(fd, 'READY\n');
     closeSync(fd);

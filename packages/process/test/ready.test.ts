@@ -10,6 +10,15 @@ describe('readiness on LIBIPC_READY_FD', () => {
     expect(h.isAlive()).toBe(true);
   });
 
+  it('ready() leaves module resolution intact in the child (a require through a pnpm symlink still resolves)', async () => {
+    const h = track(spawn('r', node, [fixture('ready-then-require.mjs')], { stdio: 'pipe' }));
+    await waitForReady(h, 20_000);
+    let out = '';
+    for await (const chunk of (h as unknown as { stdout: NodeJS.ReadableStream }).stdout) out += String(chunk);
+    expect(out.trim()).toMatch(/packages\/shm\/dist\/index\.cjs$/);
+    expect(out).not.toContain('node_modules');
+  });
+
   it('resolves when a /bin/sh child writes READY to the fd', async () => {
     const h = track(spawn('s', fixture('ready.sh')));
     await waitForReady(h, 20_000);

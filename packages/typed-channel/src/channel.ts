@@ -21,7 +21,7 @@ import {
   wake,
   watchExit,
 } from '@libipc/shm';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { type ChannelLayout, native, type NativeChannelCore, type NativeDoorbell, SendStatus } from './native.js';
 
 export type Mode = 'sender' | 'receiver';
@@ -55,6 +55,19 @@ const KIND = 'chan';
 // Receivers' doorbells: FIFOs /dev/shm/libipc.chanbell.<name>.<row> (another kind, so never a segment's name).
 const BELL_DIR = '/dev/shm';
 const bellPrefix = (name: string) => `${BELL_DIR}/libipc.chanbell.${name}.`;
+
+/**
+ * Removes a doorbell FIFO without stat'ing it: rmSync would lstat it, leaving S_IFIFO in Node's shared stat
+ * buffer, which Node 20's realpathSync reads for cached path components, so a later require() through a
+ * symlink (pnpm's node_modules) would stop resolving.
+ */
+function removeBell(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
 const TYPE_CHANNEL = 1;
 const TYPE_ROUTE = 2;
 const ROLE_SENDER = 1;
@@ -446,7 +459,7 @@ abstract class ChannelBase {
     SharedMemory.unlink(name, { kind: KIND });
     const bells = bellPrefix(name).slice(BELL_DIR.length + 1);
     for (const f of readdirSync(BELL_DIR)) {
-      if (f.startsWith(bells) && /^\d+$/.test(f.slice(bells.length))) rmSync(`${BELL_DIR}/${f}`, { force: true });
+      if (f.startsWith(bells) && /^\d+$/.test(f.slice(bells.length))) removeBell(`${BELL_DIR}/${f}`);
     }
   }
 
@@ -536,7 +549,7 @@ abstract class ChannelBase {
     this.#bellWaiting?.('closed');
     this.#bell!.close();
     this.#bell = undefined;
-    rmSync(`${bellPrefix(this.name)}${this.#row}`, { force: true });
+    removeBell(`${bellPrefix(this.name)}${this.#row}`);
   }
 
   async #sendSlow(bytes: Uint8Array, deadline: number, timeout: number): Promise<boolean> {
@@ -733,7 +746,7 @@ abstract class ChannelBase {
       if (Atomics.exchange(this.#words, rowBase + layout.receiverArmed / 4, 0) === 1) Atomics.sub(this.#words, layout.recvSleepers / 4, 1);
       if (Atomics.exchange(this.#words, rowBase + layout.receiverFlags / 4, 0) & SLEEP_SEND) Atomics.sub(this.#words, layout.sendSleepers / 4, 1);
       bin.deactivateRow(this.#mem.buffer, row);
-      rmSync(`${bellPrefix(this.name)}${row}`, { force: true });
+      removeBell(`${bellPrefix(this.name)}${row}`);
       if (this.#type === TYPE_ROUTE && this.#view.getUint32(layout.routeTag, true) === row + 1) {
         Atomics.store(this.#words, layout.routePid / 4, 0);
       }

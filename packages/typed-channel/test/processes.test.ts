@@ -247,3 +247,13 @@ function end(sender: number): Buffer {
   buf.writeUInt32LE(0xffffffff, 4);
   return buf;
 }
+
+describe('living alongside Node', () => {
+  it('closing a receiver leaves module resolution intact (a require through a pnpm symlink still resolves)', async () => {
+    const c = start('resolve-after-close.mjs', named('resolve'));
+    const path = await c.line('/');
+    expect(path).toMatch(/packages\/shm\/dist\/index\.cjs$/);
+    expect(path).not.toContain('node_modules');
+    expect((await c.exited).code).toBe(0);
+  });
+});
