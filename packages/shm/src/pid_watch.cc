@@ -13,12 +13,6 @@
 
 namespace libipc {
 
-struct PidWatch::Poll {
-  uv_poll_t handle;
-  int fd;
-  PidWatch* owner;
-};
-
 Napi::Function PidWatch::Init(Napi::Env env) {
   return DefineClass(env, "PidWatch",
                      {InstanceMethod<&PidWatch::Cancel>("cancel"), InstanceMethod<&PidWatch::Ref>("ref"),
@@ -39,11 +33,7 @@ PidWatch::PidWatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PidWatch>(
     return;
   }
   AddonState* state = addon_state(env);
-  poll_ = new Poll{};
-  poll_->fd = fd;
-  poll_->owner = this;
-  uv_poll_init(state->loop, &poll_->handle, fd);
-  poll_->handle.data = poll_;
+  poll_ = FdPoll<PidWatch>::open(state->loop, fd, this);
   uv_poll_start(&poll_->handle, UV_READABLE, &PidWatch::on_readable);
   callback_ = Napi::Persistent(info[1].As<Napi::Function>());
   self_ = Napi::Persistent(info.This().As<Napi::Object>());
@@ -53,21 +43,14 @@ PidWatch::~PidWatch() { stop(); }
 
 void PidWatch::stop() {
   if (poll_ == nullptr) return;
-  Poll* poll = poll_;
+  FdPoll<PidWatch>* poll = poll_;
   poll_ = nullptr;
-  poll->owner = nullptr;
-  uv_poll_stop(&poll->handle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), [](uv_handle_t* h) {
-    Poll* p = static_cast<Poll*>(h->data);
-    close(p->fd);
-    delete p;
-  });
+  poll->close();
   if (!self_.IsEmpty()) self_.Reset();
 }
 
 void PidWatch::on_readable(uv_poll_t* handle, int status, int events) {
-  Poll* poll = static_cast<Poll*>(handle->data);
-  PidWatch* self = poll->owner;
+  PidWatch* self = FdPoll<PidWatch>::of(handle)->owner;
   if (self == nullptr) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);

@@ -4,6 +4,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "libipc/fd_poll.h"
+
 namespace libipc {
 
 class PidWatch : public Napi::ObjectWrap<PidWatch> {
@@ -13,7 +15,6 @@ class PidWatch : public Napi::ObjectWrap<PidWatch> {
   ~PidWatch() override;
 
  private:
-  struct Poll;
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
@@ -21,7 +22,7 @@ class PidWatch : public Napi::ObjectWrap<PidWatch> {
   static void on_readable(uv_poll_t* handle, int status, int events);
   void stop();
 
-  Poll* poll_ = nullptr;
+  FdPoll<PidWatch>* poll_ = nullptr;
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps this object alive while the watch is active
 };

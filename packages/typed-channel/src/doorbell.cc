@@ -28,12 +28,6 @@ void drain(int fd) {
 
 }  // namespace
 
-struct Doorbell::Poll {
-  uv_poll_t handle;
-  int fd;
-  Doorbell* owner;
-};
-
 Napi::Function Doorbell::Init(Napi::Env env) {
   return DefineClass(env, "Doorbell",
                      {InstanceMethod<&Doorbell::Arm>("arm"), InstanceMethod<&Doorbell::Disarm>("disarm"),
@@ -64,11 +58,7 @@ Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(
   }
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  poll_ = new Poll{};
-  poll_->fd = fd;
-  poll_->owner = this;
-  uv_poll_init(loop, &poll_->handle, fd);
-  poll_->handle.data = poll_;
+  poll_ = FdPoll<Doorbell>::open(loop, fd, this);
   path_ = path;
   napi_add_env_cleanup_hook(env, &Doorbell::cleanup, this);
   cleanup_hook_ = true;
@@ -90,15 +80,9 @@ void Doorbell::stop() {
     cleanup_hook_ = false;
   }
   if (poll_ == nullptr) return;
-  Poll* poll = poll_;
+  FdPoll<Doorbell>* poll = poll_;
   poll_ = nullptr;
-  poll->owner = nullptr;
-  uv_poll_stop(&poll->handle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), [](uv_handle_t* h) {
-    Poll* p = static_cast<Poll*>(h->data);
-    close(p->fd);
-    delete p;
-  });
+  poll->close();
   callback_.Reset();
   self_.Reset();
 }
@@ -129,7 +113,7 @@ Napi::Value Doorbell::Close(const Napi::CallbackInfo& info) {
 }
 
 void Doorbell::on_readable(uv_poll_t* handle, int status, int events) {
-  Poll* poll = static_cast<Poll*>(handle->data);
+  FdPoll<Doorbell>* poll = FdPoll<Doorbell>::of(handle);
   Doorbell* self = poll->owner;
   if (self == nullptr) return;
   uv_poll_stop(handle);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "channel_layout.h"
+#include "libipc/fd_poll.h"
 
 namespace libipc {
 namespace chan {
@@ -19,7 +20,6 @@ class Doorbell : public Napi::ObjectWrap<Doorbell> {
   ~Doorbell() override;
 
  private:
-  struct Poll;
   Napi::Value Arm(const Napi::CallbackInfo& info);
   Napi::Value Disarm(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -27,7 +27,7 @@ class Doorbell : public Napi::ObjectWrap<Doorbell> {
   static void cleanup(void* arg);
   void stop();
 
-  Poll* poll_ = nullptr;
+  FdPoll<Doorbell>* poll_ = nullptr;
   std::string path_;
   bool cleanup_hook_ = false;
   Napi::FunctionReference callback_;

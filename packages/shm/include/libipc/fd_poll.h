@@ -1,0 +1,39 @@
+// An fd watched by the event loop (uv_poll_t), whose fd is closed only after libuv has let go of it.
+// Shared by the addons' pidfd watches and channel doorbells.
+#pragma once
+
+#include <unistd.h>
+#include <uv.h>
+
+namespace libipc {
+
+template <typename Owner>
+struct FdPoll {
+  uv_poll_t handle;
+  int fd;
+  Owner* owner;  // nullptr once closed: a callback already queued must not reach a dead owner
+
+  static FdPoll* open(uv_loop_t* loop, int fd, Owner* owner) {
+    auto* p = new FdPoll{};
+    p->fd = fd;
+    p->owner = owner;
+    uv_poll_init(loop, &p->handle, fd);
+    p->handle.data = p;
+    return p;
+  }
+
+  static FdPoll* of(uv_poll_t* handle) { return static_cast<FdPoll*>(handle->data); }
+
+  // Stops watching and frees itself; the fd is closed in libuv's close callback.
+  void close() {
+    owner = nullptr;
+    uv_poll_stop(&handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle), [](uv_handle_t* h) {
+      auto* p = static_cast<FdPoll*>(h->data);
+      ::close(p->fd);
+      delete p;
+    });
+  }
+};
+
+}  // namespace libipc
