@@ -4,6 +4,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { afterEach } from 'vitest';
+
+/** Returns `track(handle)`: every handle it is given is closed after the current test (in a test file's scope). */
+export function closeAfterEach(): <T extends { close(): void }>(handle: T) => T {
+  const open: Array<{ close(): void }> = [];
+  afterEach(() => {
+    for (const h of open.splice(0)) h.close();
+  });
+  return (handle) => (open.push(handle), handle);
+}
 
 /** A unique name for this test run, so parallel test files never share objects. */
 export function uniqueName(prefix = 't'): string {

@@ -1,17 +1,10 @@
 // One process, several handles: semantics, boundary sizes and bad input.
 import { attachSegment } from '@libipc/shm';
-import { afterEach, describe, expect, it } from 'vitest';
-import { shmObjects, uniqueName } from '../../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach, shmObjects, uniqueName } from '../../../test/helpers.js';
 import { Channel, Route } from '../src/index.js';
 
-const open: Array<{ close(): void }> = [];
-function track<T extends { close(): void }>(h: T): T {
-  open.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of open.splice(0)) h.close();
-});
+const track = closeAfterEach();
 
 describe('Channel in one process', () => {
   it('delivers to receivers connected when it was sent, never to the sending handle', async () => {

@@ -1,18 +1,11 @@
 // The FlatBuffers-typed layer: build, send, receive, and refuse malformed buffers without breaking the channel.
 import { Builder } from 'flatbuffers';
-import { afterEach, describe, expect, it } from 'vitest';
-import { uniqueName } from '../../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach, uniqueName } from '../../../test/helpers.js';
 import { Channel, TypedChannel, TypedRoute } from '../src/index.js';
 import { Sample } from './generated/sample_generated.js';
 
-const open: Array<{ close(): void }> = [];
-function track<T extends { close(): void }>(h: T): T {
-  open.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of open.splice(0)) h.close();
-});
+const track = closeAfterEach();
 
 function sample(b: Builder, id: number, name: string): number {
   const n = b.createString(name);
