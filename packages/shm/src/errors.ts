@@ -101,3 +101,31 @@ export class UnsupportedPlatformError extends LibipcError {
     super('ERR_LIBIPC_UNSUPPORTED_PLATFORM', message);
   }
 }
+export class NoSpaceError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_NO_SPACE', message);
+  }
+}
+/** Any other OS error: `errno` (e.g. 'EMFILE') and `syscall` say which. */
+export class SystemError extends LibipcError {
+  readonly errno: string;
+  readonly syscall: string;
+  constructor(message: string, details: { errno: string; syscall: string; cause?: unknown }) {
+    super('ERR_LIBIPC_SYSTEM', message, { cause: details.cause });
+    this.errno = details.errno;
+    this.syscall = details.syscall;
+  }
+}
+/** A dependency would close a cycle; `cycle` lists it, first name repeated at the end (a → b → a). */
+export class CycleError extends LibipcError {
+  readonly cycle: string[];
+  constructor(cycle: string[], message?: string) {
+    super('ERR_LIBIPC_CYCLE', message ?? `dependency cycle: ${cycle.join(' → ')}; remove one of these dependencies`);
+    this.cycle = cycle;
+  }
+}
+export class ClusterUnavailableError extends LibipcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LIBIPC_CLUSTER_UNAVAILABLE', message, options);
+  }
+}

@@ -1,6 +1,8 @@
 export {
   BadMessageError,
   ClosedError,
+  ClusterUnavailableError,
+  CycleError,
   ExistsError,
   ExitedEarlyError,
   IllegalStateError,
@@ -9,10 +11,12 @@ export {
   InvalidNameError,
   LaggedError,
   LibipcError,
+  NoSpaceError,
   NotFoundError,
   PermissionError,
   RegistryFullError,
   SpawnError,
+  SystemError,
   TimeoutError,
   TooLargeError,
   UnsupportedPlatformError,
@@ -34,4 +38,5 @@ export {
 } from './segment-header.js';
 export { IdentityTable, IDENTITY_SLOT_SIZE } from './identity-table.js';
 export { validateTimeout } from './validate.js';
+export { parseOptions, option, describeValue, MAX_TIMER_MS, type OptionsShape, type ParsedOptions } from './options.js';
 export { loadAddon, type WaitOutcome } from './native.js';

@@ -1,11 +1,15 @@
 import { InvalidArgumentError } from './errors.js';
+import { describeValue, MAX_TIMER_MS } from './options.js';
 import type { SharedMemory } from './shared-memory.js';
 
-/** A timeout in ms: undefined or Infinity wait forever; anything else must be a number >= 0. */
+/**
+ * A timeout in ms: undefined, null or Infinity wait forever; anything else must be a number from 0 to
+ * MAX_TIMER_MS (about 24.8 days: Node's timers treat more as 1 ms, so it is refused, never clamped).
+ */
 export function validateTimeout(timeoutMs: unknown, what = 'timeoutMs'): number {
-  if (timeoutMs === undefined || timeoutMs === Infinity) return Infinity;
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-    throw new InvalidArgumentError(`${what} must be a number >= 0 (or Infinity), got ${String(timeoutMs)}`);
+  if (timeoutMs === undefined || timeoutMs === null || timeoutMs === Infinity) return Infinity;
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${what} must be a number of ms from 0 to ${MAX_TIMER_MS} (or Infinity), got ${describeValue(timeoutMs)}`);
   }
   return timeoutMs;
 }
@@ -14,7 +18,7 @@ export function validateTimeout(timeoutMs: unknown, what = 'timeoutMs'): number 
 export function validateOffset(mem: SharedMemory, byteOffset: unknown, width: number): number {
   mem.assertOpen();
   if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset)) {
-    throw new InvalidArgumentError(`byteOffset must be a whole number, got ${String(byteOffset)}`);
+    throw new InvalidArgumentError(`byteOffset must be a whole number, got ${describeValue(byteOffset)}`);
   }
   if (byteOffset < 0 || byteOffset + width > mem.size) {
     throw new InvalidArgumentError(

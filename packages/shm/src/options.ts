@@ -1,0 +1,98 @@
+import { closest, distance } from 'fastest-levenshtein';
+import { z } from 'zod';
+import { InvalidArgumentError } from './errors.js';
+
+/**
+ * The one options validator of libipc (every package uses it): an options argument is an object, `undefined`
+ * or `null` (both mean "no options"); an option set to `undefined` or `null` means "use the default"; an
+ * unknown key is refused with a "did you mean"; a value of the wrong type or out of range is refused naming
+ * the option. Every refusal is ERR_LIBIPC_INVALID_ARGUMENT. The checks are zod schemas.
+ */
+export type OptionsShape = Record<string, z.ZodType>;
+export type ParsedOptions<S extends OptionsShape> = { [K in keyof S]?: z.output<S[K]> };
+
+/** Longest time any libipc interval or timeout may be, in ms: Node's timers treat more as 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A short, safe rendering of any value for an error message (never the whole of a huge string). */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+    case 'bigint':
+      return `the bigint ${value.toString().slice(0, 30)}n`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    case 'object':
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `an array of ${value.length}`;
+      return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+    default:
+      return String(value);
+  }
+}
+
+function suggestion(key: string, known: string[]): string {
+  if (known.length === 0) return 'this call takes no options';
+  const near = closest(key, known);
+  const hint = distance(key.toLowerCase(), near.toLowerCase()) <= Math.max(2, Math.floor(near.length / 3)) ? `did you mean '${near}'? ` : '';
+  return `${hint}known options: ${known.join(', ')}`;
+}
+
+/**
+ * Checks an options argument against a shape of zod schemas (each optional: absent, undefined and null all
+ * mean the default). Returns only the options that were given, parsed. `what` names the call in messages,
+ * e.g. "ServiceRegistry options".
+ */
+export function parseOptions<S extends OptionsShape>(value: unknown, shape: S, what: string): ParsedOptions<S> {
+  if (value === undefined || value === null) return {};
+  const known = Object.keys(shape);
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(
+      `${what} must be an object${known.length ? ` such as { ${known[0]}: … }` : ''}, got ${describeValue(value)}; pass options by name`,
+    );
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    if (!Object.prototype.hasOwnProperty.call(shape, key)) {
+      throw new InvalidArgumentError(`${what}: unknown option '${key.slice(0, 40)}'; ${suggestion(key, known)}`);
+    }
+  }
+  for (const key of known) {
+    const given = (value as Record<string, unknown>)[key];
+    if (given === undefined || given === null) continue;
+    const schema = shape[key]!;
+    const r = schema.safeParse(given);
+    if (!r.success) {
+      const expected = schema.description ?? r.error.issues[0]?.message ?? 'valid';
+      throw new InvalidArgumentError(`${what}: option '${key}' must be ${expected}, got ${describeValue(given)}`);
+    }
+    out[key] = r.data;
+  }
+  return out as ParsedOptions<S>;
+}
+
+/** Schemas for the options libipc uses everywhere, each with the description its error message shows. */
+export const option = {
+  /** A whole number in [min, max]. */
+  int: (min: number, max: number) =>
+    z.number().int().min(min).max(max).describe(`a whole number from ${min} to ${max}`),
+  /** A number in [min, max] (fractions allowed). */
+  number: (min: number, max: number) => z.number().min(min).max(max).describe(`a number from ${min} to ${max}`),
+  /** A duration in ms in [min, max] (max at most MAX_TIMER_MS); with `infinite`, Infinity means "no limit". */
+  ms: (min: number, max: number = MAX_TIMER_MS, opts: { infinite?: boolean } = {}) =>
+    z
+      .custom<number>((v) => typeof v === 'number' && ((v >= min && v <= max) || (opts.infinite === true && v === Infinity)))
+      .describe(`a duration in ms from ${min} to ${max}${opts.infinite ? ' (or Infinity)' : ''}`),
+  /** One of a few strings. */
+  oneOf: <const T extends readonly [string, ...string[]]>(...values: T) =>
+    z.enum(values).describe(`one of ${values.map((v) => `'${v}'`).join(', ')}`),
+  boolean: () => z.boolean().describe('true or false'),
+  /** A string of at most maxLength characters. */
+  string: (maxLength = 4096) => z.string().max(maxLength).describe(`a string of at most ${maxLength} characters`),
+  signal: () => z.instanceof(AbortSignal).describe('an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal)'),
+  /** Anything `check` accepts (it returns true), described as `description`. */
+  custom: <T>(check: (v: unknown) => boolean, description: string) => z.custom<T>(check).describe(description),
+};
