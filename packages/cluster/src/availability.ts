@@ -1,0 +1,74 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface AvailabilityHooks {
+  /** One cheap call that succeeds only if etcd answers. */
+  probe(): Promise<void>;
+  /** Everything to do once etcd answers again (re-join, resume watches, stand for election). */
+  reconcile(): Promise<void>;
+  down(err: unknown): void;
+  restored(): void;
+}
+
+/**
+ * Whether this node can reach etcd. The first failure of any call, keepalive or watch makes it unavailable
+ * (operations then fail at once, the address book keeps serving); it then probes etcd with backoff (100 ms
+ * doubling to 1 s) and, when etcd answers, reconciles and becomes available again, unless something else
+ * failed while it reconciled, in which case it goes round again.
+ */
+export class Availability {
+  private up = true;
+  private probing = false;
+  private failures = 0;
+  private closed = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly hooks: AvailabilityHooks) {}
+
+  get available(): boolean {
+    return this.up && !this.closed;
+  }
+
+  lost(err: unknown): void {
+    if (this.closed) return;
+    this.failures++;
+    if (this.up) {
+      this.up = false;
+      this.hooks.down(err);
+    }
+    if (!this.probing) void this.probeLoop();
+  }
+
+  private async probeLoop(): Promise<void> {
+    this.probing = true;
+    let delay = 100;
+    try {
+      while (!this.closed) {
+        try {
+          await sleep(delay, undefined, { signal: this.abort.signal });
+        } catch {
+          return;
+        }
+        delay = Math.min(delay * 2, 1000);
+        const seen = this.failures;
+        try {
+          await this.hooks.probe();
+          await this.hooks.reconcile();
+        } catch {
+          continue;
+        }
+        if (this.closed) return;
+        if (this.failures !== seen) continue;
+        this.up = true;
+        this.hooks.restored();
+        return;
+      }
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.abort.abort();
+  }
+}

@@ -1,0 +1,384 @@
+import { randomBytes } from 'node:crypto';
+import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { ClosedError, ExistsError, InvalidArgumentError, LibipcError, NotFoundError, SpawnError, TimeoutError, validateName } from '@libipc/shm';
+import type { AddressBook } from './address-book.js';
+import { type Keys, prefixEnd } from './keys.js';
+import type { Membership } from './membership.js';
+import { validateArgs } from './options.js';
+import type { DaemonSpec, Launcher } from './types.js';
+
+export interface DaemonsContext {
+  client: Etcd3;
+  keys: Keys;
+  node: string;
+  membership: Membership;
+  book: AddressBook;
+  pickNode(name: string): string | undefined;
+  emit(event: 'daemon-failed', payload: { launcher?: string; processName?: string; node: string; error: Error }): void;
+  /** An etcd call failed: the node goes unavailable until etcd answers. */
+  etcdFailed(err: unknown): void;
+  spawnTimeoutMs: number;
+}
+
+/** The outcome of an assignment transaction. */
+export type Assigned =
+  | { kind: 'ok'; id: string }
+  | { kind: 'exists'; node: string }
+  | { kind: 'pending'; node: string }
+  | { kind: 'target-gone' }
+  | { kind: 'deposed' };
+
+/** The outcome of a request, as the requesting node learns it. */
+export type RequestOutcome = { kind: 'started' } | { kind: 'failed'; error: LibipcError } | { kind: 'target-left' };
+
+/** A fence: compares that must hold for the write (the leader's), and a read that tells whether it broke. */
+export interface Fence {
+  compare: ICompare;
+  read: { key: Buffer };
+  holds(kvs: Array<{ create_revision: string }>): boolean;
+}
+
+/** How long a request for a launcher this node has not registered (yet) waits before it is refused. */
+const LAUNCHER_GRACE_MS = 5000;
+
+const b = (s: string) => Buffer.from(s);
+const json = (v: unknown) => b(JSON.stringify(v));
+
+/** Known error codes travel back by name and become the same class on the requesting node. */
+function errorFrom(code: unknown, message: string): LibipcError {
+  if (code === 'ERR_LIBIPC_NOT_FOUND') return new NotFoundError(message);
+  if (code === 'ERR_LIBIPC_EXISTS') return new ExistsError(message);
+  return new SpawnError(message);
+}
+
+interface RequestBody {
+  launcher: string;
+  processName: string;
+  args?: unknown[];
+  id: string;
+  replyTo?: string;
+}
+
+/**
+ * Daemons on this node: the launchers it knows, starting a daemon under an assignment (here, or by a request
+ * in the target node's inbox), and running the requests addressed to it. A daemon's registration is written
+ * in the same transaction that claims its assignment, before the launcher runs: a request seen twice, or two
+ * assignments of the same name, start it once.
+ */
+export class Daemons {
+  readonly launchers = new Map<string, Launcher>();
+  /** Requests this node made, by id, until the target answers or leaves. */
+  private readonly pending = new Map<string, { target: string; settle(outcome: RequestOutcome): void }>();
+  /** Requests already handled here (name@revision): a request seen again is not claimed again. */
+  private readonly handled = new Set<string>();
+  /** Requests for a launcher not registered yet (they can arrive between join() and registerLauncher()). */
+  private readonly parked = new Map<string, Array<{ name: string; kv: IKeyValue; timer: NodeJS.Timeout }>>();
+  private closed = false;
+
+  constructor(private readonly ctx: DaemonsContext) {}
+
+  registerLauncher(name: string, launcher: Launcher): void {
+    validateName(name, 'launcher name');
+    const l = launcher as Partial<Launcher> | null;
+    if (typeof l !== 'object' || l === null || typeof l.spawn !== 'function') {
+      throw new InvalidArgumentError(`launcher '${name}' must be an object with a spawn(daemon) method (and optionally stop(daemon), recover())`);
+    }
+    for (const m of ['stop', 'recover'] as const) {
+      if (l[m] !== undefined && typeof l[m] !== 'function') throw new InvalidArgumentError(`launcher '${name}': ${m} must be a function when given`);
+    }
+    if (this.launchers.has(name)) throw new ExistsError(`a launcher named '${name}' is already registered on this node`);
+    this.launchers.set(name, launcher);
+    const waiting = this.parked.get(name) ?? [];
+    this.parked.delete(name);
+    for (const p of waiting) {
+      clearTimeout(p.timer);
+      this.process(p.name, p.kv);
+    }
+  }
+
+  /** A spec from a caller or from recover(): names checked, args made plain JSON. */
+  normalize(raw: unknown, defaultLauncher?: string): DaemonSpec {
+    const spec = raw as Partial<DaemonSpec> | null;
+    if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError(`a daemon spec must be an object { launcher, processName, args? }, got ${typeof raw}`);
+    const launcher = spec.launcher ?? defaultLauncher;
+    validateName(launcher, 'launcher name');
+    validateName(spec.processName, 'process name');
+    const args = validateArgs(spec.args, `daemon '${spec.processName}'`);
+    return args === undefined ? { launcher, processName: spec.processName } : { launcher, processName: spec.processName, args };
+  }
+
+  private registration(spec: DaemonSpec): Buffer {
+    return json({ launcher: spec.launcher, args: spec.args });
+  }
+
+  private nobodyHolds(name: string): ICompare[] {
+    const prefix = this.ctx.keys.procPrefix(name);
+    return [
+      { key: b(prefix), range_end: prefixEnd(prefix), target: 'Create', result: 'Equal', create_revision: 0 },
+      { key: b(this.ctx.keys.assignment(name)), target: 'Create', result: 'Equal', create_revision: 0 },
+    ];
+  }
+
+  private whyRefused(name: string, fence: Fence | undefined): IRequestOp[] {
+    const prefix = this.ctx.keys.procPrefix(name);
+    return [
+      { request_range: { key: b(prefix), range_end: prefixEnd(prefix), limit: 1 } },
+      { request_range: { key: b(this.ctx.keys.assignment(name)) } },
+      ...(fence ? [{ request_range: fence.read }] : []),
+    ];
+  }
+
+  private refused(r: ITxnResponse, fence: Fence | undefined): Assigned {
+    const holder = r.responses[0]?.response_range.kvs[0];
+    const pending = r.responses[1]?.response_range.kvs[0];
+    if (fence && !fence.holds(r.responses[2]?.response_range.kvs ?? [])) return { kind: 'deposed' };
+    if (holder) return { kind: 'exists', node: holder.key.toString().split('/').pop()! };
+    if (pending) return { kind: 'pending', node: String((JSON.parse(pending.value.toString()) as { node?: string }).node) };
+    return { kind: 'target-gone' };
+  }
+
+  /**
+   * Starts `spec` on this node: registers it (if nobody holds or is starting it, and the fence holds), then
+   * runs the launcher. A launcher failure withdraws the registration and rejects with ERR_LIBIPC_SPAWN.
+   */
+  async startHere(spec: DaemonSpec, fence?: Fence): Promise<Assigned> {
+    const launcher = this.launchers.get(spec.launcher);
+    if (!launcher) throw new NotFoundError(`no launcher '${spec.launcher}' on node '${this.ctx.node}'; call registerLauncher('${spec.launcher}', …) on every node first`);
+    const r = await this.ctx.client.kv.txn({
+      compare: [...(fence ? [fence.compare] : []), ...this.nobodyHolds(spec.processName)],
+      success: [this.ctx.membership.registrationPut(spec.processName, this.registration(spec))],
+      failure: this.whyRefused(spec.processName, fence),
+    });
+    if (!r.succeeded) return this.refused(r, fence);
+    await this.run(launcher, spec);
+    return { kind: 'ok', id: '' };
+  }
+
+  /** Runs the launcher for a daemon whose registration is written; withdraws it if the launcher fails. */
+  private async run(launcher: Launcher, spec: DaemonSpec): Promise<void> {
+    this.ctx.membership.processes.set(spec.processName, { daemon: spec });
+    try {
+      await launcher.spawn(spec);
+    } catch (err) {
+      this.ctx.membership.processes.delete(spec.processName);
+      await this.ctx.client.kv.deleteRange({ key: b(this.ctx.keys.proc(spec.processName, this.ctx.node)) }).catch((e: unknown) => this.ctx.etcdFailed(e));
+      const message = err instanceof Error ? err.message : String(err);
+      throw new SpawnError(`launcher '${spec.launcher}' failed to start '${spec.processName}' on node '${this.ctx.node}': ${message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Asks `target` to start `spec`: writes the assignment marker and the request under the target's lease
+   * (both vanish if it dies), if nobody holds or is starting the name, the target is still the member we
+   * know, and the fence holds. `onOutcome` hears how it ended.
+   */
+  async request(spec: DaemonSpec, target: string, fence: Fence | undefined, onOutcome: (o: RequestOutcome) => void): Promise<Assigned> {
+    const lease = this.ctx.book.nodeLease(target);
+    if (lease === undefined) return { kind: 'target-gone' };
+    const id = `${this.ctx.node}.${Date.now().toString(36)}.${randomBytes(4).toString('hex')}`;
+    const body: RequestBody = { ...spec, id, replyTo: this.ctx.node };
+    const nodeKey = b(this.ctx.keys.node(target));
+    this.pending.set(id, { target, settle: onOutcome });
+    let r: ITxnResponse;
+    try {
+      r = await this.ctx.client.kv.txn({
+        compare: [...(fence ? [fence.compare] : []), { key: nodeKey, target: 'Lease', result: 'Equal', lease }, ...this.nobodyHolds(spec.processName)],
+        success: [
+          { request_put: { key: b(this.ctx.keys.assignment(spec.processName)), value: json({ node: target, id }), lease } },
+          { request_put: { key: b(this.ctx.keys.request(target, spec.processName)), value: json(body), lease } },
+        ],
+        failure: this.whyRefused(spec.processName, fence),
+      });
+    } catch (err) {
+      this.pending.delete(id);
+      throw err;
+    }
+    if (r.succeeded) return { kind: 'ok', id };
+    this.pending.delete(id);
+    return this.refused(r, fence);
+  }
+
+  /** A request in our inbox: claim it (once), start the daemon, answer the node that asked. */
+  onRequest(name: string, kv: IKeyValue): void {
+    const tag = `${name}@${kv.mod_revision}`;
+    if (this.handled.has(tag) || this.closed) return;
+    this.handled.add(tag);
+    if (this.handled.size > 10_000) this.handled.delete(this.handled.values().next().value!);
+    let launcher: unknown;
+    try {
+      launcher = (JSON.parse(kv.value.toString()) as Partial<RequestBody>).launcher;
+    } catch {
+      launcher = undefined;
+    }
+    if (typeof launcher === 'string' && !this.launchers.has(launcher)) {
+      // Give the application a moment to register it (it may have just joined); then refuse the request.
+      const list = this.parked.get(launcher) ?? [];
+      this.parked.set(launcher, list);
+      const entry = { name, kv, timer: setTimeout(() => {
+        list.splice(list.indexOf(entry), 1);
+        this.process(name, kv);
+      }, LAUNCHER_GRACE_MS).unref() };
+      list.push(entry);
+      return;
+    }
+    this.process(name, kv);
+  }
+
+  private process(name: string, kv: IKeyValue): void {
+    const tag = `${name}@${kv.mod_revision}`;
+    if (this.closed) return;
+    this.handleRequest(name, kv).catch((err: unknown) => {
+      // etcd failed us mid-way: forget the tag so that the inbox re-read after the outage handles it again.
+      this.handled.delete(tag);
+      this.ctx.etcdFailed(err);
+    });
+  }
+
+  private async handleRequest(name: string, kv: IKeyValue): Promise<void> {
+    const { client, keys, node } = this.ctx;
+    const reqKey = kv.key;
+    const sameRequest: ICompare = { key: reqKey, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision };
+    const withdraw = () =>
+      client.kv.txn({
+        compare: [sameRequest],
+        success: [{ request_delete_range: { key: reqKey } }, { request_delete_range: { key: b(keys.assignment(name)) } }],
+        failure: [],
+      });
+    let body: RequestBody;
+    let spec: DaemonSpec;
+    try {
+      body = JSON.parse(kv.value.toString()) as RequestBody;
+      spec = this.normalize(body);
+      if (spec.processName !== name) throw new InvalidArgumentError(`request for '${name}' names '${spec.processName}'`);
+    } catch (err) {
+      await withdraw();
+      this.ctx.emit('daemon-failed', { processName: name, node, error: err as Error });
+      return;
+    }
+    const answer = (ok: boolean, error?: LibipcError) => this.reply(body, ok, error);
+    const launcher = this.launchers.get(spec.launcher);
+    if (!launcher) {
+      await withdraw();
+      const error = new NotFoundError(`no launcher '${spec.launcher}' on node '${node}'; call registerLauncher('${spec.launcher}', …) on every node`);
+      this.ctx.emit('daemon-failed', { ...spec, node, error });
+      await answer(false, error);
+      return;
+    }
+    const prefix = keys.procPrefix(name);
+    const claim = await client.kv.txn({
+      compare: [sameRequest, { key: b(prefix), range_end: prefixEnd(prefix), target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [
+        { request_delete_range: { key: reqKey } },
+        { request_delete_range: { key: b(keys.assignment(name)) } },
+        this.ctx.membership.registrationPut(name, this.registration(spec)),
+      ],
+      failure: [{ request_range: { key: reqKey } }, { request_range: { key: b(prefix), range_end: prefixEnd(prefix), limit: 1 } }],
+    });
+    if (!claim.succeeded) {
+      const stillThere = claim.responses[0]?.response_range.kvs[0]?.mod_revision === kv.mod_revision;
+      if (!stillThere) return; // claimed already (this request was seen twice)
+      await withdraw();
+      const holder = claim.responses[1]?.response_range.kvs[0]?.key.toString().split('/').pop();
+      await answer(false, new ExistsError(`'${name}' already runs on node '${holder}'`));
+      return;
+    }
+    try {
+      await this.run(launcher, spec);
+    } catch (err) {
+      this.ctx.emit('daemon-failed', { ...spec, node, error: err as Error });
+      await answer(false, err as LibipcError);
+      return;
+    }
+    await answer(true);
+  }
+
+  /** Writes the outcome into the asking node's inbox, under its lease (gone if it died). */
+  private async reply(body: RequestBody, ok: boolean, error?: LibipcError): Promise<void> {
+    if (!body.replyTo || typeof body.id !== 'string') return;
+    if (body.replyTo === this.ctx.node) {
+      this.settle(body.id, ok ? { kind: 'started' } : { kind: 'failed', error: error! });
+      return;
+    }
+    const lease = this.ctx.book.nodeLease(body.replyTo);
+    if (lease === undefined) return;
+    const value = json(ok ? { ok } : { ok, code: error?.code, message: error?.message });
+    await this.ctx.client.kv.put({ key: b(this.ctx.keys.reply(body.replyTo, body.id)), value, lease }).catch(() => undefined);
+  }
+
+  /** A reply in our inbox. */
+  onReply(id: string, kv: IKeyValue): void {
+    void this.ctx.client.kv.deleteRange({ key: kv.key }).catch(() => undefined);
+    let r: { ok?: boolean; code?: string; message?: string };
+    try {
+      r = JSON.parse(kv.value.toString()) as typeof r;
+    } catch {
+      return;
+    }
+    this.settle(id, r.ok === true ? { kind: 'started' } : { kind: 'failed', error: errorFrom(r.code, String(r.message ?? 'the daemon could not be started')) });
+  }
+
+  private settle(id: string, outcome: RequestOutcome): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.settle(outcome);
+  }
+
+  /** A node left: its requests died with its lease. */
+  nodeLeft(node: string): void {
+    for (const [id, p] of [...this.pending]) if (p.target === node) this.settle(id, { kind: 'target-left' });
+  }
+
+  /** Waits for the outcome of request `id` (made with a settle that resolves this). */
+  static waitOutcome(timeoutMs: number, target: string, name: string): { settle(o: RequestOutcome): void; outcome: Promise<RequestOutcome> } {
+    let settle!: (o: RequestOutcome) => void;
+    const outcome = new Promise<RequestOutcome>((resolve) => {
+      const timer = setTimeout(
+        () =>
+          resolve({
+            kind: 'failed',
+            error: new TimeoutError(`node '${target}' did not confirm starting '${name}' within ${timeoutMs} ms; it may still start it (locate() will show it)`),
+          }),
+        timeoutMs,
+      );
+      settle = (o) => {
+        clearTimeout(timer);
+        resolve(o);
+      };
+    });
+    return { settle, outcome };
+  }
+
+  /** Stops the daemons launchers started here (on leave). Each stop is bounded; failures are reported. */
+  async stopAll(timeoutMs: number): Promise<void> {
+    this.closed = true;
+    for (const list of this.parked.values()) for (const p of list) clearTimeout(p.timer);
+    this.parked.clear();
+    const daemons = [...this.ctx.membership.processes.values()].flatMap((p) => (p.daemon ? [p.daemon] : []));
+    await this.stop(daemons, timeoutMs);
+    for (const id of [...this.pending.keys()]) {
+      this.settle(id, { kind: 'failed', error: new ClosedError(`node '${this.ctx.node}' left the cluster before the daemon was confirmed`) });
+    }
+  }
+
+  /** Stops daemons (e.g. ones another node runs now); never throws. */
+  async stop(daemons: DaemonSpec[], timeoutMs: number): Promise<void> {
+    await Promise.all(
+      daemons.map(async (d) => {
+        const stop = this.launchers.get(d.launcher)?.stop;
+        if (!stop) return;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            stop.call(this.launchers.get(d.launcher), d),
+            new Promise((_, reject) => (timer = setTimeout(() => reject(new TimeoutError(`stop of '${d.processName}' took over ${timeoutMs} ms`)), timeoutMs))),
+          ]);
+        } catch (err) {
+          this.ctx.emit('daemon-failed', { ...d, node: this.ctx.node, error: err as Error });
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,152 @@
+import { hostname } from 'node:os';
+import { type Etcd3, type ICompare, type IRequestOp, type Lease, LeaseState } from 'etcd3';
+import { ExistsError } from '@libipc/shm';
+import { type Keys, prefixEnd } from './keys.js';
+import type { DaemonSpec } from './types.js';
+
+/** A name this node registered; `daemon` when a launcher started it here (so it can be stopped). */
+export interface LocalProcess {
+  daemon?: DaemonSpec;
+}
+
+export interface MembershipHooks {
+  /** The lease is gone or its keepalives fail: etcd is unreachable, or we were cut off longer than the TTL. */
+  leaseTrouble(err: unknown): void;
+}
+
+const b = (s: string) => Buffer.from(s);
+
+/**
+ * This node's membership: one lease, kept alive by etcd3; the node key and every registration of this node
+ * live under it, so a crashed node vanishes from every address book within the TTL with no cleanup code.
+ * After an outage it re-joins: a new lease if the old one is gone, and its names registered again, except
+ * those another node took over in the meantime (their daemons are returned, to be stopped here).
+ */
+export class Membership {
+  private lease: Lease | undefined;
+  /** The lease's id, once granted. */
+  leaseId = '';
+  /** Names this node holds, for re-registration after an outage. */
+  readonly processes = new Map<string, LocalProcess>();
+  private closed = false;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly keys: Keys,
+    readonly nodeName: string,
+    private readonly ttl: number,
+    private readonly hooks: MembershipHooks,
+  ) {}
+
+  private nodeRecord(): Buffer {
+    return b(JSON.stringify({ host: hostname(), pid: process.pid, joinedAt: new Date().toISOString() }));
+  }
+
+  private async grant(): Promise<Lease> {
+    const lease = this.client.lease(this.ttl);
+    lease.on('lost', (err) => lease === this.lease && !this.closed && this.hooks.leaseTrouble(err));
+    lease.on('keepaliveFailed', (err) => lease === this.lease && !this.closed && this.hooks.leaseTrouble(err));
+    try {
+      this.leaseId = await lease.grant();
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    this.lease = lease;
+    return lease;
+  }
+
+  /** Grants the lease and creates the node key; ERR_LIBIPC_EXISTS if a live node already has this name. */
+  async join(): Promise<void> {
+    const lease = await this.grant();
+    const key = b(this.keys.node(this.nodeName));
+    const r = await this.client.kv.txn({
+      compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key, value: this.nodeRecord(), lease: this.leaseId } }],
+      failure: [],
+    });
+    if (!r.succeeded) {
+      await lease.revoke().catch(() => undefined);
+      throw new ExistsError(
+        `node '${this.nodeName}' is already a member of this cluster (a live process holds the name); pick another nodeName, or wait for a crashed node's lease (${this.ttl} s) to run out`,
+      );
+    }
+  }
+
+  /** A put of this node's registration of `name`, under its lease. */
+  registrationPut(name: string, value: Buffer): IRequestOp {
+    return { request_put: { key: b(this.keys.proc(name, this.nodeName)), value, lease: this.leaseId } };
+  }
+
+  async register(name: string, value: Buffer, local: LocalProcess): Promise<void> {
+    await this.client.kv.txn({ compare: [], success: [this.registrationPut(name, value)], failure: [] });
+    this.processes.set(name, local);
+  }
+
+  async unregister(name: string): Promise<void> {
+    await this.client.kv.deleteRange({ key: b(this.keys.proc(name, this.nodeName)) });
+    this.processes.delete(name);
+  }
+
+  /**
+   * After an outage: if our lease survived (etcd renews leases when it restarts), our keys are intact and
+   * nothing changes. Otherwise a new lease, the node key again, and every name again, with no duplicates:
+   * a daemon that another node started meanwhile is not registered again but returned, to be stopped here.
+   */
+  async rejoin(): Promise<{ renewed: boolean; displaced: DaemonSpec[] }> {
+    const old = this.lease;
+    if (old && old.state !== LeaseState.Revoked) {
+      const ttl = await this.client.leaseClient.leaseTimeToLive({ ID: this.leaseId });
+      if (Number(ttl.TTL) >= 0) return { renewed: false, displaced: [] };
+    }
+    old?.removeAllListeners('lost').removeAllListeners('keepaliveFailed');
+    old?.release();
+    const oldId = this.leaseId;
+    await this.grant();
+    const nodeKey = b(this.keys.node(this.nodeName));
+    await this.client.kv.put({ key: nodeKey, value: this.nodeRecord(), lease: this.leaseId });
+    const displaced: DaemonSpec[] = [];
+    for (const [name, local] of [...this.processes]) {
+      if (!(await this.reRegister(name, local))) {
+        this.processes.delete(name);
+        if (local.daemon) displaced.push(local.daemon);
+      }
+    }
+    // Keys still under the old lease (requests addressed to us then) go with it; our own moved already.
+    if (oldId) await this.client.leaseClient.leaseRevoke({ ID: oldId }).catch(() => undefined);
+    return { renewed: true, displaced };
+  }
+
+  /** Registers `name` again under the current lease unless another node holds it now. False: displaced. */
+  private async reRegister(name: string, local: LocalProcess): Promise<boolean> {
+    const value = b(JSON.stringify(local.daemon ? { launcher: local.daemon.launcher, args: local.daemon.args } : {}));
+    const prefix = this.keys.procPrefix(name);
+    const mine = b(this.keys.proc(name, this.nodeName));
+    const nobody: ICompare = { key: b(prefix), range_end: prefixEnd(prefix), target: 'Create', result: 'Equal', create_revision: 0 };
+    const first = await this.client.kv.txn({
+      compare: [nobody],
+      success: [this.registrationPut(name, value)],
+      failure: [{ request_range: { key: b(prefix), range_end: prefixEnd(prefix) } }],
+    });
+    if (first.succeeded) return true;
+    const holders = first.responses[0]?.response_range.kvs ?? [];
+    const others = holders.filter((kv) => !kv.key.equals(mine));
+    if (others.length === 0 || !local.daemon) {
+      // Only our own key (under the old lease): move it. A name registered by hand stays registered, even if
+      // another node registered it too (the duplicate is reported); only daemons we started can be stopped.
+      await this.client.kv.put({ key: mine, value, lease: this.leaseId });
+      return true;
+    }
+    // Another node runs it now (re-placed while we were away): drop our registration, if any.
+    await this.client.kv.deleteRange({ key: mine });
+    return false;
+  }
+
+  /** Revokes the lease: the node key, its registrations and requests addressed to it go at once. */
+  async leave(): Promise<void> {
+    this.closed = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) await lease.revoke().catch(() => undefined);
+  }
+}

@@ -1,0 +1,114 @@
+import type { ServiceRegistry } from '@libipc/registry';
+import { InvalidArgumentError, MAX_TIMER_MS, option, parseOptions, validateName } from '@libipc/shm';
+
+export interface ClusterNodeOptions {
+  /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
+  endpoints: string[];
+  /** The cluster's name: nodes of one cluster see each other; other clusters on the same etcd are invisible. */
+  cluster: string;
+  /** This node's name, unique in the cluster. */
+  nodeName: string;
+  /** Lease TTL in seconds (default 5): a crashed node disappears from every address book within it. */
+  leaseTtlS?: number;
+  /** How often the leader re-checks that every daemon of every launcher's recover() runs (default 10,000 ms). */
+  recoveryIntervalMs?: number;
+  /** Deadline of each etcd request (default 5,000 ms); past it the call fails with ERR_LIBIPC_CLUSTER_UNAVAILABLE. */
+  requestTimeoutMs?: number;
+  /** How long spawnRegister waits for another node to start a daemon (default 30,000 ms). */
+  spawnTimeoutMs?: number;
+  /** Mirror this @libipc/registry domain into the cluster: its live entries become this node's registrations. */
+  registry?: ServiceRegistry;
+}
+
+export interface ParsedClusterOptions {
+  endpoints: string[];
+  cluster: string;
+  nodeName: string;
+  leaseTtlS: number;
+  recoveryIntervalMs: number;
+  requestTimeoutMs: number;
+  spawnTimeoutMs: number;
+  registry: ServiceRegistry | undefined;
+}
+
+const ENDPOINT = /^https?:\/\/[^/\s:@]+(:\d{1,5})\/?$|^https?:\/\/\[[0-9a-fA-F:.]+\](:\d{1,5})\/?$/;
+
+function isEndpoint(value: unknown): boolean {
+  if (typeof value !== 'string' || !ENDPOINT.test(value)) return false;
+  try {
+    const port = Number(new URL(value).port);
+    return port >= 1 && port <= 65535;
+  } catch {
+    return false;
+  }
+}
+
+/** Duck-typed, so that a registry from another copy of @libipc/registry is accepted too. */
+function isRegistry(value: unknown): boolean {
+  const r = value as Partial<ServiceRegistry> | null;
+  return typeof r === 'object' && r !== null && typeof r.watch === 'function' && typeof r.list === 'function';
+}
+
+const anything = option.custom<unknown>(() => true, 'given');
+
+const SHAPE = {
+  endpoints: option.custom<string[]>(
+    (v) => Array.isArray(v) && v.length >= 1 && v.length <= 32 && v.every(isEndpoint),
+    "an array of 1 to 32 etcd client URLs with a port, such as ['http://127.0.0.1:2379']",
+  ),
+  cluster: anything,
+  nodeName: anything,
+  leaseTtlS: option.int(1, 3600),
+  recoveryIntervalMs: option.ms(100),
+  requestTimeoutMs: option.ms(100, 600_000),
+  spawnTimeoutMs: option.ms(100, MAX_TIMER_MS),
+  registry: option.custom<ServiceRegistry>(isRegistry, 'a ServiceRegistry from @libipc/registry'),
+};
+
+export function parseClusterOptions(value: unknown): ParsedClusterOptions {
+  if (value === undefined || value === null) {
+    throw new InvalidArgumentError(
+      "ClusterNode.join needs options: { endpoints: ['http://127.0.0.1:2379'], cluster: 'name', nodeName: 'name' }",
+    );
+  }
+  const o = parseOptions(value, SHAPE, 'ClusterNode.join options');
+  if (o.endpoints === undefined) {
+    throw new InvalidArgumentError("ClusterNode.join options: 'endpoints' is required, e.g. ['http://127.0.0.1:2379']");
+  }
+  if (o.cluster === undefined) throw new InvalidArgumentError("ClusterNode.join options: 'cluster' (a name) is required");
+  if (o.nodeName === undefined) throw new InvalidArgumentError("ClusterNode.join options: 'nodeName' (a name) is required");
+  validateName(o.cluster, 'cluster');
+  validateName(o.nodeName, 'nodeName');
+  return {
+    endpoints: [...o.endpoints],
+    cluster: o.cluster,
+    nodeName: o.nodeName,
+    leaseTtlS: o.leaseTtlS ?? 5,
+    recoveryIntervalMs: o.recoveryIntervalMs ?? 10_000,
+    requestTimeoutMs: o.requestTimeoutMs ?? 5_000,
+    spawnTimeoutMs: o.spawnTimeoutMs ?? 30_000,
+    registry: o.registry,
+  };
+}
+
+/** Arguments travel through etcd as JSON: refuse what JSON cannot carry faithfully, and anything huge. */
+export const MAX_ARGS_BYTES = 64 * 1024;
+
+export function validateArgs(args: unknown, what: string): unknown[] | undefined {
+  if (args === undefined || args === null) return undefined;
+  if (!Array.isArray(args)) throw new InvalidArgumentError(`${what}: args must be an array, got ${typeof args}`);
+  let json: string;
+  try {
+    json = JSON.stringify(args, (_k, v: unknown) => {
+      if (typeof v === 'bigint' || typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`a ${typeof v}`);
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(String(v));
+      return v;
+    });
+  } catch (err) {
+    throw new InvalidArgumentError(`${what}: args must be JSON-serializable (they travel to another node), but hold ${(err as Error).message}`);
+  }
+  if (Buffer.byteLength(json) > MAX_ARGS_BYTES) {
+    throw new InvalidArgumentError(`${what}: args are ${Buffer.byteLength(json)} bytes as JSON, the most is ${MAX_ARGS_BYTES}; pass a key to the data instead`);
+  }
+  return JSON.parse(json) as unknown[];
+}

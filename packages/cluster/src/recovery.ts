@@ -1,0 +1,156 @@
+import { LibipcError } from '@libipc/shm';
+import type { AddressBook } from './address-book.js';
+import { type Daemons, Daemons as DaemonsClass, type Fence } from './daemons.js';
+import type { Leadership } from './leader.js';
+import type { DaemonPlacement, DaemonSpec } from './types.js';
+
+export interface RecoveryContext {
+  node: string;
+  daemons: Daemons;
+  book: AddressBook;
+  leadership: Leadership;
+  pickNode(name: string): string | undefined;
+  available(): boolean;
+  emit(event: 'daemon-placed' | 'daemon-recovered', payload: DaemonPlacement): void;
+  emit(event: 'daemon-failed', payload: { launcher?: string; processName?: string; node: string; error: Error }): void;
+  etcdFailed(err: unknown): void;
+  spawnTimeoutMs: number;
+}
+
+/** Assignments written at once in one pass: enough to re-place a big node's daemons quickly, few enough for etcd. */
+const CONCURRENCY = 16;
+
+/**
+ * The leader's recovery: asks every launcher's recover() for the daemons that should exist and places each
+ * one that runs nowhere (and is not being started) on pickNode(name). It runs when this node becomes leader,
+ * when a node leaves or (re-)joins, when etcd comes back, and every `intervalMs`; passes never overlap (a
+ * trigger during a pass runs one more). Every assignment carries the leader's fence.
+ */
+export class Recovery {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Daemons this leader assigned to another node, until that node confirms or leaves. */
+  private readonly inFlight = new Set<string>();
+
+  constructor(
+    private readonly ctx: RecoveryContext,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.trigger(), this.intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.inFlight.clear();
+  }
+
+  trigger(): void {
+    if (!this.ctx.leadership.isLeader || !this.ctx.available()) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => (this.running = undefined));
+  }
+
+  /** Leadership ended: forget what this leader was waiting for. */
+  reset(): void {
+    this.inFlight.clear();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.pass();
+      } catch (err) {
+        this.ctx.etcdFailed(err);
+        return;
+      }
+    } while (this.again && this.ctx.leadership.isLeader && this.ctx.available());
+  }
+
+  private fence(): Fence | undefined {
+    const { leadership } = this.ctx;
+    const compare = leadership.fenceCompare();
+    const read = leadership.fenceRead();
+    if (!compare || !read) return undefined;
+    return { compare, read, holds: (kvs) => leadership.stillLeads(kvs) };
+  }
+
+  /** The daemons every launcher says should exist, one spec per name. */
+  private async wanted(): Promise<DaemonSpec[]> {
+    const specs = new Map<string, DaemonSpec>();
+    for (const [name, launcher] of this.ctx.daemons.launchers) {
+      if (!launcher.recover) continue;
+      try {
+        for await (const raw of launcher.recover()) {
+          try {
+            const spec = this.ctx.daemons.normalize(raw, name);
+            if (!specs.has(spec.processName)) specs.set(spec.processName, spec);
+          } catch (error) {
+            this.ctx.emit('daemon-failed', { launcher: name, node: this.ctx.node, error: error as Error });
+          }
+        }
+      } catch (error) {
+        this.ctx.emit('daemon-failed', { launcher: name, node: this.ctx.node, error: error as Error });
+      }
+    }
+    return [...specs.values()];
+  }
+
+  private async pass(): Promise<void> {
+    const fence = this.fence();
+    if (!fence) return;
+    const todo = (await this.wanted()).filter((s) => this.ctx.book.locate(s.processName) === undefined && !this.inFlight.has(s.processName));
+    let deposed = false;
+    for (let i = 0; i < todo.length && !deposed; i += CONCURRENCY) {
+      if (!this.ctx.leadership.isLeader || !this.ctx.available()) return;
+      const outcomes = await Promise.all(todo.slice(i, i + CONCURRENCY).map((spec) => this.place(spec, fence)));
+      deposed = outcomes.includes('deposed');
+    }
+    if (deposed) {
+      this.reset();
+      this.ctx.leadership.deposed();
+    }
+  }
+
+  private async place(spec: DaemonSpec, fence: Fence): Promise<'ok' | 'skipped' | 'deposed'> {
+    const { daemons, node } = this.ctx;
+    const target = this.ctx.pickNode(spec.processName);
+    if (target === undefined) return 'skipped';
+    if (target === node) {
+      try {
+        const r = await daemons.startHere(spec, fence);
+        if (r.kind === 'deposed') return 'deposed';
+        if (r.kind !== 'ok') return 'skipped';
+      } catch (error) {
+        // A launcher failure or a launcher this node lacks is the daemon's problem; anything else is etcd's.
+        if (!(error instanceof LibipcError)) throw error;
+        this.ctx.emit('daemon-failed', { ...spec, node, error });
+        return 'skipped';
+      }
+      this.ctx.emit('daemon-placed', { ...spec, node });
+      this.ctx.emit('daemon-recovered', { ...spec, node });
+      return 'ok';
+    }
+    const w = DaemonsClass.waitOutcome(this.ctx.spawnTimeoutMs, target, spec.processName);
+    const r = await daemons.request(spec, target, fence, w.settle);
+    if (r.kind !== 'ok') {
+      w.settle({ kind: 'target-left' });
+      return r.kind === 'deposed' ? 'deposed' : 'skipped';
+    }
+    this.inFlight.add(spec.processName);
+    this.ctx.emit('daemon-placed', { ...spec, node: target });
+    void w.outcome.then((o) => {
+      this.inFlight.delete(spec.processName);
+      if (o.kind === 'started') this.ctx.emit('daemon-recovered', { ...spec, node: target });
+      else if (o.kind === 'failed') this.ctx.emit('daemon-failed', { ...spec, node: target, error: o.error });
+      else this.trigger();
+    });
+    return 'ok';
+  }
+}

@@ -1,0 +1,149 @@
+// A real etcd for the tests: found on PATH (installed from Debian when missing and we are root), started on
+// 127.0.0.1 on free ports with a temporary data dir, stopped by pid and removed afterwards. If it cannot be
+// started the tests fail with a message that says why: they are never skipped silently.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ENSURE = new URL('../scripts/ensure-etcd.sh', import.meta.url).pathname;
+
+function onPath(bin: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/sbin', '/usr/local/bin'])) {
+    if (dir && existsSync(join(dir, bin))) return join(dir, bin);
+  }
+  return undefined;
+}
+
+let binary: string | undefined;
+
+/** The etcd binary; installs it (Debian's etcd-server, serialized by flock) when missing and running as root. */
+export function etcdBinary(): string {
+  if (binary) return binary;
+  binary = onPath('etcd');
+  if (binary) return binary;
+  if (process.getuid?.() !== 0) {
+    throw new Error('etcd is not installed and the tests do not run as root: run packages/cluster/scripts/ensure-etcd.sh as root (apt-get install -y etcd-server etcd-client)');
+  }
+  const r = spawnSync('bash', [ENSURE], { encoding: 'utf8', timeout: 600_000 });
+  binary = onPath('etcd');
+  if (!binary) {
+    throw new Error(`etcd is not installed and installing it failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).slice(-2000)}`);
+  }
+  return binary;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface EtcdServer {
+  /** http://127.0.0.1:PORT */
+  readonly endpoint: string;
+  readonly dataDir: string;
+  readonly pid: number | undefined;
+  /** Starts it again (same ports, same data) after stop() or kill(). */
+  start(): Promise<void>;
+  /** SIGKILL (or another signal) and wait for the exit; the data dir stays. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops it and removes its data dir. */
+  close(): Promise<void>;
+}
+
+/** Starts etcd on 127.0.0.1 with a temp data dir; resolves when it serves requests (about a second). */
+export async function startEtcd(): Promise<EtcdServer> {
+  const bin = etcdBinary();
+  const dataDir = mkdtempSync(join(tmpdir(), 'libipc-etcd-'));
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  let child: ChildProcess | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
+
+  const start = async () => {
+    const c = spawn(
+      bin,
+      [
+        '--name', 'test',
+        '--data-dir', join(dataDir, 'data'),
+        '--listen-client-urls', endpoint,
+        '--advertise-client-urls', endpoint,
+        '--listen-peer-urls', peer,
+        '--initial-advertise-peer-urls', peer,
+        '--initial-cluster', `test=${peer}`,
+        // A short election timeout lowers etcd's minimum lease TTL to 1 s (it is 1.5 × election timeout).
+        '--heartbeat-interval', '50',
+        '--election-timeout', '500',
+        '--logger', 'zap',
+        '--log-outputs', 'stderr',
+        '--snapshot-count', '10000',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child = c;
+    exited = once(c, 'exit');
+    const tail: string[] = [];
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`etcd did not become ready within 20 s; its log:\n${tail.join('\n')}`)), 20_000);
+      createInterface({ input: c.stderr! }).on('line', (line) => {
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        if (line.includes('serving client traffic') || line.includes('ready to serve client requests')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      c.once('error', (err) => (clearTimeout(timer), reject(new Error(`etcd could not be started: ${err.message}`))));
+      c.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`etcd exited (${code ?? signal}) before it was ready; its log:\n${tail.join('\n')}`));
+      });
+    });
+    try {
+      await ready;
+    } catch (err) {
+      await kill('SIGKILL');
+      throw err;
+    }
+  };
+
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    const c = child;
+    if (!c) return;
+    if (c.exitCode === null && c.signalCode === null) {
+      if (signal !== 'SIGKILL') c.kill('SIGCONT');
+      c.kill(signal);
+    }
+    await exited;
+    child = undefined;
+  };
+
+  try {
+    await start();
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    endpoint,
+    dataDir,
+    get pid() {
+      return child?.pid;
+    },
+    start,
+    kill,
+    async close() {
+      await kill('SIGTERM');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
