@@ -1,13 +1,12 @@
 // @libipc/shm native entry: only what must be native (mmap, futex, pidfd, /proc identity).
 #include "addon.h"
 
-#include <sys/mman.h>
-
-#include <cerrno>
 #include <cstring>
 #include <string>
 
+#include "libipc/errno_name.h"
 #include "libipc/process_identity.h"
+#include "libipc/robust_mutex.h"
 #include "libipc/segment.h"
 #include "pid_watch.h"
 #include "segment_handle.h"
@@ -16,42 +15,58 @@ namespace libipc {
 
 namespace {
 
-const char* errno_name(int err) {
-  switch (err) {
-    case EEXIST: return "EEXIST";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    case ENOSPC: return "ENOSPC";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ESRCH: return "ESRCH";
-    case ENOSYS: return "ENOSYS";
-    case EMFILE: return "EMFILE";
-    case ENODATA: return "ENODATA";
-    case EFBIG: return "EFBIG";
-    default: return "EUNKNOWN";
+bool string_arg(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  if (i >= info.Length() || !info[i].IsString()) {
+    Napi::TypeError::New(info.Env(), "expected a string argument").ThrowAsJavaScriptException();
+    return false;
   }
+  *out = info[i].As<Napi::String>().Utf8Value();
+  return true;
 }
 
 Napi::Value UnlinkSegment(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "unlinkSegment(objectName)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  if (shm_unlink(name.c_str()) == 0) return Napi::Boolean::New(env, true);
+  std::string name;
+  if (!string_arg(info, 0, &name)) return env.Undefined();
+  if (unlink(shm_path(name.c_str()).c_str()) == 0) return Napi::Boolean::New(env, true);
   if (errno == ENOENT) return Napi::Boolean::New(env, false);
   errno_error(env, "unlink", errno).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
-Napi::Value SegmentInode(const Napi::CallbackInfo& info) {
+// segmentIdentity(objectName) -> [dev, inode] (bigints), or undefined when absent. lstat: no fd, no link followed.
+Napi::Value SegmentIdentity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  return Napi::BigInt::New(env, segment_inode(name.c_str()));
+  std::string name;
+  if (!string_arg(info, 0, &name)) return env.Undefined();
+  uint64_t dev = 0, ino = 0;
+  int err = segment_identity(name.c_str(), &dev, &ino);
+  if (err == ENOENT || err == ENOTDIR) return env.Undefined();
+  if (err != 0) {
+    errno_error(env, "lstat", err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::BigInt::New(env, dev));
+  out.Set(1u, Napi::BigInt::New(env, ino));
+  return out;
+}
+
+// unlinkSegmentIf(objectName, dev, inode) -> 'removed' | 'gone' | 'replaced': removes a leftover only while the name
+// still refers to the object that was looked at.
+Napi::Value UnlinkSegmentIf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name;
+  if (!string_arg(info, 0, &name)) return env.Undefined();
+  bool lossless = true;
+  uint64_t dev = info.Length() > 1 && info[1].IsBigInt() ? info[1].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
+  uint64_t ino = info.Length() > 2 && info[2].IsBigInt() ? info[2].As<Napi::BigInt>().Uint64Value(&lossless) : 0;
+  int err = unlink_segment_if(name.c_str(), dev, ino);
+  if (err == 0) return Napi::String::New(env, "removed");
+  if (err == ENOENT) return Napi::String::New(env, "gone");
+  if (err == ESTALE) return Napi::String::New(env, "replaced");
+  errno_error(env, "unlink", err).ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 // processStartTime(pid) -> bigint, or undefined for no such process / a zombie.
@@ -63,25 +78,23 @@ Napi::Value ProcessStartTime(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, id.start_time);
 }
 
-// Closes the event-loop handles when an environment (main or worker) goes away.
-void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+// waitThreads() -> how many wait threads this environment runs now (idle ones exit after a while).
+Napi::Value WaitThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(addon_state(info.Env())->waits->threads()));
+}
+
+// The environment (main thread or worker) goes away: release what it holds, in the order libuv needs.
+void Teardown(void* arg) {
   auto* state = static_cast<AddonState*>(arg);
-  state->closing = true;
+  for (HeldLock& h : state->held) {
+    RobustMutex(h.mapping->data() + h.offset).abandon(h.acquired);
+    h.mapping->release();
+  }
+  state->held.clear();
   state->waits->shutdown();
   if (state->uring) state->uring->shutdown();
-  struct Done {
-    napi_async_cleanup_hook_handle handle;
-    int open_handles;
-  };
-  auto* done = new Done{handle, state->uring ? 2 : 1};
-  uv_close_cb closed = [](uv_handle_t* h) {
-    auto* d = static_cast<Done*>(h->data);
-    if (--d->open_handles > 0) return;
-    napi_remove_async_cleanup_hook(d->handle);
-    delete d;
-  };
-  state->waits->close_handle(closed, done);
-  if (state->uring) state->uring->close_handle(closed, done);
+  state->waits->close_handle();
+  if (state->uring) state->uring->close_handle();
 }
 
 }  // namespace
@@ -89,6 +102,7 @@ void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
 Napi::Error errno_error(Napi::Env env, const char* what, int err) {
   Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + strerror(err));
   e.Set("errno", Napi::String::New(env, errno_name(err)));
+  e.Set("syscall", Napi::String::New(env, what));
   return e;
 }
 
@@ -97,16 +111,18 @@ AddonState* addon_state(Napi::Env env) { return env.GetInstanceData<AddonState>(
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* state = new AddonState();
   napi_get_uv_event_loop(env, &state->loop);
-  state->waits = std::make_unique<WaitPool>(env, state->loop);
-  state->uring = UringWaiter::create(env, state->loop);
+  state->handles = std::make_unique<EnvHandles>(env, &Teardown, state);
+  state->waits = std::make_unique<WaitPool>(env, state->loop, state->handles.get());
+  state->uring = UringWaiter::create(env, state->loop, state->handles.get());
   env.SetInstanceData<AddonState>(state);
-  napi_add_async_cleanup_hook(env, AsyncCleanup, state, nullptr);
 
   exports.Set("SegmentHandle", SegmentHandle::Init(env));
   exports.Set("PidWatch", PidWatch::Init(env));
   exports.Set("unlinkSegment", Napi::Function::New<UnlinkSegment>(env, "unlinkSegment"));
-  exports.Set("segmentInode", Napi::Function::New<SegmentInode>(env, "segmentInode"));
+  exports.Set("unlinkSegmentIf", Napi::Function::New<UnlinkSegmentIf>(env, "unlinkSegmentIf"));
+  exports.Set("segmentIdentity", Napi::Function::New<SegmentIdentity>(env, "segmentIdentity"));
   exports.Set("waitBackend", Napi::String::New(env, state->uring ? "io_uring" : "threads"));
+  exports.Set("waitThreads", Napi::Function::New<WaitThreads>(env, "waitThreads"));
   exports.Set("processStartTime", Napi::Function::New<ProcessStartTime>(env, "processStartTime"));
   return exports;
 }

@@ -5,24 +5,38 @@
 #include <uv.h>
 
 #include <memory>
+#include <vector>
 
+#include "libipc/env_handles.h"
+#include "mapping.h"
 #include "uring_waiter.h"
 #include "wait_pool.h"
 
 namespace libipc {
 
+// A robust mutex this environment locked and has not unlocked: if the environment ends first (a worker
+// terminated mid-section), the lock is marked abandoned so the next locker gets ownerDied instead of waiting
+// for a process that is alive but will never unlock.
+struct HeldLock {
+  std::shared_ptr<Mapping> mapping;  // holds a user reference (Mapping::acquire): mapped until released
+  size_t offset;
+  uint32_t acquired;  // the word as this acquisition set it
+};
+
 struct AddonState {
   Napi::FunctionReference segment_ctor;
   Napi::FunctionReference pid_watch_ctor;
+  std::unique_ptr<EnvHandles> handles;
   std::unique_ptr<WaitPool> waits;
   std::unique_ptr<UringWaiter> uring;  // preferred when the kernel offers io_uring futex waits
+  std::vector<HeldLock> held;
   uv_loop_t* loop = nullptr;
-  bool closing = false;
 };
 
 AddonState* addon_state(Napi::Env env);
 
-// Throws a JS Error carrying errno's name as `errno` so the TypeScript layer maps it to a LibipcError.
+// A JS Error carrying errno's name as `errno` and the failing call as `syscall`, so the TypeScript layer maps
+// it to a LibipcError (ERR_LIBIPC_NO_SPACE, ERR_LIBIPC_PERMISSION, ERR_LIBIPC_SYSTEM …).
 Napi::Error errno_error(Napi::Env env, const char* what, int err);
 
 }  // namespace libipc

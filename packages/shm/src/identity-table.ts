@@ -2,6 +2,9 @@ import { InvalidArgumentError } from './errors.js';
 import { isAlive, type ProcessIdentity, selfIdentity } from './process-identity.js';
 import type { SharedMemory } from './shared-memory.js';
 
+/** Linux pids are below 2^22 (PID_MAX_LIMIT). */
+const MAX_PID = 2 ** 22 - 1;
+
 /** Bytes per slot: u32 pid (0 = free), u32 user tag, u64 start time. */
 export const IDENTITY_SLOT_SIZE = 16;
 
@@ -50,12 +53,14 @@ export class IdentityTable {
   }
 
   remove(slot: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.capacity) return;
     this.view.setUint32(slot * IDENTITY_SLOT_SIZE, 0, true);
   }
 
+  /** A slot whose pid is not a possible pid (a corrupt segment) is dead, never an error. */
   isLive(slot: number): boolean {
     const id = this.identity(slot);
-    return id !== undefined && isAlive(id.pid, id.startTime);
+    return id !== undefined && id.pid <= MAX_PID && isAlive(id.pid, id.startTime);
   }
 
   /** Frees the slots of dead processes; returns the freed slots. */

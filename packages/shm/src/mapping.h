@@ -16,6 +16,7 @@ class Mapping {
   uint8_t* data() const { return static_cast<uint8_t*>(seg_.addr); }
   size_t size() const { return seg_.size; }
   const MappedSegment& segment() const { return seg_; }
+  MappedSegment& segment() { return seg_; }
 
   // A user keeps the memory mapped; false once the owner released it and no waiter holds it.
   bool acquire() {

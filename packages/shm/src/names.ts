@@ -1,4 +1,5 @@
 import { InvalidNameError } from './errors.js';
+import { describeValue } from './options.js';
 
 const NAME_RULE = /^[A-Za-z0-9._-]{1,63}$/;
 const KIND_RULE = /^[a-z][a-z0-9]{0,15}$/;
@@ -9,7 +10,11 @@ const KIND_RULE = /^[a-z][a-z0-9]{0,15}$/;
  */
 export function validateName(name: unknown, what = 'name'): asserts name is string {
   if (typeof name !== 'string') {
-    throw new InvalidNameError(`${what} must be a string of 1-63 characters from [A-Za-z0-9._-], got ${typeof name}`);
+    throw new InvalidNameError(`${what} must be a string of 1-63 characters from [A-Za-z0-9._-], got ${describeValue(name)}`);
+  }
+  if (name.length > 63) {
+    const size = name.length > 4096 ? `${name.length} characters` : `${Buffer.byteLength(name)} bytes`;
+    throw new InvalidNameError(`${what} is not valid: it is ${size} long. Use 1-63 characters from [A-Za-z0-9._-] (no '/', no spaces).`);
   }
   if (!NAME_RULE.test(name)) {
     const why =
@@ -26,9 +31,9 @@ export function validateName(name: unknown, what = 'name'): asserts name is stri
 
 /** A segment kind: a short lowercase word, e.g. 'registry', 'chan', 'shm'. */
 export function validateKind(kind: unknown): asserts kind is string {
-  if (typeof kind !== 'string' || !KIND_RULE.test(kind)) {
+  if (typeof kind !== 'string' || kind.length > 16 || !KIND_RULE.test(kind)) {
     throw new InvalidNameError(
-      `segment kind ${JSON.stringify(kind)} is not valid: use 1-16 lowercase letters or digits, starting with a letter`,
+      `segment kind ${describeValue(kind)} is not valid: use 1-16 lowercase letters or digits, starting with a letter`,
     );
   }
 }

@@ -8,7 +8,15 @@ export interface NativeSegmentHandle {
   readonly buffer: ArrayBuffer | undefined;
   readonly size: number;
   readonly created: boolean;
+  readonly dev: bigint;
   readonly inode: bigint;
+  /** Owner uid and permission bits of the object (fstat at open or create). */
+  readonly ownerUid: number;
+  readonly mode: number;
+  /** A created segment gets its name: false when the name is taken. */
+  publish(): boolean;
+  /** Removes the name only while it refers to this object (lstat, no fd). */
+  unlinkIfSame(): 'removed' | 'gone' | 'replaced';
   close(): void;
   waitAsync(offset: number, expected: number, timeoutMs: number, spinUs: number): Promise<WaitOutcome | 'closed'>;
   waitSync(offset: number, expected: number, timeoutMs: number): WaitOutcome;
@@ -33,7 +41,12 @@ export interface NativeBinding {
   SegmentHandle: new (objectName: string, size: number, create: boolean, mode: number) => NativeSegmentHandle;
   PidWatch: new (pid: number, onExit: () => void) => NativePidWatch;
   unlinkSegment(objectName: string): boolean;
-  segmentInode(objectName: string): bigint;
+  /** [dev, inode] behind a name (lstat), or undefined when absent. */
+  segmentIdentity(objectName: string): [bigint, bigint] | undefined;
+  /** Removes a name only while it still refers to (dev, inode). */
+  unlinkSegmentIf(objectName: string, dev: bigint, inode: bigint): 'removed' | 'gone' | 'replaced';
+  /** Wait threads this environment runs now (idle ones exit after about 2 s). */
+  waitThreads(): number;
   processStartTime(pid: number): bigint | undefined;
   /** How async waits sleep in this process: 'io_uring' (kernel futex wait, one hop) or 'threads'. */
   waitBackend: 'io_uring' | 'threads';

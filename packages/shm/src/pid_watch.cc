@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "addon.h"
+#include "libipc/js_call.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -27,13 +28,24 @@ PidWatch::PidWatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PidWatch>(
     return;
   }
   int pid = info[0].As<Napi::Number>().Int32Value();
+  if (pid <= 0) {
+    errno_error(env, "pidfd_open", ESRCH).ThrowAsJavaScriptException();
+    return;
+  }
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) {
     errno_error(env, "pidfd_open", errno).ThrowAsJavaScriptException();
     return;
   }
   AddonState* state = addon_state(env);
-  poll_ = FdPoll<PidWatch>::open(state->loop, fd, this);
+  int err = 0;
+  poll_ = FdPoll<PidWatch>::open(state->loop, state->handles.get(), fd, this, &err);
+  if (poll_ == nullptr) {
+    Napi::Error::New(env, std::string("uv_poll_init: ") + uv_strerror(err)).ThrowAsJavaScriptException();
+    return;
+  }
+  handles_ = state->handles.get();
+  handles_->track(this);
   uv_poll_start(&poll_->handle, UV_READABLE, &PidWatch::on_readable);
   callback_ = Napi::Persistent(info[1].As<Napi::Function>());
   self_ = Napi::Persistent(info.This().As<Napi::Object>());
@@ -45,20 +57,32 @@ void PidWatch::stop() {
   if (poll_ == nullptr) return;
   FdPoll<PidWatch>* poll = poll_;
   poll_ = nullptr;
+  handles_->untrack(this);
   poll->close();
   if (!self_.IsEmpty()) self_.Reset();
 }
 
+// The environment ends with the watch active: close the pidfd handle; never call into JavaScript again.
+void PidWatch::close_for_teardown() {
+  if (poll_ == nullptr) return;
+  FdPoll<PidWatch>* poll = poll_;
+  poll_ = nullptr;
+  poll->close();
+}
+
 void PidWatch::on_readable(uv_poll_t* handle, int status, int events) {
   PidWatch* self = FdPoll<PidWatch>::of(handle)->owner;
-  if (self == nullptr) return;
-  Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  Napi::FunctionReference callback = std::move(self->callback_);
-  Napi::Object keep = self->self_.Value();  // stop() drops self_: keep the object alive for the call
+  if (self == nullptr || self->handles_->tearing_down()) return;
+  napi_env env = self->Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value recv = nullptr, fn = nullptr;
+  napi_get_reference_value(env, self->self_, &recv);  // kept in this scope across stop(), which drops self_
+  napi_get_reference_value(env, self->callback_, &fn);
+  self->callback_.Reset();
   self->stop();
-  Napi::AsyncContext context(env, "libipc.watchExit");
-  callback.MakeCallback(keep, {}, context);
+  call_js(env, recv, fn, "libipc.watchExit");
+  napi_close_handle_scope(env, scope);
 }
 
 Napi::Value PidWatch::Cancel(const Napi::CallbackInfo& info) {

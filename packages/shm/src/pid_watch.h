@@ -4,15 +4,17 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "libipc/env_handles.h"
 #include "libipc/fd_poll.h"
 
 namespace libipc {
 
-class PidWatch : public Napi::ObjectWrap<PidWatch> {
+class PidWatch : public Napi::ObjectWrap<PidWatch>, public EnvClosable {
  public:
   static Napi::Function Init(Napi::Env env);
   PidWatch(const Napi::CallbackInfo& info);
   ~PidWatch() override;
+  void close_for_teardown() override;
 
  private:
   Napi::Value Cancel(const Napi::CallbackInfo& info);
@@ -23,6 +25,7 @@ class PidWatch : public Napi::ObjectWrap<PidWatch> {
   void stop();
 
   FdPoll<PidWatch>* poll_ = nullptr;
+  EnvHandles* handles_ = nullptr;
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps this object alive while the watch is active
 };

@@ -55,15 +55,24 @@ export class RobustMutex {
       if (r.acquired) return { ownerDied: r.ownerDied };
       const left = deadline - performance.now();
       if (left <= 0) throw this.timeoutError(timeout);
+      this.mem.assertOpen();
       const prepared = this.mem.handle.mutexPrepareWait(this.byteOffset);
-      if (prepared === null) continue;
+      // Free now, or abandoned by a torn-down environment: try again at once. The owner changing under us
+      // is normal under contention: retry, never reject.
+      if (prepared === null || prepared[1] === 0) continue;
       const [observed, ownerPid, ownerStart] = prepared;
       const stopWatching = new AbortController();
-      const ownerExit = watchExit(ownerPid, ownerStart === 0n ? undefined : ownerStart, {
-        signal: stopWatching.signal,
-      }).catch(() => undefined);
-      await Promise.race([wait(this.mem, this.byteOffset, observed, Math.min(left, ASYNC_RECHECK_MS)), ownerExit]);
-      stopWatching.abort();
+      let ownerExit: Promise<unknown> = new Promise(() => undefined);
+      try {
+        ownerExit = watchExit(ownerPid, ownerStart === 0n ? undefined : ownerStart, { signal: stopWatching.signal }).catch(() => undefined);
+      } catch {
+        continue; // a pid we cannot watch is not a live owner: try to take the lock over
+      }
+      try {
+        await Promise.race([wait(this.mem, this.byteOffset, observed, Math.min(left, ASYNC_RECHECK_MS)), ownerExit]);
+      } finally {
+        stopWatching.abort();
+      }
     }
   }
 
@@ -91,9 +100,10 @@ export class RobustMutex {
     }
   }
 
-  /** The pid holding the lock, or 0 when it is free. */
+  /** The pid holding the lock, or 0 when it is free (or abandoned by a torn-down worker). */
   get ownerPid(): number {
-    return new Uint32Array(this.mem.buffer, this.byteOffset, 1)[0]! & 0x7fffffff;
+    const word = Atomics.load(new Uint32Array(this.mem.buffer, this.byteOffset, 1), 0);
+    return word & 0x00400000 ? 0 : word & 0x003fffff;
   }
 
   private timeoutError(timeout: number): TimeoutError {

@@ -1,8 +1,9 @@
 import { ExistsError, IncompatibleError, NotFoundError, TimeoutError } from './errors.js';
 import { native } from './native.js';
+import { objectName } from './names.js';
 import { isAlive, selfIdentity } from './process-identity.js';
 import { RobustMutex } from './robust-mutex.js';
-import { pauseSync, SharedMemory } from './shared-memory.js';
+import { checkOwner, ownUid, pauseSync, SharedMemory, translateNativeError } from './shared-memory.js';
 import { validateTimeout } from './validate.js';
 import { waitSync, wake } from './wait.js';
 
@@ -14,7 +15,8 @@ import { waitSync, wake } from './wait.js';
  */
 export const HEADER_SIZE = 128;
 export const SEGMENT_MAGIC = 0x4350494c; // 'LIPC' little-endian
-const HEADER_FORMAT = 1;
+/** 2: robust mutex words carry a generation and an ABANDONED bit (docs/layout.md). */
+export const HEADER_FORMAT = 2;
 const OFF_MAGIC = 0;
 const OFF_VERSION = 4;
 const OFF_STATE = 8;
@@ -53,6 +55,9 @@ export class SegmentHeader {
   get layoutVersion(): number {
     return this.view.getUint32(OFF_VERSION, true);
   }
+  get headerFormat(): number {
+    return this.view.getUint32(OFF_FORMAT, true);
+  }
   get state(): SegmentState | 'empty' {
     return STATE_NAMES[Atomics.load(this.words, OFF_STATE / 4)] ?? 'empty';
   }
@@ -80,7 +85,7 @@ export class SegmentHeader {
     this.view.setBigUint64(OFF_SIZE, BigInt(this.mem.size), true);
     // Start time before pid: a reader that sees the pid also sees its start time.
     this.view.setBigUint64(OFF_CREATOR_START, self.startTime, true);
-    this.view.setUint32(OFF_CREATOR_UID, process.getuid?.() ?? 0, true);
+    this.view.setUint32(OFF_CREATOR_UID, ownUid(), true);
     this.view.setUint32(OFF_CREATOR_PID, self.pid, true);
     new Uint8Array(this.mem.buffer, OFF_KIND, KIND_BYTES).set(Buffer.from(kind, 'latin1').subarray(0, KIND_BYTES));
     this.view.setUint32(OFF_FORMAT, HEADER_FORMAT, true);
@@ -100,9 +105,7 @@ export class SegmentHeader {
    */
   retire(): void {
     this.setState('retired');
-    if (native().segmentInode(this.mem.objectName) === this.mem.inode) {
-      SharedMemory.unlink(this.mem.name, { kind: this.mem.kind });
-    }
+    this.mem.unlinkIfSame();
   }
 
   /** Waits (synchronously, bounded) while a live creator is still initialising. */
@@ -112,8 +115,9 @@ export class SegmentHeader {
       const code = Atomics.load(this.words, OFF_STATE / 4);
       const state = STATE_NAMES[code] ?? 'empty';
       if (state !== 'empty' && state !== 'initialising') return state;
+      // No creator recorded (a header-less leftover) or a dead one: nobody will finish it.
       const creator = this.creator;
-      if (creator.pid !== 0 && !isAlive(creator.pid, creator.startTime || undefined)) return state;
+      if (creator.pid === 0 || !isAlive(creator.pid, creator.startTime || undefined)) return state;
       const left = deadline - performance.now();
       if (left <= 0) return state;
       waitSync(this.mem, OFF_STATE, code, Math.min(left, 10));
@@ -128,12 +132,14 @@ export interface SegmentSpec {
   /** Total bytes including the header; used only when this call creates the segment. */
   size: number;
   mode?: number;
-  /** Lays out the body of a new segment (after the header); runs before anyone can use it. */
+  /** Lays out the body of a new segment (after the header); runs before anyone can see it. */
   init?: (mem: SharedMemory, header: SegmentHeader) => void;
-  /** How long an opener waits for a creator that is still initialising (default 2000 ms). */
+  /** How long an opener waits for a segment that is being replaced or initialised (default 2000 ms). */
   openTimeoutMs?: number;
   /** Only open: ERR_LIBIPC_NOT_FOUND instead of creating. */
   openOnly?: boolean;
+  /** Other uids whose segments may be joined (default: only our own uid's; see docs/security.md). */
+  allowUsers?: readonly number[];
 }
 
 export interface AttachedSegment {
@@ -147,6 +153,12 @@ function checkCompatible(header: SegmentHeader, spec: SegmentSpec): void {
   if (header.mem.size < HEADER_SIZE || header.magic !== SEGMENT_MAGIC) {
     throw new IncompatibleError(`${what} is not a libipc segment (bad magic); remove it if it is a leftover`);
   }
+  if (header.headerFormat !== HEADER_FORMAT) {
+    throw new IncompatibleError(
+      `${what} was made by another libipc version (header format ${header.headerFormat}, this code reads ${HEADER_FORMAT}); ` +
+        'stop the processes of the other version (or clear its storage) and retry',
+    );
+  }
   if (header.kind !== spec.kind) {
     throw new IncompatibleError(`${what} holds a '${header.kind}' segment, not '${spec.kind}'`);
   }
@@ -159,30 +171,28 @@ function checkCompatible(header: SegmentHeader, spec: SegmentSpec): void {
   if (header.size !== header.mem.size) {
     throw new IncompatibleError(`${what} is corrupt: its header says ${header.size} bytes, it has ${header.mem.size}`);
   }
+  // The header's creator must be the object's owner (or a user the caller trusts): a squatter cannot pass a
+  // segment it owns off as ours by writing our uid into it.
+  checkOwner(what, header.creator.uid, spec.allowUsers);
 }
 
-/** Removes a leftover only if the name still points at the object we looked at (no split brain). */
-function unlinkIfSame(mem: SharedMemory): void {
-  if (native().segmentInode(mem.objectName) === mem.inode) SharedMemory.unlink(mem.name, { kind: mem.kind });
-}
-
+/**
+ * A new segment, initialised while nobody can see it and then given its name in one step: no opener ever
+ * finds it empty or half-made, and a creator killed on the way leaves nothing behind. Undefined when the
+ * name is taken.
+ */
 function tryCreate(spec: SegmentSpec): AttachedSegment | undefined {
-  let mem: SharedMemory;
-  try {
-    mem = SharedMemory.create(spec.name, spec.size, { kind: spec.kind, mode: spec.mode });
-  } catch (err) {
-    if (err instanceof ExistsError) return undefined;
-    throw err;
-  }
+  const mem = SharedMemory.createUnpublished(spec.name, spec.size, { kind: spec.kind, mode: spec.mode });
   try {
     const header = new SegmentHeader(mem);
     header.initialise(spec.kind, spec.layoutVersion);
     spec.init?.(mem, header);
     header.setState('ready');
+    mem.publish();
     return { mem, header, created: true };
   } catch (err) {
-    unlinkIfSame(mem);
     mem.close();
+    if (err instanceof ExistsError) return undefined;
     throw err;
   }
 }
@@ -192,7 +202,8 @@ function inspect(mem: SharedMemory, spec: SegmentSpec, deadline: number, attempt
   const what = `segment ${mem.objectName.slice(1)}`;
   if (mem.size < HEADER_SIZE) throw new IncompatibleError(`${what} is not a libipc segment (too small); remove it if it is a leftover`);
   const header = new SegmentHeader(mem);
-  // Foreign bytes first: their state and creator words are garbage, not a creator to wait for.
+  // Foreign bytes: their state and creator words are garbage, not a creator to wait for. (Magic 0 is a
+  // header-less leftover: handled below by its creator's liveness.)
   if (header.magic !== 0 && header.magic !== SEGMENT_MAGIC) checkCompatible(header, spec);
   const state = header.waitWhileInitialising(Math.max(0, deadline - performance.now()));
   if (state === 'ready') {
@@ -201,40 +212,68 @@ function inspect(mem: SharedMemory, spec: SegmentSpec, deadline: number, attempt
   }
   if (state === 'retired') {
     // The retiring process removes the name right after marking it; if it died in between, we do it.
-    if (attempt > 20) unlinkIfSame(mem);
+    if (attempt > 20) mem.unlinkIfSame();
     else pauseSync(1);
     return 'retry';
   }
   const creator = header.creator;
   if (creator.pid !== 0 && isAlive(creator.pid, creator.startTime || undefined)) {
-    throw new TimeoutError(`${what} is still being initialised by process ${creator.pid}; retry later`);
+    throw new TimeoutError(`${what} is still being initialised by process ${creator.pid} (an older libipc?); retry later`);
   }
-  unlinkIfSame(mem); // its creator died while initialising: nobody will finish it
+  mem.unlinkIfSame(); // its creator died while initialising: nobody will finish it
   return 'retry';
 }
 
+/** Opens an existing segment; an empty leftover at the name is removed (undefined: try again). */
+function openExisting(spec: SegmentSpec): SharedMemory | undefined {
+  const path = objectName(spec.kind, spec.name);
+  let identity: [bigint, bigint] | undefined;
+  try {
+    identity = native().segmentIdentity(path);
+  } catch (err) {
+    translateNativeError(err, `segment ${path.slice(1)}`);
+  }
+  try {
+    return SharedMemory.open(spec.name, { kind: spec.kind, allowUsers: spec.allowUsers ? [...spec.allowUsers] : undefined });
+  } catch (err) {
+    const empty = err instanceof IncompatibleError && /is empty/.test(err.message);
+    if (!empty || identity === undefined) throw err;
+  }
+  try {
+    native().unlinkSegmentIf(path, identity[0], identity[1]);
+  } catch (err) {
+    translateNativeError(err, `segment ${path.slice(1)}`);
+  }
+  return undefined;
+}
+
 /**
- * Creates or joins a headed segment, following DESIGN.md: an opener waits briefly while the creator
- * initialises; a segment whose creator died while initialising, or that is being retired, is replaced.
+ * Creates or joins a headed segment, following DESIGN.md: a segment is published only once initialised; one
+ * that is being retired, or a leftover (empty, header-less, or whose creator died while initialising), is
+ * replaced. Segments of another uid are refused unless allowed (docs/security.md).
  */
 export function attachSegment(spec: SegmentSpec): AttachedSegment {
   const openTimeoutMs = validateTimeout(spec.openTimeoutMs ?? 2000, 'openTimeoutMs');
   const deadline = performance.now() + openTimeoutMs;
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0 && performance.now() > deadline + 1000) {
-      throw new TimeoutError(`segment libipc.${spec.kind}.${spec.name} could not be attached: it keeps being replaced; retry later`);
+      throw new TimeoutError(
+        `segment libipc.${spec.kind}.${spec.name} could not be attached within ${openTimeoutMs} ms: it was removed and re-created ` +
+          'again and again by other processes; retry later',
+      );
     }
     if (!spec.openOnly) {
       const created = tryCreate(spec);
       if (created) return created;
     }
-    let mem: SharedMemory;
+    let mem: SharedMemory | undefined;
     try {
-      mem = SharedMemory.open(spec.name, { kind: spec.kind });
+      mem = openExisting(spec);
     } catch (err) {
       if (err instanceof NotFoundError && !spec.openOnly) continue; // removed between create and open
       throw err;
     }
+    if (mem === undefined) continue;
     let outcome: 'join' | 'retry';
     try {
       outcome = inspect(mem, spec, deadline, attempt);

@@ -1,5 +1,7 @@
 #include "segment_handle.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <string>
 
@@ -11,10 +13,8 @@ namespace libipc {
 
 namespace {
 
-int64_t timeout_ns_from(const Napi::Value& v) {
-  double ms = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!std::isfinite(ms) || ms < 0) return -1;
-  return static_cast<int64_t>(ms * 1e6);
+double number_arg(const Napi::CallbackInfo& info, size_t i, double fallback) {
+  return i < info.Length() && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : fallback;
 }
 
 const char* lock_result_name(LockResult r) {
@@ -26,6 +26,12 @@ const char* lock_result_name(LockResult r) {
   }
 }
 
+Napi::Value resolved(Napi::Env env, const char* result) {
+  auto d = Napi::Promise::Deferred::New(env);
+  d.Resolve(Napi::String::New(env, result));
+  return d.Promise();
+}
+
 }  // namespace
 
 Napi::Function SegmentHandle::Init(Napi::Env env) {
@@ -35,6 +41,11 @@ Napi::Function SegmentHandle::Init(Napi::Env env) {
                          InstanceAccessor<&SegmentHandle::Size>("size"),
                          InstanceAccessor<&SegmentHandle::Created>("created"),
                          InstanceAccessor<&SegmentHandle::Inode>("inode"),
+                         InstanceAccessor<&SegmentHandle::Dev>("dev"),
+                         InstanceAccessor<&SegmentHandle::OwnerUid>("ownerUid"),
+                         InstanceAccessor<&SegmentHandle::Mode>("mode"),
+                         InstanceMethod<&SegmentHandle::Publish>("publish"),
+                         InstanceMethod<&SegmentHandle::UnlinkIfSame>("unlinkIfSame"),
                          InstanceMethod<&SegmentHandle::Close>("close"),
                          InstanceMethod<&SegmentHandle::WaitAsync>("waitAsync"),
                          InstanceMethod<&SegmentHandle::WaitSync>("waitSync"),
@@ -47,25 +58,25 @@ Napi::Function SegmentHandle::Init(Napi::Env env) {
                      });
 }
 
-// new SegmentHandle(objectName, size, create, mode). Arguments are validated by the TypeScript layer;
-// here they are only checked enough never to crash.
+// new SegmentHandle(objectName, size, create, mode). create: a new object, unnamed until publish(). Arguments
+// are validated by the TypeScript layer; here they are only checked enough never to crash.
 SegmentHandle::SegmentHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SegmentHandle>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBoolean() || !info[3].IsNumber()) {
     Napi::TypeError::New(env, "SegmentHandle(objectName, size, create, mode)").ThrowAsJavaScriptException();
     return;
   }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
+  name_ = info[0].As<Napi::String>().Utf8Value();
   double size = info[1].As<Napi::Number>().DoubleValue();
   bool create = info[2].As<Napi::Boolean>().Value();
-  mode_t mode = static_cast<mode_t>(info[3].As<Napi::Number>().Uint32Value() & 07777);
-  if (name.empty() || name[0] != '/' || (create && !(size >= 1 && size <= 9007199254740991.0))) {
+  mode_t mode = static_cast<mode_t>(info[3].As<Napi::Number>().Uint32Value() & 0777);
+  if (name_.size() < 2 || name_[0] != '/' || name_.find('/', 1) != std::string::npos ||
+      (create && !(size >= 1 && size <= 9007199254740991.0))) {
     Napi::RangeError::New(env, "invalid segment name or size").ThrowAsJavaScriptException();
     return;
   }
   MappedSegment seg;
-  int err = map_segment(name.c_str(), static_cast<size_t>(size),
-                        create ? SegmentOpen::CreateExclusive : SegmentOpen::OpenExisting, mode, &seg);
+  int err = create ? create_segment(static_cast<size_t>(size), mode, &seg) : open_segment(name_.c_str(), &seg);
   if (err != 0) {
     errno_error(env, create ? "create" : "open", err).ThrowAsJavaScriptException();
     return;
@@ -95,13 +106,48 @@ Napi::Value SegmentHandle::Created(const Napi::CallbackInfo& info) {
 Napi::Value SegmentHandle::Inode(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), mapping_ ? mapping_->segment().inode : 0);
 }
+Napi::Value SegmentHandle::Dev(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), mapping_ ? mapping_->segment().dev : 0);
+}
+Napi::Value SegmentHandle::OwnerUid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), mapping_ ? mapping_->segment().uid : 0);
+}
+Napi::Value SegmentHandle::Mode(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), mapping_ ? mapping_->segment().mode : 0);
+}
+
+// publish() -> true, or false when the name is taken (ERR_LIBIPC_EXISTS for the caller): a created segment
+// becomes visible under its name, sized and initialised, in one step.
+Napi::Value SegmentHandle::Publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_ || !mapping_) return Napi::Boolean::New(env, false);
+  int err = publish_segment(&mapping_->segment(), name_.c_str());
+  if (err == 0) return Napi::Boolean::New(env, true);
+  if (err == EEXIST) return Napi::Boolean::New(env, false);
+  errno_error(env, "link", err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// unlinkIfSame() -> 'removed' | 'gone' | 'replaced': removes the name only while it still refers to this
+// object (compared by lstat: no fd needed, so it works at the fd limit). Other failures throw.
+Napi::Value SegmentHandle::UnlinkIfSame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!mapping_) return Napi::String::New(env, "gone");
+  const MappedSegment& seg = mapping_->segment();
+  int err = unlink_segment_if(name_.c_str(), seg.dev, seg.inode);
+  if (err == 0) return Napi::String::New(env, "removed");
+  if (err == ENOENT) return Napi::String::New(env, "gone");
+  if (err == ESTALE) return Napi::String::New(env, "replaced");
+  errno_error(env, "unlink", err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
 
 Napi::Value SegmentHandle::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closed_ || !mapping_) return env.Undefined();
   closed_ = true;
   AddonState* state = addon_state(env);
-  if (state->waits) state->waits->cancel_mapping(mapping_.get());
+  state->waits->cancel_mapping(mapping_.get());
   if (state->uring) state->uring->cancel_mapping(mapping_.get());
   Napi::ArrayBuffer ab = buffer_.Value();
   if (!ab.IsDetached()) ab.Detach();  // later use from JS is a TypeError, never a stray access
@@ -110,7 +156,7 @@ Napi::Value SegmentHandle::Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-uint8_t* SegmentHandle::word_at(const Napi::CallbackInfo& info, size_t width) {
+uint8_t* SegmentHandle::word_at(const Napi::CallbackInfo& info, size_t width, size_t* offset) {
   Napi::Env env = info.Env();
   if (closed_ || !mapping_ || mapping_->owner_released()) {
     Napi::Error e = Napi::Error::New(env, "segment is closed");
@@ -118,12 +164,14 @@ uint8_t* SegmentHandle::word_at(const Napi::CallbackInfo& info, size_t width) {
     e.ThrowAsJavaScriptException();
     return nullptr;
   }
-  double off = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-  if (!(off >= 0) || std::floor(off) != off || static_cast<size_t>(off) % width != 0 ||
-      static_cast<size_t>(off) + width > mapping_->size()) {
+  double off = number_arg(info, 0, -1);
+  // Range-checked as a double first: converting an out-of-range double to an integer is undefined behaviour.
+  if (!(off >= 0) || off > static_cast<double>(mapping_->size()) || std::floor(off) != off ||
+      static_cast<size_t>(off) % width != 0 || static_cast<size_t>(off) + width > mapping_->size()) {
     Napi::RangeError::New(env, "offset out of range or misaligned").ThrowAsJavaScriptException();
     return nullptr;
   }
+  if (offset) *offset = static_cast<size_t>(off);
   return mapping_->data() + static_cast<size_t>(off);
 }
 
@@ -134,33 +182,31 @@ Napi::Value SegmentHandle::WaitAsync(const Napi::CallbackInfo& info) {
   if (p == nullptr) return env.Undefined();
   auto* word = reinterpret_cast<std::atomic<uint32_t>*>(p);
   uint32_t expected = info[1].As<Napi::Number>().Uint32Value();
-  int64_t timeout_ns = timeout_ns_from(info[2]);
-  double spin_us = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  int64_t timeout_ns = ms_to_ns(number_arg(info, 2, -1));
+  double spin_us = std::min(std::max(number_arg(info, 3, 0), 0.0), 1e6);
 
-  auto settled = [&](const char* result) {
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Resolve(Napi::String::New(env, result));
-    return d.Promise();
-  };
-  if (word->load(std::memory_order_acquire) != expected) return settled("not-equal");
+  if (word->load(std::memory_order_acquire) != expected) return resolved(env, "not-equal");
   const int64_t start = monotonic_ns();
   // An active peer usually answers within microseconds: a short spin saves two kernel wake-ups.
   if (spin_us > 0) {
     const int64_t spin_end = start + static_cast<int64_t>(spin_us * 1000);
     while (monotonic_ns() < spin_end) {
-      if (word->load(std::memory_order_acquire) != expected) return settled("ok");
+      if (word->load(std::memory_order_acquire) != expected) return resolved(env, "ok");
     }
   }
-  if (timeout_ns == 0) return settled("timed-out");
+  if (timeout_ns == 0) return resolved(env, "timed-out");
 
   AddonState* state = addon_state(env);
-  if (!mapping_->acquire()) return settled("closed");
+  if (!mapping_->acquire()) return resolved(env, "closed");
   auto job = std::make_unique<WaitJob>(env);
   job->mapping = mapping_;
   job->addr = reinterpret_cast<const uint32_t*>(p);
   job->expected = expected;
   job->deadline_ns = timeout_ns < 0 ? -1 : start + timeout_ns;
-  return state->uring ? state->uring->submit(std::move(job)) : state->waits->submit(std::move(job));
+  Napi::Promise promise = job->deferred.Promise();
+  // io_uring first; when its completion queue is full, this wait goes to the thread pool.
+  if (state->uring && state->uring->submit(job, &promise)) return promise;
+  return state->waits->submit(std::move(job));
 }
 
 // waitSync(offset, expected, timeoutMs): blocks the calling thread; the TS layer bounds it.
@@ -169,7 +215,7 @@ Napi::Value SegmentHandle::WaitSync(const Napi::CallbackInfo& info) {
   uint8_t* p = word_at(info, 4);
   if (p == nullptr) return env.Undefined();
   uint32_t expected = info[1].As<Napi::Number>().Uint32Value();
-  int64_t timeout_ns = timeout_ns_from(info[2]);
+  int64_t timeout_ns = ms_to_ns(number_arg(info, 2, -1));
   const int64_t deadline = monotonic_ns() + timeout_ns;
   for (;;) {
     int64_t left = timeout_ns < 0 ? -1 : deadline - monotonic_ns();
@@ -184,8 +230,8 @@ Napi::Value SegmentHandle::Wake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint8_t* p = word_at(info, 4);
   if (p == nullptr) return env.Undefined();
-  double count = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : INT_MAX;
-  int n = count >= INT_MAX ? INT_MAX : static_cast<int>(count);
+  double count = number_arg(info, 1, INT_MAX);
+  int n = !(count < INT_MAX) ? INT_MAX : count >= 0 ? static_cast<int>(count) : 0;
   return Napi::Number::New(env, futex_wake(reinterpret_cast<const uint32_t*>(p), n));
 }
 
@@ -195,26 +241,62 @@ Napi::Value SegmentHandle::MutexInit(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void SegmentHandle::remember_lock(Napi::Env env, size_t offset, uint32_t acquired) {
+  forget_locks(env, [](const HeldLock& h) {
+    // Released elsewhere (another handle or thread of this process unlocked it).
+    return (RobustMutex(h.mapping->data() + h.offset).load() & ~kMutexWaiters) != h.acquired;
+  });
+  if (mapping_->acquire()) addon_state(env)->held.push_back(HeldLock{mapping_, offset, acquired});
+}
+
+template <typename Pred>
+void SegmentHandle::forget_locks(Napi::Env env, Pred pred) {
+  auto& held = addon_state(env)->held;
+  for (auto it = held.begin(); it != held.end();) {
+    if (pred(*it)) {
+      it->mapping->release();
+      it = held.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 Napi::Value SegmentHandle::MutexTryLock(const Napi::CallbackInfo& info) {
-  uint8_t* p = word_at(info, 8);
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
   if (p == nullptr) return info.Env().Undefined();
-  return Napi::String::New(info.Env(), lock_result_name(RobustMutex(p).try_lock()));
+  uint32_t acquired = 0;
+  LockResult r = RobustMutex(p).try_lock(false, &acquired);
+  if (r == LockResult::Acquired || r == LockResult::AcquiredOwnerDied) remember_lock(info.Env(), offset, acquired);
+  return Napi::String::New(info.Env(), lock_result_name(r));
 }
 
 Napi::Value SegmentHandle::MutexLockSync(const Napi::CallbackInfo& info) {
-  uint8_t* p = word_at(info, 8);
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
   if (p == nullptr) return info.Env().Undefined();
-  return Napi::String::New(info.Env(), lock_result_name(RobustMutex(p).lock(timeout_ns_from(info[1]))));
+  uint32_t acquired = 0;
+  LockResult r = RobustMutex(p).lock(ms_to_ns(number_arg(info, 1, -1)), 20000, &acquired);
+  if (r == LockResult::Acquired || r == LockResult::AcquiredOwnerDied) remember_lock(info.Env(), offset, acquired);
+  return Napi::String::New(info.Env(), lock_result_name(r));
 }
 
 Napi::Value SegmentHandle::MutexUnlock(const Napi::CallbackInfo& info) {
-  uint8_t* p = word_at(info, 8);
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
   if (p == nullptr) return info.Env().Undefined();
-  return Napi::Boolean::New(info.Env(), RobustMutex(p).unlock());
+  bool ok = RobustMutex(p).unlock();
+  if (ok) {
+    const Mapping* m = mapping_.get();
+    forget_locks(info.Env(), [&](const HeldLock& h) { return h.mapping.get() == m && h.offset == offset; });
+  }
+  return Napi::Boolean::New(info.Env(), ok);
 }
 
 // Before sleeping on a held mutex: sets the waiters bit. Returns [word to wait on, owner pid, owner start]
-// or null when the mutex is free now.
+// (owner pid 0: abandoned, retry now) or null when the mutex is free now. The owner is read from the very
+// word we will sleep on, never re-read: the lock may change hands in between.
 Napi::Value SegmentHandle::MutexPrepareWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint8_t* p = word_at(info, 8);
@@ -222,7 +304,7 @@ Napi::Value SegmentHandle::MutexPrepareWait(const Napi::CallbackInfo& info) {
   RobustMutex m(p);
   uint32_t observed = m.mark_waiting();
   if (observed == 0) return env.Null();
-  ProcessIdentity owner = m.owner_identity();
+  ProcessIdentity owner = m.owner_identity(observed);
   Napi::Array out = Napi::Array::New(env, 3);
   out.Set(0u, Napi::Number::New(env, observed));
   out.Set(1u, Napi::Number::New(env, owner.pid));

@@ -2,13 +2,17 @@ import { readdirSync, statfsSync } from 'node:fs';
 import {
   ClosedError,
   ExistsError,
+  IncompatibleError,
   InvalidArgumentError,
   LibipcError,
+  NoSpaceError,
   NotFoundError,
   PermissionError,
+  SystemError,
 } from './errors.js';
 import { native, type NativeSegmentHandle } from './native.js';
 import { objectName, validateKind, validateName } from './names.js';
+import { describeValue, option, parseOptions } from './options.js';
 
 export interface CreateOptions {
   /** File mode of the new object; 0o600 (owner only) unless asked otherwise. */
@@ -18,10 +22,24 @@ export interface CreateOptions {
 }
 export interface OpenOptions {
   kind?: string;
+  /**
+   * Other users (uids) whose segments this process may join. By default only segments owned by this
+   * process's own uid are opened — root included: another user's segment is ERR_LIBIPC_PERMISSION.
+   */
+  allowUsers?: number[];
 }
 
 const SHM_DIR = '/dev/shm';
 const DEFAULT_KIND = 'shm';
+
+const uidList = option.custom<number[]>(
+  (v) => Array.isArray(v) && v.length <= 1024 && v.every((u) => Number.isInteger(u) && u >= 0 && u <= 2 ** 32 - 1),
+  'an array of uids (whole numbers)',
+);
+const kindOption = option.custom<string>((v) => typeof v === 'string' && v.length <= 16, 'a segment kind (1-16 lowercase letters or digits)');
+const modeOption = option.int(0, 0o777).describe('a file mode from 0 to 0o777, e.g. 0o600');
+const CREATE_SHAPE = { mode: modeOption, kind: kindOption, allowUsers: uidList };
+const OPEN_SHAPE = { kind: kindOption, allowUsers: uidList };
 
 /** Larger than the tmpfs behind /dev/shm can never be backed: refuse it up front with the limit. */
 function maxSegmentSize(): number {
@@ -35,7 +53,7 @@ function maxSegmentSize(): number {
 
 function validateSize(size: unknown): asserts size is number {
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
-    throw new InvalidArgumentError(`size must be a positive whole number of bytes, got ${String(size)}`);
+    throw new InvalidArgumentError(`size must be a positive whole number of bytes, got ${describeValue(size)}`);
   }
   const max = maxSegmentSize();
   if (size > max) {
@@ -45,17 +63,26 @@ function validateSize(size: unknown): asserts size is number {
   }
 }
 
-function validateMode(mode: unknown): number {
-  if (mode === undefined) return 0o600;
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-    throw new InvalidArgumentError(`mode must be a file mode from 0 to 0o777, e.g. 0o600, got ${String(mode)}`);
-  }
-  return mode;
+/** This process's uid (0 where there are no uids). */
+export function ownUid(): number {
+  return process.getuid?.() ?? 0;
+}
+
+/** Refuses a segment owned by another user unless the caller allowed that uid (docs/security.md). */
+export function checkOwner(what: string, uid: number, allowUsers: readonly number[] | undefined): void {
+  if (uid === ownUid() || allowUsers?.includes(uid)) return;
+  throw new PermissionError(
+    `${what} belongs to uid ${uid}, not to this process's uid ${ownUid()}; refusing to join another user's segment ` +
+      `(if you trust that user, pass allowUsers: [${uid}]; otherwise remove it as that user or as root)`,
+  );
 }
 
 /** Turns the addon's errno into the error of DESIGN.md's table. */
 export function translateNativeError(err: unknown, what: string): never {
+  if (err instanceof LibipcError) throw err;
   const code = (err as { errno?: string }).errno;
+  const syscall = (err as { syscall?: string }).syscall ?? 'unknown';
+  const detail = (err as Error).message;
   switch (code) {
     case 'EEXIST':
       throw new ExistsError(`${what} already exists; open it instead, or use openOrCreate`);
@@ -64,16 +91,25 @@ export function translateNativeError(err: unknown, what: string): never {
     case 'EACCES':
     case 'EPERM':
       throw new PermissionError(`the OS refused access to ${what}; check its owner and mode in ${SHM_DIR}`);
+    case 'ELOOP':
+      throw new PermissionError(`${what} is a symbolic link; libipc never follows one (someone may be planting links): remove it`);
+    case 'EINVAL':
+      if (syscall === 'open') {
+        throw new IncompatibleError(`${what} is not a regular shared-memory object (a FIFO, directory or device sits at its name); remove it`);
+      }
+      break;
+    case 'ENODATA':
+      throw new IncompatibleError(`${what} is empty: a leftover of a creator that died (libipc never publishes an empty segment); remove it`);
     case 'ENOSPC':
+    case 'EDQUOT':
+      throw new NoSpaceError(`${what} cannot be created: ${SHM_DIR} is full (${detail}); free space there (libipc shm clean) or enlarge the tmpfs`);
     case 'ENOMEM':
     case 'EFBIG':
-      throw new InvalidArgumentError(`${what} cannot be that large here: ${(err as Error).message}`);
+      throw new InvalidArgumentError(`${what} cannot be that large here: ${detail}`);
     case 'ECLOSED':
       throw new ClosedError(`${what} is closed; open it again to use it`);
-    default:
-      if (err instanceof LibipcError) throw err;
-      throw new LibipcError('ERR_LIBIPC_SYSTEM', `${what}: ${(err as Error).message}`, { cause: err });
   }
+  throw new SystemError(`${what}: ${detail}`, { errno: code ?? 'EUNKNOWN', syscall, cause: err });
 }
 
 /** A short synchronous pause for bounded retries in synchronous code (microsecond-long windows). */
@@ -106,55 +142,73 @@ export class SharedMemory {
     this.created = handle.created;
   }
 
-  /** Creates a new segment of `size` bytes, zero-filled. ERR_LIBIPC_EXISTS if the name exists. */
-  static create(name: string, size: number, opts: CreateOptions = {}): SharedMemory {
-    const kind = opts.kind ?? DEFAULT_KIND;
+  /**
+   * Creates a new, unnamed segment of `size` bytes (pages reserved: a full /dev/shm is ERR_LIBIPC_NO_SPACE now,
+   * never a SIGBUS later). It gets its name with publish(); attachSegment initialises it in between. @internal
+   */
+  static createUnpublished(name: string, size: number, opts: CreateOptions = {}): SharedMemory {
+    const o = parseOptions(opts, CREATE_SHAPE, 'SharedMemory options');
+    const kind = o.kind ?? DEFAULT_KIND;
     validateName(name, 'segment name');
     validateKind(kind);
     validateSize(size);
-    const mode = validateMode(opts.mode);
     const path = objectName(kind, name);
     try {
-      return new SharedMemory(name, kind, new (native().SegmentHandle)(path, size, true, mode));
+      return new SharedMemory(name, kind, new (native().SegmentHandle)(path, size, true, o.mode ?? 0o600));
     } catch (err) {
       translateNativeError(err, `segment ${path.slice(1)}`);
     }
   }
 
-  /** Maps an existing segment at its full size. ERR_LIBIPC_NOT_FOUND if absent. */
+  /** Creates a new segment of `size` bytes, zero-filled. ERR_LIBIPC_EXISTS if the name exists. */
+  static create(name: string, size: number, opts: CreateOptions = {}): SharedMemory {
+    const mem = SharedMemory.createUnpublished(name, size, opts);
+    try {
+      mem.publish();
+    } catch (err) {
+      mem.close();
+      throw err;
+    }
+    return mem;
+  }
+
+  /**
+   * Maps an existing segment at its full size. ERR_LIBIPC_NOT_FOUND if absent; never follows a symlink; a
+   * segment owned by another uid is ERR_LIBIPC_PERMISSION unless allowed with `allowUsers`.
+   */
   static open(name: string, opts: OpenOptions = {}): SharedMemory {
-    const kind = opts.kind ?? DEFAULT_KIND;
+    const o = parseOptions(opts, OPEN_SHAPE, 'SharedMemory options');
+    const kind = o.kind ?? DEFAULT_KIND;
     validateName(name, 'segment name');
     validateKind(kind);
     const path = objectName(kind, name);
-    // A creator sits between shm_open and ftruncate for microseconds: an empty object is retried briefly.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return new SharedMemory(name, kind, new (native().SegmentHandle)(path, 0, false, 0));
-      } catch (err) {
-        if ((err as { errno?: string }).errno === 'ENODATA' && attempt < 200) {
-          pauseSync(1);
-          continue;
-        }
-        if ((err as { errno?: string }).errno === 'ENODATA') {
-          throw new NotFoundError(`segment ${path.slice(1)} exists but has no size yet (its creator may have died); remove it with SharedMemory.unlink`);
-        }
-        translateNativeError(err, `segment ${path.slice(1)}`);
-      }
+    let mem: SharedMemory;
+    try {
+      mem = new SharedMemory(name, kind, new (native().SegmentHandle)(path, 0, false, 0));
+    } catch (err) {
+      translateNativeError(err, `segment ${path.slice(1)}`);
     }
+    try {
+      checkOwner(`segment ${path.slice(1)}`, mem.ownerUid, o.allowUsers);
+    } catch (err) {
+      mem.close();
+      throw err;
+    }
+    return mem;
   }
 
   /** Opens the segment if it exists, else creates it with `size` bytes. Never resizes an existing one. */
-  static openOrCreate(name: string, size: number, opts: CreateOptions = {}): SharedMemory {
+  static openOrCreate(name: string, size: number, opts: CreateOptions & OpenOptions = {}): SharedMemory {
     validateSize(size);
+    const o = parseOptions(opts, CREATE_SHAPE, 'SharedMemory options');
     for (let attempt = 0; ; attempt++) {
       try {
-        return SharedMemory.create(name, size, opts);
+        return SharedMemory.create(name, size, { mode: o.mode, kind: o.kind });
       } catch (err) {
         if (!(err instanceof ExistsError)) throw err;
       }
       try {
-        return SharedMemory.open(name, { kind: opts.kind });
+        return SharedMemory.open(name, { kind: o.kind, allowUsers: o.allowUsers });
       } catch (err) {
         // Removed between our create and open: try again.
         if (!(err instanceof NotFoundError) || attempt > 100) throw err;
@@ -164,7 +218,8 @@ export class SharedMemory {
 
   /** Removes the name; processes that mapped it keep their mapping. False if it did not exist. */
   static unlink(name: string, opts: OpenOptions = {}): boolean {
-    const kind = opts.kind ?? DEFAULT_KIND;
+    const o = parseOptions(opts, OPEN_SHAPE, 'SharedMemory options');
+    const kind = o.kind ?? DEFAULT_KIND;
     validateName(name, 'segment name');
     validateKind(kind);
     const path = objectName(kind, name);
@@ -176,10 +231,15 @@ export class SharedMemory {
   }
 
   static exists(name: string, opts: OpenOptions = {}): boolean {
-    const kind = opts.kind ?? DEFAULT_KIND;
+    const o = parseOptions(opts, OPEN_SHAPE, 'SharedMemory options');
+    const kind = o.kind ?? DEFAULT_KIND;
     validateName(name, 'segment name');
     validateKind(kind);
-    return native().segmentInode(objectName(kind, name)) !== 0n;
+    try {
+      return native().segmentIdentity(objectName(kind, name)) !== undefined;
+    } catch (err) {
+      translateNativeError(err, `segment libipc.${kind}.${name}`);
+    }
   }
 
   /** Names of the libipc segments of a kind (all kinds when omitted), as `<kind>.<name>` or `<name>`. */
@@ -206,6 +266,35 @@ export class SharedMemory {
   /** The inode behind this mapping: tells whether the name still points at this object. @internal */
   get inode(): bigint {
     return this.handle.inode;
+  }
+
+  /** The uid owning the object (the OS's record, not the header's). */
+  get ownerUid(): number {
+    return this.handle.ownerUid;
+  }
+
+  /** Gives a segment made by createUnpublished its name (ERR_LIBIPC_EXISTS when taken). @internal */
+  publish(): void {
+    this.assertOpen();
+    let published: boolean;
+    try {
+      published = this.handle.publish();
+    } catch (err) {
+      translateNativeError(err, `segment ${this.objectName.slice(1)}`);
+    }
+    if (!published) throw new ExistsError(`segment ${this.objectName.slice(1)} already exists; open it instead, or use openOrCreate`);
+  }
+
+  /**
+   * Removes the name if it still refers to this very object (compared without opening it, so it works at
+   * the fd limit); true when removed. Failures other than "already gone" or "replaced" throw. @internal
+   */
+  unlinkIfSame(): boolean {
+    try {
+      return this.handle.unlinkIfSame() === 'removed';
+    } catch (err) {
+      translateNativeError(err, `segment ${this.objectName.slice(1)}`);
+    }
   }
 
   /** Unmaps (once no native wait still uses it). Idempotent. Pending waits reject with ERR_LIBIPC_CLOSED. */

@@ -21,6 +21,7 @@ constexpr uint32_t kFutex2SizeU32 = 0x02;  // shared (not FUTEX2_PRIVATE): the w
 constexpr uint64_t kFutexMatchAny = 0xffffffffULL;
 constexpr uint64_t kTimeoutTag = 1;  // user_data of linked timeouts (jobs are at least 8-byte aligned)
 constexpr unsigned kEntries = 256;
+constexpr unsigned kCqEntries = 8192;  // at most ~2,700 waits in the ring at once; more go to the thread pool
 
 int uring_setup(unsigned entries, io_uring_params* p) { return static_cast<int>(syscall(__NR_io_uring_setup, entries, p)); }
 int uring_enter(int fd, unsigned to_submit) {
@@ -50,10 +51,10 @@ bool futex_op_supported(int fd) {
 
 }  // namespace
 
-std::unique_ptr<UringWaiter> UringWaiter::create(Napi::Env env, uv_loop_t* loop) {
+std::unique_ptr<UringWaiter> UringWaiter::create(Napi::Env env, uv_loop_t* loop, EnvHandles* handles) {
   const char* backend = getenv("LIBIPC_WAIT_BACKEND");
   if (backend != nullptr && strcmp(backend, "threads") == 0) return nullptr;
-  std::unique_ptr<UringWaiter> w(new UringWaiter(env));
+  std::unique_ptr<UringWaiter> w(new UringWaiter(env, handles));
   if (!w->setup(loop)) return nullptr;
   return w;
 }
@@ -61,9 +62,13 @@ std::unique_ptr<UringWaiter> UringWaiter::create(Napi::Env env, uv_loop_t* loop)
 bool UringWaiter::setup(uv_loop_t* loop) {
   io_uring_params p;
   memset(&p, 0, sizeof p);
+  // A large completion queue (16 bytes an entry) bounds how many waits the ring holds at once.
+  p.flags = IORING_SETUP_CQSIZE;
+  p.cq_entries = kCqEntries;
   ring_fd_ = uring_setup(kEntries, &p);
   if (ring_fd_ < 0) return false;
   if (!(p.features & IORING_FEAT_SINGLE_MMAP) || !futex_op_supported(ring_fd_)) return false;
+  cq_entries_ = p.cq_entries;
   sq_size_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);
   cq_size_ = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
   if (cq_size_ > sq_size_) sq_size_ = cq_size_;
@@ -78,13 +83,16 @@ bool UringWaiter::setup(uv_loop_t* loop) {
   sq_tail_ = at<unsigned>(sq_ptr_, p.sq_off.tail);
   sq_mask_ = at<unsigned>(sq_ptr_, p.sq_off.ring_mask);
   sq_array_ = at<unsigned>(sq_ptr_, p.sq_off.array);
+  sq_flags_ = at<unsigned>(sq_ptr_, p.sq_off.flags);
   cq_head_ = at<unsigned>(cq_ptr_, p.cq_off.head);
   cq_tail_ = at<unsigned>(cq_ptr_, p.cq_off.tail);
   cq_mask_ = at<unsigned>(cq_ptr_, p.cq_off.ring_mask);
   cqes_ = at<io_uring_cqe>(cq_ptr_, p.cq_off.cqes);
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0 || uring_register(ring_fd_, IORING_REGISTER_EVENTFD, &event_fd_, 1) != 0) return false;
-  uv_poll_init(loop, &poll_, event_fd_);
+  if (uv_poll_init(loop, &poll_, event_fd_) != 0) return false;
+  handle_open_ = true;
+  handles_->opened();
   poll_.data = this;
   uv_poll_start(&poll_, UV_READABLE, &UringWaiter::on_readable);
   uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
@@ -97,7 +105,10 @@ UringWaiter::~UringWaiter() {
   shutdown();
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (sq_ptr_ != nullptr) munmap(sq_ptr_, sq_size_);
-  if (event_fd_ >= 0) close(event_fd_);
+  if (ring_fd_ >= 0) close(ring_fd_);
+  // The eventfd is closed in the poll handle's close callback (epoll must never see a stale fd number);
+  // only a setup that failed before the handle existed closes it here.
+  if (!handle_open_ && event_fd_ >= 0) close(event_fd_);
 }
 
 // A zeroed entry at the tail; the caller has checked there is room (has_room).
@@ -128,14 +139,14 @@ void UringWaiter::submit_pending() {
   }
 }
 
-Napi::Promise UringWaiter::submit(std::unique_ptr<WaitJob> job) {
-  Napi::Promise promise = job->deferred.Promise();
+bool UringWaiter::submit(std::unique_ptr<WaitJob>& job, Napi::Promise* promise) {
   const bool timed = job->deadline_ns >= 0;
-  if (!has_room(timed ? 2 : 1)) {
-    job->mapping->release();
-    job->deferred.Reject(Napi::Error::New(env_, "too many pending waits").Value());
-    return promise;
-  }
+  const unsigned need = timed ? 2 : 1;
+  // Room for this wait's completions, plus one cancel for every wait that may still need one.
+  if (ring_fd_ < 0 || outstanding_ + need + uncancelled_ + 1 > cq_entries_) return false;
+  if (!has_room(need)) submit_pending();
+  if (!has_room(need)) return false;
+  *promise = job->deferred.Promise();
   WaitJob* j = job.release();
   io_uring_sqe* sqe = next_sqe();
   sqe->opcode = kOpFutexWait;
@@ -156,16 +167,20 @@ Napi::Promise UringWaiter::submit(std::unique_ptr<WaitJob> job) {
     timeout->len = 1;
     timeout->user_data = kTimeoutTag;
   }
+  outstanding_ += need;
+  uncancelled_++;
   active_.insert(j);
   submit_pending();
   if (active_.size() == 1) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
-  return promise;
+  return true;
 }
 
 void UringWaiter::cancel(WaitJob* job) {
   job->cancelled.store(true);
   if (!has_room(1)) submit_pending();
   if (!has_room(1)) return;
+  uncancelled_--;
+  outstanding_++;  // the cancel's own completion (its room was reserved when the wait was submitted)
   io_uring_sqe* sqe = next_sqe();
   sqe->opcode = IORING_OP_ASYNC_CANCEL;
   sqe->addr = reinterpret_cast<uint64_t>(job);
@@ -192,12 +207,20 @@ void UringWaiter::reap() {
   for (;;) {
     unsigned head = *cq_head_;
     unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
-    if (head == tail) break;
+    if (head == tail) {
+      // Completions the queue could not take wait in the kernel's overflow list until we ask for them.
+      if (!(__atomic_load_n(sq_flags_, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW)) break;
+      syscall(__NR_io_uring_enter, ring_fd_, 0, 0, IORING_ENTER_GETEVENTS, nullptr, 0);
+      if (__atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE) == head) break;
+      continue;
+    }
     io_uring_cqe cqe = cqes_[head & *cq_mask_];
     __atomic_store_n(cq_head_, head + 1, __ATOMIC_RELEASE);
+    if (outstanding_ > 0) outstanding_--;
     if (cqe.user_data == kTimeoutTag) continue;
     auto* job = reinterpret_cast<WaitJob*>(cqe.user_data);
     if (active_.erase(job) == 0) continue;
+    if (!job->cancelled.load()) uncancelled_--;
     const char* result = "ok";
     if (cqe.res == -EAGAIN || cqe.res == -EWOULDBLOCK) result = "not-equal";
     else if (cqe.res == -ECANCELED || cqe.res == -ETIME) result = job->cancelled.load() ? "closed" : "timed-out";
@@ -211,10 +234,8 @@ void UringWaiter::reap() {
 
 void UringWaiter::shutdown() {
   if (polling_) {
-    uv_poll_stop(&poll_);  // before its fd goes away
+    uv_poll_stop(&poll_);
     polling_ = false;
-    close(event_fd_);
-    event_fd_ = -1;
   }
   if (ring_fd_ < 0) return;
   close(ring_fd_);  // the kernel cancels every pending request with the ring
@@ -224,11 +245,20 @@ void UringWaiter::shutdown() {
     delete job;
   }
   active_.clear();
+  outstanding_ = 0;
+  uncancelled_ = 0;
 }
 
-void UringWaiter::close_handle(uv_close_cb cb, void* data) {
-  poll_.data = data;
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), cb);
+void UringWaiter::close_handle() {
+  if (!handle_open_) return;
+  handle_open_ = false;
+  poll_.data = this;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
+    auto* self = static_cast<UringWaiter*>(h->data);
+    close(self->event_fd_);  // only now: libuv has removed it from epoll
+    self->event_fd_ = -1;
+    self->handles_->closed();
+  });
 }
 
 }  // namespace libipc

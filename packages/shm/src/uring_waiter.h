@@ -12,6 +12,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "libipc/env_handles.h"
 #include "wait_pool.h"
 
 namespace libipc {
@@ -19,16 +20,19 @@ namespace libipc {
 class UringWaiter {
  public:
   // nullptr when this kernel (or a seccomp policy) does not offer io_uring futex waits.
-  static std::unique_ptr<UringWaiter> create(Napi::Env env, uv_loop_t* loop);
+  static std::unique_ptr<UringWaiter> create(Napi::Env env, uv_loop_t* loop, EnvHandles* handles);
   ~UringWaiter();
 
-  Napi::Promise submit(std::unique_ptr<WaitJob> job);
+  // False (job untouched) when the completion queue has no room for another wait: the caller uses the
+  // thread pool for that one. The ring never holds more waits than its completion queue can report.
+  bool submit(std::unique_ptr<WaitJob>& job, Napi::Promise* promise);
   void cancel_mapping(const Mapping* mapping);
   void shutdown();  // env teardown: closing the ring cancels every pending wait
-  void close_handle(uv_close_cb cb, void* data);
+  void close_handle();
+  size_t pending() const { return active_.size(); }
 
  private:
-  UringWaiter(Napi::Env env) : env_(env) {}
+  UringWaiter(Napi::Env env, EnvHandles* handles) : env_(env), handles_(handles) {}
   bool setup(uv_loop_t* loop);
   io_uring_sqe* next_sqe();
   bool has_room(unsigned n);
@@ -38,6 +42,7 @@ class UringWaiter {
   static void on_readable(uv_poll_t* handle, int status, int events);
 
   Napi::Env env_;
+  EnvHandles* handles_;
   int ring_fd_ = -1;
   int event_fd_ = -1;
   void* sq_ptr_ = nullptr;
@@ -50,6 +55,10 @@ class UringWaiter {
   unsigned* sq_tail_ = nullptr;
   unsigned* sq_mask_ = nullptr;
   unsigned* sq_array_ = nullptr;
+  unsigned* sq_flags_ = nullptr;
+  unsigned cq_entries_ = 0;
+  unsigned outstanding_ = 0;  // submitted entries whose completion is not reaped yet
+  size_t uncancelled_ = 0;    // active waits that may still need a cancel entry
   unsigned* cq_head_ = nullptr;
   unsigned* cq_tail_ = nullptr;
   unsigned* cq_mask_ = nullptr;
@@ -57,6 +66,7 @@ class UringWaiter {
   unsigned to_submit_ = 0;
   uv_poll_t poll_;
   bool polling_ = false;
+  bool handle_open_ = false;
   std::unique_ptr<Napi::AsyncContext> context_;
   std::unordered_set<WaitJob*> active_;
 };

@@ -1,5 +1,6 @@
 import { ClosedError, InvalidArgumentError } from './errors.js';
 import { native, type WaitOutcome } from './native.js';
+import { translateNativeError } from './shared-memory.js';
 import type { SharedMemory } from './shared-memory.js';
 import { validateOffset, validateTimeout } from './validate.js';
 
@@ -45,7 +46,13 @@ export async function wait(
   if (typeof spinUs !== 'number' || !(spinUs >= 0) || spinUs > 1_000_000) {
     throw new InvalidArgumentError(`spinUs must be a number from 0 to 1000000, got ${String(spinUs)}`);
   }
-  const outcome = await mem.handle.waitAsync(offset, value, timeout, spinUs);
+  let outcome: WaitOutcome | 'closed';
+  try {
+    outcome = await mem.handle.waitAsync(offset, value, timeout, spinUs);
+  } catch (err) {
+    // No thread could take the wait (the process is at its thread limit): a coded error, never an abort.
+    translateNativeError(err, `wait on segment ${mem.name}`);
+  }
   if (outcome === 'closed') throw new ClosedError(`segment ${mem.name} was closed while waiting`);
   return outcome;
 }

@@ -1,9 +1,12 @@
-// Async futex waits on our own threads, never on libuv's threadpool (a pending wait there starves fs).
-// A parked thread takes a wait, sleeps in the kernel, then hands the result to the event loop.
+// Async futex waits on a small pool of our own threads, never on libuv's threadpool (a pending wait there
+// starves fs). Each thread sleeps on up to 127 waits at once with futex_waitv (Linux 5.16+; one wait per thread
+// before that) plus a control word that wakes it to take new waits, drop cancelled ones, or exit. Idle threads
+// exit after a while; a thread that cannot be started fails that wait with an error, never an abort.
 #pragma once
 
 #include <linux/time_types.h>
 #include <napi.h>
+#include <pthread.h>
 #include <uv.h>
 
 #include <atomic>
@@ -11,9 +14,9 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
+#include "libipc/env_handles.h"
 #include "mapping.h"
 
 namespace libipc {
@@ -25,6 +28,7 @@ struct WaitJob {
   int64_t deadline_ns;  // < 0: no timeout
   Napi::Promise::Deferred deferred;
   std::atomic<bool> cancelled{false};
+  bool slept = false;  // a value change after we slept is a wake-up ('ok'), before it 'not-equal'
   const char* result = "ok";
   __kernel_timespec timeout{};  // io_uring's linked timeout reads it at submission
   WaitJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
@@ -32,30 +36,43 @@ struct WaitJob {
 
 class WaitPool {
  public:
-  WaitPool(Napi::Env env, uv_loop_t* loop);
+  WaitPool(Napi::Env env, uv_loop_t* loop, EnvHandles* handles);
   ~WaitPool();
+  // Rejects the job's promise (and frees it) when no thread can take it.
   Napi::Promise submit(std::unique_ptr<WaitJob> job);
   void cancel_mapping(const Mapping* mapping);  // close(): pending waits on it settle as 'closed'
-  void shutdown();                              // env teardown: cancel everything, join threads
-  void close_handle(uv_close_cb cb, void* data);
+  void shutdown();                              // env teardown: cancel everything, wait for the threads
+  void close_handle();
+  size_t threads() const;  // live threads (for tests and diagnostics)
 
  private:
-  void thread_main();
+  struct Worker {
+    WaitPool* pool;
+    pthread_t thread{};
+    std::atomic<uint32_t> control{0};
+    std::vector<WaitJob*> jobs;      // owned by the thread while it runs; handed over under mu_
+    std::vector<WaitJob*> incoming;  // added by the event loop under mu_
+    size_t assigned = 0;             // jobs + incoming, under mu_
+  };
+  static void* thread_entry(void* arg);
+  void thread_main(Worker* w);
+  bool sleep_once(Worker* w, uint32_t control);
+  void finish(Worker* w, WaitJob* job, const char* result);
+  void poke(Worker* w);
   void drain_done();
-  static void on_async(uv_async_t* handle);
 
   Napi::Env env_;
   uv_async_t async_;
+  EnvHandles* handles_;
   std::unique_ptr<Napi::AsyncContext> context_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<WaitJob*> queue_;
+  mutable std::mutex mu_;
+  std::vector<Worker*> workers_;
   std::deque<WaitJob*> done_;
-  std::vector<WaitJob*> active_;
-  std::vector<std::thread> threads_;
-  size_t idle_ = 0;
-  size_t pending_ = 0;  // main thread only
+  size_t live_threads_ = 0;
+  std::condition_variable all_exited_;
+  size_t pending_ = 0;  // event loop thread only
   bool stopping_ = false;
+  bool handle_closed_ = false;
 };
 
 }  // namespace libipc

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachSegment, IdentityTable, SegmentHeader, SharedMemory, selfIdentity } from '../src/index.js';
 import { type NodeChild, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
@@ -48,16 +49,35 @@ describe('segment header', () => {
     );
   });
 
-  it('an opener waits while another process initialises, then joins the ready segment', async () => {
+  it('a segment being initialised is invisible: an opener never sees it half-made, and the slower creator joins the first one published', async () => {
     const name = uniqueName('slow');
     const creator = spawnNode(fixture('slow-init.mjs'), [name, '400']);
     cleanup.push(() => creator.kill());
     await creator.line('initialising');
-    const joined = attachSegment(spec(name));
-    cleanup.push(() => (joined.mem.close(), SharedMemory.unlink(name, { kind: 'test' })));
-    expect(joined.created).toBe(false);
-    expect(joined.header.state).toBe('ready');
-    expect(await creator.line('ready')).toBe('ready true');
+    expect(shmObjects(name)).toEqual([]);
+    const first = attachSegment(spec(name, { init: (mem: SharedMemory) => (new Uint8Array(mem.buffer)[300] = 9) }));
+    cleanup.push(() => (first.mem.close(), SharedMemory.unlink(name, { kind: 'test' })));
+    expect(first.created).toBe(true);
+    expect(first.header.state).toBe('ready');
+    // The other creator finishes its initialisation, finds the name taken, and joins ours instead.
+    expect(await creator.line('ready')).toBe('ready false 9');
+  });
+
+  it('a 0-byte or header-less leftover at the name is removed and re-created at once, not waited on', () => {
+    const name = uniqueName('empty');
+    writeFileSync(`/dev/shm/libipc.test.${name}`, '');
+    const t0 = performance.now();
+    const a = attachSegment(spec(name));
+    cleanup.push(() => (a.mem.close(), SharedMemory.unlink(name, { kind: 'test' })));
+    expect(a.created).toBe(true);
+    a.mem.close();
+    SharedMemory.unlink(name, { kind: 'test' });
+    writeFileSync(`/dev/shm/libipc.test.${name}`, Buffer.alloc(4096), { mode: 0o600 });
+    const b = attachSegment(spec(name));
+    cleanup.push(() => b.mem.close());
+    expect(b.created).toBe(true);
+    expect(b.header.state).toBe('ready');
+    expect(performance.now() - t0).toBeLessThan(1500); // no 2 s wait for a creator that never existed
   });
 
   it('a creator killed while initialising leaves nothing that wedges: the opener re-creates', async () => {

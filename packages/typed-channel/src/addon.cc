@@ -14,7 +14,9 @@
 #include "channel_layout.h"
 #include "doorbell.h"
 #include "libipc/futex.h"
+#include "libipc/process_identity.h"
 #include "libipc/robust_mutex.h"
+#include "libipc/segment.h"
 #include "ring.h"
 
 namespace libipc {
@@ -75,17 +77,25 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
                        });
   }
 
-  // new ChannelCore(arrayBuffer, row, bellPrefix): the segment must already be laid out (valid() checked by the
-  // caller); a receiver in row i has its doorbell FIFO at bellPrefix + i.
+  // new ChannelCore(arrayBuffer, row, bellPrefix, objectName, dev, inode): the segment must already be laid out;
+  // its geometry is copied out once here and never re-read. A receiver in row i has its doorbell FIFO at
+  // bellPrefix + i. objectName, dev and inode let a core whose environment ends remove the segment if it was
+  // the last user (only while the name still refers to this object).
   ChannelCore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ChannelCore>(info) {
     Napi::Env env = info.Env();
     uint8_t* data;
     size_t size;
-    if (info.Length() < 3 || !array_buffer_arg(info[0], &data, &size) || !info[1].IsNumber() || !info[2].IsString() ||
-        !Ring::valid(data, size)) {
-      Napi::TypeError::New(env, "ChannelCore(arrayBuffer of a channel segment, row, bellPrefix)").ThrowAsJavaScriptException();
+    Geometry geometry;
+    if (info.Length() < 6 || !array_buffer_arg(info[0], &data, &size) || !info[1].IsNumber() || !info[2].IsString() ||
+        !info[3].IsString() || !info[4].IsBigInt() || !info[5].IsBigInt() || !Ring::read_geometry(data, size, &geometry)) {
+      Napi::TypeError::New(env, "ChannelCore(arrayBuffer of a channel segment, row, bellPrefix, objectName, dev, inode)")
+          .ThrowAsJavaScriptException();
       return;
     }
+    bool lossless = true;
+    object_name_ = info[3].As<Napi::String>().Utf8Value();
+    dev_ = info[4].As<Napi::BigInt>().Uint64Value(&lossless);
+    inode_ = info[5].As<Napi::BigInt>().Uint64Value(&lossless);
     bells_ = std::make_unique<BellRinger>(info[2].As<Napi::String>().Utf8Value());
     row_ = u32_arg(info, 1);
     if (row_ >= kMaxHandles) {
@@ -101,7 +111,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     }
     map_ = static_cast<uint8_t*>(mine);
     map_size_ = size;
-    ring_ = Ring(map_, size);
+    ring_ = Ring(map_, size, geometry);
     open_ = true;
     tag_ = row_ + 1;
     napi_add_env_cleanup_hook(env, &ChannelCore::cleanup, this);
@@ -130,11 +140,34 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     self->open_ = false;
     Control* c = self->ring_.control();
     if (self->receiving_) self->ring_.deactivate(self->row_);
-    if (c->type == kTypeRoute && c->route_tag == self->tag_) c->route_pid.store(0);
-    uint8_t* base = reinterpret_cast<uint8_t*>(c) - kControlOffset;
-    reinterpret_cast<std::atomic<uint32_t>*>(base + kIdentitiesOffset + self->row_ * 16)->store(0);  // IdentityTable pid
+    if (self->ring_.is_route() && c->route_tag == self->tag_) c->route_pid.store(0);
+    self->leave_segment();
     c->membership.fetch_add(1);
     futex_wake(reinterpret_cast<const uint32_t*>(&c->membership));
+  }
+
+  // Frees this handle's identity row under the segment lock and, when no live handle is left, retires the
+  // segment and removes its name, as close() does in TypeScript (a terminated worker cannot run that).
+  void leave_segment() {
+    uint8_t* base = map_;
+    auto* ids = reinterpret_cast<std::atomic<uint32_t>*>(base + kIdentitiesOffset);
+    RobustMutex lock(base + kHeaderLockOffset);
+    LockResult r = lock.lock(100 * 1000000LL);  // bounded: a stopped lock holder must not freeze teardown
+    ids[row_ * 4].store(0);                      // IdentityTable pid (16-byte rows: pid, tag, start time)
+    if (r == LockResult::TimedOut) return;       // the next user reaps the rest
+    bool anyone = false;
+    for (uint32_t i = 0; i < kMaxHandles && !anyone; i++) {
+      uint32_t pid = ids[i * 4].load();
+      uint64_t start = *reinterpret_cast<const uint64_t*>(base + kIdentitiesOffset + i * 16 + 8);
+      anyone = pid != 0 && is_alive(static_cast<int>(pid), start);
+    }
+    if (!anyone) {
+      auto* state = reinterpret_cast<std::atomic<uint32_t>*>(base + kHeaderStateOffset);
+      state->store(kStateRetired);
+      futex_wake(reinterpret_cast<const uint32_t*>(state));
+      unlink_segment_if(object_name_.c_str(), dev_, inode_);
+    }
+    lock.unlock();
   }
 
   void release() {
@@ -165,7 +198,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     }
     static uint8_t empty = 0;
     *data = d != nullptr ? static_cast<const uint8_t*>(d) : &empty;
-    if (*len > ring_.control()->max_message) {
+    if (*len > ring_.max_message()) {
       Napi::RangeError::New(info.Env(), "message larger than maxMessageSize").ThrowAsJavaScriptException();
       return false;
     }
@@ -191,7 +224,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     size_t pos = 0;
     uint64_t n = ring_.write(data, len, &pos, tag_, true, &cached_min_);
     if (n == 0) {
-      double spin_us = number_arg(info, 2, 0);
+      double spin_us = std::min(number_arg(info, 2, 0), 1e6);
       if (spin_us > 0) {
         const int64_t deadline = monotonic_ns() + static_cast<int64_t>(spin_us * 1000);
         const uint64_t need = ring_.fragments(len);
@@ -301,11 +334,12 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   Napi::Value Recv(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!usable(env)) return env.Undefined();
-    double spin_us = number_arg(info, 0, 0);
+    double spin_us = std::min(number_arg(info, 0, 0), 1e6);
     uint8_t* slab = nullptr;
     size_t slab_size = 0;
     double off = number_arg(info, 2, -1);
-    if (!slab_arg(info, 1, &slab, &slab_size) || !(off >= 0) ||
+    // Checked as doubles first: an out-of-range double converted to an integer is undefined behaviour.
+    if (!slab_arg(info, 1, &slab, &slab_size) || !(off >= 0) || std::floor(off) != off ||
         off + ring_.payload() > static_cast<double>(slab_size)) {
       Napi::RangeError::New(env, "recv needs a slab with a slot payload of room at offset").ThrowAsJavaScriptException();
       return env.Undefined();
@@ -359,7 +393,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
       const uint8_t* src = ring_.slot_payload(s);
-      if (len > pay || len > total || total > c->max_message) {
+      if (len > pay || len > total || total > ring_.max_message()) {
         drop_partial();  // never trust a corrupt slot header: skip it
       } else if (flags & kFirst) {
         drop_partial();  // a first fragment ends any run whose sender died or gave up
@@ -422,8 +456,11 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     return delivered;
   }
 
-  // The slot at r was overwritten (lag mode): jump to the oldest first fragment still held, report how many
-  // messages were missed.
+  // The slot at r was overwritten: jump to the oldest first fragment still held. In 'lag' mode that is lagging,
+  // reported once with the number of messages missed. In 'wait' mode senders never overwrite what a counted
+  // receiver has not read, so it can only be a receiver that was not counted yet when it joined (it read the
+  // write cursor, then senders went on before its row became active) or a corrupt ring: those messages were
+  // sent before it joined, so it resynchronises silently (returns false: nothing delivered).
   bool lagged(Napi::Env env, uint64_t r, Napi::Value* out) {
     Control* c = ring_.control();
     drop_partial();
@@ -431,9 +468,10 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     uint64_t w = c->write_cursor.load(std::memory_order_acquire);
     uint64_t cap = ring_.capacity();
     uint64_t q = std::max<uint64_t>(r + 1, w > cap ? w - cap : 0);
+    const uint64_t end = std::min<uint64_t>(w, q + cap);  // cursors come from shared memory: bound the scan
     uint64_t found_msg = 0;
     bool found = false;
-    for (; q < w; q++) {
+    for (; q < end; q++) {
       Slot* s = ring_.slot(q);
       uint64_t s1 = s->seq.load(std::memory_order_acquire);
       if (s1 != q + 1) continue;
@@ -452,14 +490,18 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     uint64_t missed = found_msg > expected_ ? found_msg - expected_ : 1;
     expected_ = found_msg;
     ring_.receiver(row_)->cursor.store(q, std::memory_order_release);
+    if (!ring_.lag_mode()) return false;
     *out = Napi::Number::New(env, -2.0 - static_cast<double>(missed));
     return true;
   }
 
   uint8_t* map_ = nullptr;
   size_t map_size_ = 0;
+  std::string object_name_;
+  uint64_t dev_ = 0;
+  uint64_t inode_ = 0;
   std::unique_ptr<BellRinger> bells_;
-  Ring ring_{nullptr, 0};
+  Ring ring_{nullptr, 0, Geometry{}};
   bool open_ = false;
   bool hooked_ = false;
   bool receiving_ = false;
@@ -508,10 +550,11 @@ Napi::Value DeactivateRow(const Napi::CallbackInfo& info) {
   uint8_t* data;
   size_t size;
   uint32_t row = u32_arg(info, 1);
-  if (info.Length() < 2 || !array_buffer_arg(info[0], &data, &size) || !Ring::valid(data, size) || row >= kMaxHandles) {
+  Geometry g;
+  if (info.Length() < 2 || !array_buffer_arg(info[0], &data, &size) || !Ring::read_geometry(data, size, &g) || row >= kMaxHandles) {
     return Napi::Boolean::New(info.Env(), false);
   }
-  return Napi::Boolean::New(info.Env(), Ring(data, size).deactivate(row));
+  return Napi::Boolean::New(info.Env(), Ring(data, size, g).deactivate(row));
 }
 
 Napi::Value SegmentSize(const Napi::CallbackInfo& info) {
@@ -553,6 +596,7 @@ Napi::Object Layout(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<ChannelAddon>(new ChannelAddon(env));
   exports.Set("ChannelCore", ChannelCore::Init(env));
   exports.Set("Doorbell", Doorbell::Init(env));
   exports.Set("init", Napi::Function::New<InitSegment>(env, "init"));

@@ -247,7 +247,7 @@ abstract class ChannelBase {
         }
         if (type === TYPE_ROUTE && !this.#receives) this.#claimRoute(row);
         this.#row = row;
-        this.#core = new bin.ChannelCore(mem.buffer, row, bellPrefix(name));
+        this.#core = new bin.ChannelCore(mem.buffer, row, bellPrefix(name), mem.objectName, mem.handle.dev, mem.inode);
         if (this.#receives) {
           this.#bell = new bin.Doorbell(`${bellPrefix(name)}${row}`);
           this.#core.activate();

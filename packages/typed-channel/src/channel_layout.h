@@ -13,6 +13,9 @@ namespace chan {
 
 constexpr uint32_t kLayoutVersion = 1;
 constexpr size_t kSegmentHeaderSize = 128;  // @libipc/shm's SegmentHeader
+constexpr size_t kHeaderStateOffset = 8;    // its state word (futex): 3 = retired
+constexpr size_t kHeaderLockOffset = 64;    // its RobustMutex guarding the identity table
+constexpr uint32_t kStateRetired = 3;
 constexpr uint32_t kMaxHandles = 128;        // handles (senders + receivers) attached at once
 constexpr size_t kSlotHeaderSize = 32;
 

@@ -1,5 +1,6 @@
 // A receiver's doorbell: a named FIFO that the event loop polls directly (uv_poll_t), so a sender's wake-up
 // reaches JavaScript without a helper thread hopping into the loop. Senders ring it with a one-byte write.
+// Neither side ever follows a link or writes into anything but a FIFO (docs/security.md).
 #include "doorbell.h"
 
 #include <fcntl.h>
@@ -9,6 +10,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "libipc/errno_name.h"
+#include "libipc/js_call.h"
+
 namespace libipc {
 namespace chan {
 
@@ -16,7 +20,8 @@ namespace {
 
 Napi::Error errno_error(Napi::Env env, const char* what, int err) {
   Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("errno", Napi::String::New(env, errno_name(err)));
+  e.Set("syscall", Napi::String::New(env, what));
   return e;
 }
 
@@ -24,6 +29,19 @@ void drain(int fd) {
   char buf[256];
   while (read(fd, buf, sizeof buf) > 0) {
   }
+}
+
+// Opens a FIFO at `path` without following a link and checks what was opened: -1 with errno otherwise.
+int open_fifo(const char* path, int flags) {
+  int fd = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -34,8 +52,9 @@ Napi::Function Doorbell::Init(Napi::Env env) {
                       InstanceMethod<&Doorbell::Close>("close")});
 }
 
-// new Doorbell(path): creates the FIFO (0600; a leftover at the path is replaced) and opens it for reading.
-// O_RDWR keeps it from ever reporting end-of-file, and writers' opens succeed only while we hold it.
+// new Doorbell(path): creates the FIFO (0600; whatever sits at the path is removed first: unlink never follows
+// a link) and opens it for reading. O_RDWR keeps it from ever reporting end-of-file, and writers' opens
+// succeed only while we hold it.
 Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -49,7 +68,8 @@ Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(
       return;
     }
   }
-  int fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  // Between mkfifo and open someone could swap the path: open_fifo refuses a link or a non-FIFO.
+  int fd = open_fifo(path.c_str(), O_RDWR);
   if (fd < 0) {
     int err = errno;
     unlink(path.c_str());
@@ -58,30 +78,34 @@ Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(
   }
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  poll_ = FdPoll<Doorbell>::open(loop, fd, this);
+  handles_ = env.GetInstanceData<ChannelAddon>()->handles;
+  int err = 0;
+  poll_ = FdPoll<Doorbell>::open(loop, handles_, fd, this, &err);
+  if (poll_ == nullptr) {
+    unlink(path.c_str());
+    Napi::Error::New(env, std::string("uv_poll_init: ") + uv_strerror(err)).ThrowAsJavaScriptException();
+    return;
+  }
+  handles_->track(this);
   path_ = path;
-  napi_add_env_cleanup_hook(env, &Doorbell::cleanup, this);
-  cleanup_hook_ = true;
 }
 
 Doorbell::~Doorbell() { stop(); }
 
-void Doorbell::cleanup(void* arg) {
-  auto* self = static_cast<Doorbell*>(arg);
-  self->cleanup_hook_ = false;  // the hook is being run: do not remove it
-  // The environment (a worker thread) ends with the receiver still open: leave no FIFO behind.
-  if (self->poll_ != nullptr) unlink(self->path_.c_str());
-  self->stop();
+// The environment (a worker thread) ends with the receiver still open: leave no FIFO behind.
+void Doorbell::close_for_teardown() {
+  if (poll_ == nullptr) return;
+  unlink(path_.c_str());
+  FdPoll<Doorbell>* poll = poll_;
+  poll_ = nullptr;
+  poll->close();
 }
 
 void Doorbell::stop() {
-  if (cleanup_hook_) {
-    napi_remove_env_cleanup_hook(Env(), &Doorbell::cleanup, this);
-    cleanup_hook_ = false;
-  }
   if (poll_ == nullptr) return;
   FdPoll<Doorbell>* poll = poll_;
   poll_ = nullptr;
+  handles_->untrack(this);
   poll->close();
   callback_.Reset();
   self_.Reset();
@@ -115,47 +139,34 @@ Napi::Value Doorbell::Close(const Napi::CallbackInfo& info) {
 void Doorbell::on_readable(uv_poll_t* handle, int status, int events) {
   FdPoll<Doorbell>* poll = FdPoll<Doorbell>::of(handle);
   Doorbell* self = poll->owner;
-  if (self == nullptr) return;
+  if (self == nullptr || self->handles_->tearing_down()) return;
   uv_poll_stop(handle);
   drain(poll->fd);  // rings that came in while we were awake are covered by the caller's re-check
   if (self->callback_.IsEmpty()) return;
-  // Raw N-API, statuses ignored: while a worker is being terminated a call into JS fails, and node-addon-api
-  // would turn that failure into a fatal error.
   napi_env env = self->Env();
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback = self->callback_.Value();
-  napi_value recv = self->self_.Value();
+  napi_value recv = nullptr, fn = nullptr;
+  napi_get_reference_value(env, self->self_, &recv);
+  napi_get_reference_value(env, self->callback_, &fn);
   self->callback_.Reset();
   self->self_.Reset();
-  napi_async_context context;
-  napi_value resource_name;
-  if (napi_create_string_utf8(env, "libipc.channel.recv", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
-      napi_async_init(env, nullptr, resource_name, &context) == napi_ok) {
-    napi_value result;
-    if (napi_make_callback(env, context, recv, callback, 0, nullptr, &result) != napi_ok) {
-      bool pending = false;
-      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-        napi_value ignored;
-        napi_get_and_clear_last_exception(env, &ignored);
-      }
-    }
-    napi_async_destroy(env, context);
-  }
+  call_js(env, recv, fn, "libipc.channel.recv");
   napi_close_handle_scope(env, scope);
 }
 
 // ---- the sender side ----
 
 bool BellRinger::ring(uint32_t row, uint32_t generation) {
+  if (row >= kMaxHandles) return false;
   Entry& e = entries_[row];
   for (int attempt = 0; attempt < 2; attempt++) {
     if (e.fd < 0 || e.generation != generation) {
       if (e.fd >= 0) close(e.fd);
       std::string path = prefix_ + std::to_string(row);
-      e.fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      e.fd = open_fifo(path.c_str(), O_WRONLY);
       e.generation = generation;
-      if (e.fd < 0) return false;  // ENXIO/ENOENT: the receiver is gone; the reaper cleans up
+      if (e.fd < 0) return false;  // ENXIO/ENOENT: the receiver is gone (the reaper cleans up); EINVAL/ELOOP: not a FIFO
     }
     const char one = 1;
     if (write(e.fd, &one, 1) == 1 || errno == EAGAIN) return true;  // EAGAIN: full of rings already

@@ -8,28 +8,29 @@
 #include <string>
 
 #include "channel_layout.h"
+#include "libipc/env_handles.h"
 #include "libipc/fd_poll.h"
 
 namespace libipc {
 namespace chan {
 
-class Doorbell : public Napi::ObjectWrap<Doorbell> {
+class Doorbell : public Napi::ObjectWrap<Doorbell>, public EnvClosable {
  public:
   static Napi::Function Init(Napi::Env env);
   Doorbell(const Napi::CallbackInfo& info);
   ~Doorbell() override;
+  void close_for_teardown() override;
 
  private:
   Napi::Value Arm(const Napi::CallbackInfo& info);
   Napi::Value Disarm(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   static void on_readable(uv_poll_t* handle, int status, int events);
-  static void cleanup(void* arg);
   void stop();
 
   FdPoll<Doorbell>* poll_ = nullptr;
+  EnvHandles* handles_ = nullptr;
   std::string path_;
-  bool cleanup_hook_ = false;
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps this object alive while armed
 };
@@ -41,7 +42,8 @@ class BellRinger {
   ~BellRinger();
   BellRinger(const BellRinger&) = delete;
   BellRinger& operator=(const BellRinger&) = delete;
-  // Writes one byte to the row's FIFO; false when nobody holds it (the receiver is gone).
+  // Writes one byte to the row's FIFO; false when nobody holds it (the receiver is gone) or what sits at its
+  // path is not a FIFO (never written: it may be a planted link or file).
   bool ring(uint32_t row, uint32_t generation);
 
  private:
@@ -51,6 +53,13 @@ class BellRinger {
   };
   std::string prefix_;
   Entry entries_[kMaxHandles];
+};
+
+// The addon's per-environment state: the uv handles it owns, closed before the environment goes away.
+struct ChannelAddon {
+  explicit ChannelAddon(napi_env env) : handles(new EnvHandles(env)) {}
+  ~ChannelAddon() { delete handles; }  // after every handle's close callback: the environment is gone
+  EnvHandles* handles;
 };
 
 }  // namespace chan

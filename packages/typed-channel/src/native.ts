@@ -62,7 +62,7 @@ export interface ChannelLayout {
 }
 
 export interface NativeBinding {
-  ChannelCore: new (buffer: ArrayBuffer, row: number, bellPrefix: string) => NativeChannelCore;
+  ChannelCore: new (buffer: ArrayBuffer, row: number, bellPrefix: string, objectName: string, dev: bigint, inode: bigint) => NativeChannelCore;
   Doorbell: new (path: string) => NativeDoorbell;
   init(buffer: ArrayBuffer, type: number, onFull: number, capacity: number, slotSize: number, maxMessage: number): void;
   valid(buffer: ArrayBuffer): boolean;

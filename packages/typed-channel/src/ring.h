@@ -21,19 +21,43 @@ inline void cpu_relax() {
 #endif
 }
 
+// A channel's geometry, validated once and then read only from private memory: another process can rewrite
+// the shared control block at any time, and a capacity or slot size re-read from it could divide by zero or
+// index past the mapping.
+struct Geometry {
+  uint32_t type = 0;
+  uint32_t on_full = 0;
+  uint32_t capacity = 0;
+  uint32_t slot_size = 0;
+  uint32_t max_message = 0;
+};
+
 class Ring {
  public:
-  Ring(uint8_t* base, size_t size) : base_(base), size_(size), c_(reinterpret_cast<Control*>(base + kControlOffset)) {}
+  Ring(uint8_t* base, size_t size, const Geometry& g)
+      : base_(base), size_(size), c_(reinterpret_cast<Control*>(base + kControlOffset)), g_(g) {}
 
-  // Checks a segment's control block against its size before anything trusts its numbers.
-  static bool valid(const uint8_t* base, size_t size) {
-    if (size < kRingOffset) return false;
+  // Copies a segment's control block out of shared memory and checks it against the segment's size before
+  // anything trusts its numbers; false when it does not add up.
+  static bool read_geometry(const uint8_t* base, size_t size, Geometry* out) {
+    if (base == nullptr || size < kRingOffset) return false;
     const Control* c = reinterpret_cast<const Control*>(base + kControlOffset);
-    if (c->type != kTypeChannel && c->type != kTypeRoute) return false;
-    if (c->on_full > kOnFullLag || c->capacity == 0 || c->slot_size < 64 || c->slot_size % 64 != 0) return false;
+    Geometry g;
+    g.type = __atomic_load_n(&c->type, __ATOMIC_RELAXED);
+    g.on_full = __atomic_load_n(&c->on_full, __ATOMIC_RELAXED);
+    g.capacity = __atomic_load_n(&c->capacity, __ATOMIC_RELAXED);
+    g.slot_size = __atomic_load_n(&c->slot_size, __ATOMIC_RELAXED);
+    g.max_message = __atomic_load_n(&c->max_message, __ATOMIC_RELAXED);
+    if (g.type != kTypeChannel && g.type != kTypeRoute) return false;
+    if (g.on_full > kOnFullLag || g.capacity == 0 || g.slot_size < 64 || g.slot_size % 64 != 0) return false;
     if (c->max_handles != kMaxHandles || c->identities != kIdentitiesOffset || c->receivers != kReceiversOffset) return false;
-    if (c->ring != kRingOffset || segment_size(c->capacity, c->slot_size) != size) return false;
+    if (c->ring != kRingOffset || segment_size(g.capacity, g.slot_size) != size) return false;
+    *out = g;
     return true;
+  }
+  static bool valid(const uint8_t* base, size_t size) {
+    Geometry g;
+    return read_geometry(base, size, &g);
   }
 
   static void init(uint8_t* base, uint32_t type, uint32_t on_full, uint32_t capacity, uint32_t slot_size, uint32_t max_message) {
@@ -51,12 +75,15 @@ class Ring {
   }
 
   Control* control() const { return c_; }
-  uint32_t payload() const { return c_->slot_size - kSlotHeaderSize; }
-  uint32_t capacity() const { return c_->capacity; }
-  bool lag_mode() const { return c_->on_full == kOnFullLag; }
+  const Geometry& geometry() const { return g_; }
+  uint32_t payload() const { return g_.slot_size - kSlotHeaderSize; }
+  uint32_t capacity() const { return g_.capacity; }
+  uint32_t max_message() const { return g_.max_message; }
+  bool lag_mode() const { return g_.on_full == kOnFullLag; }
+  bool is_route() const { return g_.type == kTypeRoute; }
   Receiver* receiver(uint32_t row) const { return reinterpret_cast<Receiver*>(base_ + kReceiversOffset) + row; }
   Slot* slot(uint64_t pos) const {
-    return reinterpret_cast<Slot*>(base_ + kRingOffset + static_cast<size_t>(pos % c_->capacity) * c_->slot_size);
+    return reinterpret_cast<Slot*>(base_ + kRingOffset + static_cast<size_t>(pos % g_.capacity) * g_.slot_size);
   }
   uint8_t* slot_payload(Slot* s) const { return reinterpret_cast<uint8_t*>(s) + kSlotHeaderSize; }
   uint64_t fragments(size_t len) const { return len == 0 ? 1 : (len + payload() - 1) / payload(); }
@@ -103,14 +130,14 @@ class Ring {
   // `need`); in lag mode everything is always writable. A cached minimum is a safe lower bound: a receiver that
   // joins later starts at the write cursor, which is never below it.
   uint64_t free_slots(uint64_t need, uint64_t* cached_min) const {
-    if (lag_mode()) return c_->capacity;
+    if (lag_mode()) return g_.capacity;
     uint64_t w = c_->write_cursor.load(std::memory_order_relaxed);
     uint64_t used = w - *cached_min;
-    if (used + need > c_->capacity) {
+    if (used + need > g_.capacity) {
       *cached_min = min_cursor();
       used = w - *cached_min;
     }
-    return used >= c_->capacity ? 0 : c_->capacity - used;
+    return used >= g_.capacity ? 0 : g_.capacity - used;
   }
 
   // Writes fragments of data[*pos..] into free slots and publishes them; returns how many were written. With
@@ -172,7 +199,7 @@ class Ring {
   // waits for a batch of room, not one wake-up per freed slot).
   void set_room_target(uint64_t want) {
     uint64_t w = c_->write_cursor.load(std::memory_order_relaxed);
-    uint64_t cap = c_->capacity;
+    uint64_t cap = g_.capacity;
     c_->room_target.store(w + std::min(want, cap) > cap ? w + std::min(want, cap) - cap : 0, std::memory_order_seq_cst);
   }
 
@@ -198,6 +225,7 @@ class Ring {
   uint8_t* base_;
   size_t size_;
   Control* c_;
+  Geometry g_;
 };
 
 }  // namespace chan

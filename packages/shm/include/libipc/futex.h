@@ -39,6 +39,14 @@ inline int futex_wake(const uint32_t* addr, int count = INT_MAX) {
   return rc < 0 ? 0 : static_cast<int>(rc);
 }
 
+// A duration in ms from JavaScript as ns: negative or NaN means "no timeout" (-1); huge values are clamped
+// (a double beyond int64 range converted to an integer is undefined behaviour).
+inline int64_t ms_to_ns(double ms) {
+  if (!(ms >= 0)) return -1;
+  if (ms > 9.2e12) return INT64_MAX / 2;  // ~146 years
+  return static_cast<int64_t>(ms * 1e6);
+}
+
 inline int64_t monotonic_ns() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
