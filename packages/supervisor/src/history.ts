@@ -1,0 +1,58 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { InvalidArgumentError, describeValue } from '@libipc/shm';
+
+export type HistoryEventType = 'start' | 'ready' | 'exit' | 'restart' | 'failed' | 'stop' | 'adopt';
+
+/** One lifecycle event of one service, as every sink receives it. */
+export interface HistoryEvent {
+  type: HistoryEventType;
+  /** The running name (name, or name.N for an instance). */
+  name: string;
+  /** The spec it belongs to (equal to name unless started with instances). */
+  service: string;
+  /** ISO 8601, UTC, ms. */
+  timestamp: string;
+  pid?: number;
+  /** Process start time in clock ticks since boot (decimal string): with pid, the process's identity. */
+  startTime?: string;
+  /** exit: the exit code, or null when killed by a signal (or unknown for an adopted process). */
+  exitCode?: number | null;
+  signal?: string | null;
+  /** restart: the delay before it. */
+  backoffMs?: number;
+  /** restarts so far (restart, failed). */
+  restarts?: number;
+  reason?: string;
+}
+
+/**
+ * Receives lifecycle events. `write` may be synchronous or return a promise; it runs off the manager's path
+ * (a bounded queue per sink), so a sink that throws, hangs or is slow never holds the manager up.
+ */
+export interface HistorySink {
+  write(event: HistoryEvent): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+/** Appends each event as one JSON line to a file (created with its folder if missing). */
+export class JsonlHistorySink implements HistorySink {
+  readonly path: string;
+  private dirReady: Promise<unknown> | undefined;
+
+  constructor(path: string) {
+    if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+      throw new InvalidArgumentError(`JsonlHistorySink path must be a non-empty string, got ${describeValue(path)}`);
+    }
+    this.path = path;
+  }
+
+  async write(event: HistoryEvent): Promise<void> {
+    this.dirReady ??= mkdir(dirname(this.path), { recursive: true });
+    await this.dirReady;
+    // O_APPEND: one write per line, so lines from several managers never interleave mid-line.
+    await appendFile(this.path, `${JSON.stringify(event)}\n`, { mode: 0o600 });
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,24 @@
+export { Manager, DEFAULT_RECONCILE_MS, type ManagerOptions, type LogsOptions } from './manager.js';
+export type { ServiceSpec, Readiness, LogsSpec } from './spec.js';
+export type { ServiceStatus, LastExit } from './unit.js';
+export { TRANSITIONS, type ServiceState, type StateChange } from './states.js';
+export { DependencyGraph } from './dependency-graph.js';
+export type { Store, StoreSnapshot, StoredService, StoredInstance, StoreOwner } from './store.js';
+export { JsonFileStore } from './json-store.js';
+export { JsonlHistorySink, type HistorySink, type HistoryEvent, type HistoryEventType } from './history.js';
+export { LogReader } from './logs.js';
+export { ENV } from './environment.js';
+export {
+  LibipcError,
+  CycleError,
+  ExistsError,
+  NotFoundError,
+  InvalidArgumentError,
+  InvalidNameError,
+  IllegalStateError,
+  TimeoutError,
+  SpawnError,
+  ClosedError,
+  IncompatibleError,
+} from '@libipc/shm';
+export type { RestartPolicy, ExitStatus } from '@libipc/process';

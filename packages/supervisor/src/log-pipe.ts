@@ -1,0 +1,149 @@
+import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { PermissionError, SystemError } from '@libipc/shm';
+import { RotatingLogFile } from './log-file.js';
+
+const PARTIAL_LINE_MAX = 64 * 1024;
+
+/**
+ * One output stream of a service: a FIFO the child's stdout (or stderr) is opened on, read by the manager,
+ * each line prefixed with an ISO timestamp and appended to a rotated file.
+ *
+ * Why a FIFO, opened read-write on both sides: the child keeps a reader of its own pipe open, so if the
+ * manager dies the child's writes never fail with EPIPE (they wait in the pipe, and block once it is full,
+ * 64 KiB); the next manager opens the same FIFO, by path, and carries on: nothing written is lost.
+ * The manager holds it read-write too, so it never sees end-of-file between two runs of the child.
+ */
+export class LogPipe extends EventEmitter {
+  private socket: Socket | undefined;
+  private fd: number | undefined;
+  private partial = '';
+  private closed = false;
+
+  private constructor(
+    readonly fifo: string,
+    readonly file: RotatingLogFile,
+  ) {
+    super();
+  }
+
+  /** Creates the FIFO when missing (mkfifo -m 600) and starts reading it. */
+  static async open(fifo: string, file: RotatingLogFile): Promise<LogPipe> {
+    const p = new LogPipe(fifo, file);
+    let fd: number;
+    try {
+      fd = openFifo(fifo);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkfifo(fifo);
+      fd = openFifo(fifo);
+    }
+    p.attach(fd);
+    return p;
+  }
+
+  /** Starts reading an already open pipe fd (e.g. /proc/<pid>/fd/1 of an adopted process). */
+  static fromPath(path: string, fifo: string, file: RotatingLogFile): LogPipe {
+    const p = new LogPipe(fifo, file);
+    p.attach(openFifo(path));
+    return p;
+  }
+
+  /** Reads what the pipe holds right now; `flushPartial` (the child exited) also writes out a trailing partial line. */
+  drain(flushPartial: boolean): void {
+    if (this.fd === undefined || this.closed) return;
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.fd, buf, 0, buf.length, null);
+      } catch {
+        break; // EAGAIN: empty
+      }
+      if (n <= 0) break;
+      this.take(buf.toString('utf8', 0, n));
+    }
+    if (flushPartial && this.partial !== '') {
+      this.emitLine(this.partial);
+      this.partial = '';
+    }
+  }
+
+  /** Drains, stops reading, closes; `unlink` also removes the FIFO (the service is gone for good). */
+  close(unlink: boolean): void {
+    if (this.closed) return;
+    this.drain(true);
+    this.closed = true;
+    this.socket?.destroy();
+    this.socket = undefined;
+    this.fd = undefined;
+    this.file.close();
+    if (unlink) rmSync(this.fifo, { force: true });
+    this.emit('close');
+  }
+
+  private attach(fd: number): void {
+    this.fd = fd;
+    // libuv polls the pipe: no thread of the pool waits on it.
+    const s = new Socket({ fd, readable: true, writable: false });
+    s.setEncoding('utf8');
+    s.on('data', (chunk: string) => this.take(chunk));
+    s.on('error', () => {});
+    s.unref();
+    this.socket = s;
+  }
+
+  private take(chunk: string): void {
+    const text = this.partial + chunk;
+    const lines = text.split('\n');
+    this.partial = lines.pop()!;
+    if (this.partial.length > PARTIAL_LINE_MAX) {
+      lines.push(this.partial);
+      this.partial = '';
+    }
+    if (lines.length === 0) return;
+    const ts = new Date().toISOString();
+    let out = '';
+    for (const l of lines) out += `${ts} ${l}\n`;
+    try {
+      this.file.write(out);
+    } catch (err) {
+      this.emit('write-error', err);
+    }
+    for (const l of lines) this.emit('line', `${ts} ${l}`);
+  }
+
+  private emitLine(l: string): void {
+    const line = `${new Date().toISOString()} ${l}`;
+    try {
+      this.file.write(`${line}\n`);
+    } catch (err) {
+      this.emit('write-error', err);
+    }
+    this.emit('line', line);
+  }
+}
+
+/** Opens a FIFO read-write without blocking, never through a symlink; refuses anything but our own FIFO. */
+function openFifo(path: string): number {
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  // BigInt stats: a plain fstat of a pipe would leave S_IFIFO in Node's shared stat buffer (see @libipc/process ready()).
+  const st = fstatSync(fd, { bigint: true });
+  if (!st.isFIFO() || (process.getuid && st.uid !== BigInt(process.getuid()))) {
+    closeSync(fd);
+    throw new PermissionError(`${path} is not a FIFO owned by this user; remove it (the supervisor creates its log pipes itself)`);
+  }
+  return fd;
+}
+
+function mkfifo(path: string): Promise<void> {
+  // Node has no mkfifo(3); coreutils' mkfifo does it, once per service (the FIFO is reused across restarts).
+  return new Promise((resolve, reject) => {
+    execFile('mkfifo', ['-m', '600', path], (err, _out, stderr) => {
+      if (!err || /File exists/.test(stderr)) return resolve();
+      reject(new SystemError(`cannot create the log pipe ${path}: ${stderr.trim() || err.message}`, { errno: 'EIO', syscall: 'mkfifo', cause: err }));
+    });
+  });
+}

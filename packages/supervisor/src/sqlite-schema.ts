@@ -1,0 +1,113 @@
+import { createRequire } from 'node:module';
+import { IncompatibleError, NotFoundError } from '@libipc/shm';
+
+/** The part of better-sqlite3's API this package uses (its types are not needed to use ours). */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): void;
+  pragma(sql: string, opts?: { simple?: boolean }): unknown;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F & { immediate: F };
+  close(): void;
+  readonly open: boolean;
+}
+type DatabaseConstructor = new (path: string, opts?: { timeout?: number }) => SqliteDatabase;
+
+let driver: DatabaseConstructor | undefined;
+
+/** better-sqlite3, loaded on first use: it is an optional peer dependency, needed only by this entry point. */
+export function openDatabase(path: string): SqliteDatabase {
+  if (!driver) {
+    try {
+      const mod = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor | { default: DatabaseConstructor };
+      driver = typeof mod === 'function' ? mod : mod.default;
+    } catch (err) {
+      throw new NotFoundError(
+        `@libipc/supervisor/sqlite needs better-sqlite3, which is not installed (${(err as Error).message.split('\n')[0]}): npm install better-sqlite3@^12.11`,
+      );
+    }
+  }
+  const db = new driver(path, { timeout: 5000 });
+  // WAL: readers never block the writer; NORMAL: durable against a crash of this process (not of the machine).
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  migrate(db, path);
+  return db;
+}
+
+/** Each migration moves the schema one version up; PRAGMA user_version records where a file is. */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE services (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        service TEXT NOT NULL,
+        desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+        state TEXT NOT NULL,
+        pid INTEGER,
+        start_time TEXT,
+        restarts INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX instances_service ON instances (service);
+      INSERT INTO meta (key, value) VALUES ('format', 'libipc-supervisor');
+    `,
+  },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp TEXT NOT NULL,
+        type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        service TEXT NOT NULL,
+        pid INTEGER,
+        event TEXT NOT NULL
+      );
+      CREATE INDEX history_name ON history (name, id);
+    `,
+  },
+  {
+    version: 3,
+    sql: `ALTER TABLE instances ADD COLUMN contract_restarts INTEGER NOT NULL DEFAULT 0;`,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+function migrate(db: SqliteDatabase, path: string): void {
+  const step = db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new IncompatibleError(`${path} has supervisor schema version ${current}; this @libipc/supervisor knows up to ${SCHEMA_VERSION}: upgrade it`);
+    }
+    if (current === 0) {
+      const tables = db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).get() as { n: number };
+      if (tables.n > 0) throw new IncompatibleError(`${path} is a SQLite database of something else (it has tables but no supervisor schema); use another file`);
+    } else {
+      const format = db.prepare(`SELECT value FROM meta WHERE key = 'format'`).get() as { value: string } | undefined;
+      if (format?.value !== 'libipc-supervisor') throw new IncompatibleError(`${path} is not a libipc supervisor database; use another file`);
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+  });
+  // IMMEDIATE: two connections opening the same new file migrate one after the other.
+  step.immediate();
+}
