@@ -46,6 +46,8 @@ export class ClusterNode extends EventEmitter {
   /** The last role announced ('leader', or 'follower:<leader>'), so that each change is announced once. */
   private announced: string | undefined;
   private roleKnown: (() => void) | undefined;
+  /** Role events start once join() has resolved (listeners are attached after it). */
+  private announcing = false;
 
   private constructor(opts: ParsedClusterOptions, client: Etcd3, hasher: Hasher) {
     super();
@@ -183,7 +185,10 @@ export class ClusterNode extends EventEmitter {
     this.bridge?.start();
     this.recovery.start();
     // Announce the first role after join() resolved, so that listeners attached right after see it.
-    setImmediate(() => this.announceRole());
+    setImmediate(() => {
+      this.announcing = true;
+      this.announceRole();
+    });
   }
 
   /** A failed join: give back what was taken. */
@@ -347,7 +352,7 @@ export class ClusterNode extends EventEmitter {
   }
 
   private announceRole(): void {
-    if (!this.started || this.closed) return;
+    if (!this.announcing || this.closed) return;
     if (this.leadership.isLeader) {
       if (this.announced !== 'leader') {
         this.announced = 'leader';

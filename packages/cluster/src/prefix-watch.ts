@@ -134,20 +134,21 @@ export class PrefixWatch {
         if (w !== this.watcher) return;
         const wasSettled = settled;
         settle(() => resolve('compacted'));
-        this.drop();
+        // etcd ended this watch itself: cancelling it again makes etcd3 throw on the unknown watch id.
+        this.drop(false);
         if (wasSettled && !this.closed) this.relist().catch((err) => this.closed || this.handlers.failed(err));
       });
     });
   }
 
-  private drop(): void {
+  private drop(cancel = true): void {
     const w = this.watcher;
     this.watcher = undefined;
     this.abandon?.(new Error(`the watch of ${this.prefix} was closed`));
     if (w) {
       w.removeAllListeners('data');
       w.on('error', () => undefined);
-      void w.cancel().catch(() => undefined);
+      if (cancel) void w.cancel().catch(() => undefined);
     }
   }
 }

@@ -1,4 +1,5 @@
-import type { ServiceRegistry } from '@libipc/registry';
+import type { ServiceEntry, ServiceRegistry } from '@libipc/registry';
+import { watchExit } from '@libipc/shm';
 
 export interface BridgeTarget {
   register(name: string): Promise<void>;
@@ -7,9 +8,10 @@ export interface BridgeTarget {
 
 /**
  * Mirrors one machine's @libipc/registry domain into the cluster: every live entry of the domain becomes a
- * registration of this node, and goes when it is unregistered or its process dies. Any change (or etcd
- * coming back) makes it compare the domain's live names with what it mirrored, and fix the difference, so
- * a change missed while etcd was away is caught up, never lost.
+ * registration of this node, and goes when it is unregistered or its process dies (seen at once through a
+ * pidfd: the registry itself only notices a dead entry when someone reads it). Any change (or etcd coming
+ * back) makes it compare the domain's live names with what it mirrored, and fix the difference, so a change
+ * missed while etcd was away is caught up, never lost.
  */
 export class RegistryBridge {
   private readonly mirrored = new Set<string>();
@@ -17,6 +19,8 @@ export class RegistryBridge {
   private running: Promise<void> | undefined;
   private again = false;
   private retry: NodeJS.Timeout | undefined;
+  /** Processes (pid:startTime) whose exit we watch. */
+  private readonly watched = new Set<string>();
 
   constructor(
     private readonly registry: ServiceRegistry,
@@ -55,7 +59,9 @@ export class RegistryBridge {
   private async sync(): Promise<void> {
     let live: Set<string>;
     try {
-      live = new Set(this.registry.list().map((e) => e.name));
+      const entries = this.registry.list();
+      live = new Set(entries.map((e) => e.name));
+      for (const e of entries) this.watchProcess(e);
     } catch {
       // The registry lock is held by a stopped process, or the registry was closed: try again in a second.
       if (!this.abort.signal.aborted) this.retry = setTimeout(() => this.resync(), 1000).unref();
@@ -72,6 +78,20 @@ export class RegistryBridge {
       if (live.has(name)) continue;
       await this.target.unregister(name).then(() => this.mirrored.delete(name), () => undefined);
     }
+  }
+
+  /** A registered process's death removes its entry only when the registry is read: read it then. */
+  private watchProcess(e: ServiceEntry): void {
+    const id = `${e.pid}:${e.startTime}`;
+    if (e.pid === process.pid || this.watched.has(id)) return;
+    this.watched.add(id);
+    watchExit(e.pid, e.startTime, { signal: this.abort.signal, ref: false }).then(
+      () => {
+        this.watched.delete(id);
+        this.resync();
+      },
+      () => this.watched.delete(id),
+    );
   }
 
   close(): void {

@@ -1,0 +1,256 @@
+// ClusterNode in this process on a real etcd: the address book's rules (oldest registration wins, duplicates
+// reported, re-list after compaction), spawnRegister under concurrency, the leader's fence, and the bridge
+// from a one-machine @libipc/registry domain.
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Etcd3 } from 'etcd3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ServiceRegistry } from '@libipc/registry';
+import { ClusterNode, type DaemonSpec, type Launcher } from '../src/index.js';
+import { shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
+import { type EtcdServer, startEtcd } from './etcd.js';
+
+let etcd: EtcdServer;
+let admin: Etcd3;
+beforeAll(async () => {
+  etcd = await startEtcd();
+  admin = new Etcd3({ hosts: etcd.endpoint });
+});
+afterAll(async () => {
+  admin?.close();
+  await etcd?.close();
+});
+
+const open: ClusterNode[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((n) => n.leave()));
+});
+
+async function join(cluster: string, nodeName: string, extra: Record<string, unknown> = {}): Promise<ClusterNode> {
+  const n = await ClusterNode.join({ endpoints: [etcd.endpoint], cluster, nodeName, leaseTtlS: 2, ...extra });
+  open.push(n);
+  return n;
+}
+
+/** Resolves when `check()` holds (checked every 20 ms: the address book has no public change event). */
+async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not ${what} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A launcher that records what it starts; recover() lists `wanted`. */
+function recorder(wanted: string[] = []): Launcher & { started: string[]; stopped: string[] } {
+  const l = {
+    started: [] as string[],
+    stopped: [] as string[],
+    async spawn(d: DaemonSpec) {
+      l.started.push(d.processName);
+    },
+    async stop(d: DaemonSpec) {
+      l.stopped.push(d.processName);
+    },
+    async *recover() {
+      for (const processName of wanted) yield { launcher: 'L', processName };
+    },
+  };
+  return l;
+}
+
+describe('address book', () => {
+  it('a name registered on two nodes resolves to the oldest registration; the duplicate is reported', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    const b = await join(cluster, 'b');
+    await a.register('dup');
+    await eventually(() => b.locate('dup') === 'a', 'b sees dup on a');
+    const reports = [once(a, 'duplicate'), once(b, 'duplicate')];
+    await b.register('dup');
+    for (const [report] of await Promise.all(reports)) expect(report).toEqual({ processName: 'dup', nodes: ['a', 'b'] });
+    expect([a.locate('dup'), b.locate('dup')]).toEqual(['a', 'a']);
+    await a.unregister('dup');
+    await eventually(() => a.locate('dup') === 'b' && b.locate('dup') === 'b', 'dup resolves to b');
+    expect(a.addressBook().getProcessList('b')).toEqual(['dup']);
+  });
+
+  it('a watch resumed at a compacted revision lists again and reports what it missed', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    const b = await join(cluster, 'b');
+    await b.register('before');
+    await eventually(() => a.locate('before') === 'b', 'a sees before');
+    // Cut a's watch without it noticing, change the cluster, and compact etcd's history past a's revision.
+    const book = (a as unknown as { book: { watch: { drop(): void }; resume(): Promise<void>; revision: number } }).book;
+    book.watch.drop();
+    const seen = book.revision;
+    const joined = once(a, 'node-joined');
+    await b.register('missed');
+    await b.unregister('before');
+    await join(cluster, 'c');
+    const { header } = await admin.kv.range({ key: Buffer.from('x') });
+    await admin.kv.compact({ revision: header.revision, physical: true });
+    expect(Number(header.revision)).toBeGreaterThan(seen + 1);
+
+    await book.resume();
+    expect(await joined).toEqual(['c']);
+    expect(a.locate('missed')).toBe('b');
+    expect(a.locate('before')).toBeUndefined();
+    expect(a.addressBook().getAvailableNodes()).toEqual(['a', 'b', 'c']);
+    // And it keeps watching from there.
+    await b.register('later');
+    await eventually(() => a.locate('later') === 'b', 'a sees later');
+  });
+
+  it('pickNode gives the same answer on every node, and only live nodes', async () => {
+    const cluster = uniqueName('c');
+    const nodes = [await join(cluster, 'a'), await join(cluster, 'b'), await join(cluster, 'c')];
+    await eventually(() => nodes.every((n) => n.addressBook().getAvailableNodes().length === 3), 'all see 3 nodes');
+    const names = Array.from({ length: 200 }, (_, i) => `svc${i}`);
+    const picks = nodes.map((n) => names.map((x) => n.addressBook().pickNode(x)));
+    expect(picks[1]).toEqual(picks[0]);
+    expect(picks[2]).toEqual(picks[0]);
+    expect(new Set(picks[0])).toEqual(new Set(['a', 'b', 'c']));
+    await nodes[2]!.leave();
+    await eventually(() => nodes[0]!.addressBook().getAvailableNodes().length === 2, 'a sees c leave');
+    expect(names.map((x) => nodes[0]!.addressBook().pickNode(x)).filter((p) => p === 'c')).toEqual([]);
+  });
+});
+
+describe('spawnRegister', () => {
+  it('many concurrent calls from every node: each name starts exactly once; a contested name once, the rest ERR_LIBIPC_EXISTS', async () => {
+    const cluster = uniqueName('c');
+    const launchers = [recorder(), recorder(), recorder()];
+    const nodes = [await join(cluster, 'a'), await join(cluster, 'b'), await join(cluster, 'c')];
+    nodes.forEach((n, i) => n.registerLauncher('L', launchers[i]!));
+    await eventually(() => nodes.every((n) => n.addressBook().getAvailableNodes().length === 3), 'all see 3 nodes');
+    const calls = nodes.flatMap((n, i) => [
+      ...Array.from({ length: 20 }, (_, k) => n.spawnRegister('L', `w${i}.${k}`, [i, k])),
+      ...Array.from({ length: 3 }, () => n.spawnRegister('L', 'contested')),
+    ]);
+    const results = await Promise.allSettled(calls);
+    const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(failed.map((e) => e.code)).toEqual(Array(8).fill('ERR_LIBIPC_EXISTS'));
+    const started = launchers.flatMap((l) => l.started).sort();
+    const expected = [...nodes.flatMap((_, i) => Array.from({ length: 20 }, (_, k) => `w${i}.${k}`)), 'contested'].sort();
+    expect(started).toEqual(expected);
+    // Each ran where placement says, and every node's book agrees.
+    for (const r of results) {
+      if (r.status !== 'fulfilled') continue;
+      expect(['a', 'b', 'c']).toContain(r.value.node);
+    }
+    for (const name of expected) {
+      const placed = nodes[0]!.addressBook().pickNode(name);
+      await eventually(() => nodes.every((n) => n.locate(name) === placed), `${name} located on ${placed} everywhere`);
+    }
+    await expect(nodes[0]!.spawnRegister('L', 'w1.1')).rejects.toMatchObject({ code: 'ERR_LIBIPC_EXISTS' });
+  });
+
+  it('a launcher failure rejects with ERR_LIBIPC_SPAWN and leaves no registration', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    const b = await join(cluster, 'b');
+    const failing: Launcher = { spawn: async () => Promise.reject(new Error('no binary')) };
+    a.registerLauncher('L', failing);
+    b.registerLauncher('L', failing);
+    await eventually(() => a.addressBook().getAvailableNodes().length === 2, 'a sees b');
+    const names = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'];
+    const results = await Promise.allSettled(names.map((x) => a.spawnRegister('L', x)));
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_LIBIPC_SPAWN', message: expect.stringContaining('no binary') });
+    }
+    for (const x of names) await eventually(() => a.locate(x) === undefined && b.locate(x) === undefined, `${x} unregistered`);
+  });
+});
+
+describe('leader', () => {
+  it('a leader whose candidacy is gone (it does not know yet) has its assignments refused by the fence', async () => {
+    const cluster = uniqueName('c');
+    const wanted: string[] = [];
+    const la = recorder(wanted);
+    const lb = recorder();
+    const a = await join(cluster, 'a', { recoveryIntervalMs: 3_600_000 });
+    a.registerLauncher('L', la);
+    const b = await join(cluster, 'b', { recoveryIntervalMs: 3_600_000 });
+    b.registerLauncher('L', lb);
+    expect(a.isLeader).toBe(true);
+    const placed: unknown[] = [];
+    a.on('daemon-placed', (p) => placed.push(p));
+    b.on('daemon-placed', (p) => placed.push(p));
+    // Record what a's assignment transactions answer.
+    const internals = a as unknown as { daemons: Record<string, (...args: unknown[]) => Promise<{ kind: string }>>; recovery: { trigger(): void } };
+    const outcomes: string[] = [];
+    for (const m of ['startHere', 'request'] as const) {
+      const orig = internals.daemons[m]!.bind(internals.daemons);
+      internals.daemons[m] = async (...args) => {
+        const r = await orig(...args);
+        outcomes.push(r.kind);
+        return r;
+      };
+    }
+    // Revoke a's election lease behind its back, then make it recover at once, before its keepalive notices.
+    const prefix = `libipc/cluster/${cluster}/b/election/`;
+    const candidacy = (await admin.getAll().prefix(prefix).exec()).kvs.find((kv) => kv.value.toString() === 'a')!;
+    await admin.leaseClient.leaseRevoke({ ID: candidacy.lease });
+    const follower = once(a, 'follower');
+    wanted.push('late0', 'late1', 'late2');
+    internals.recovery.trigger();
+    await follower;
+    expect(outcomes.length).toBeGreaterThan(0);
+    expect(new Set(outcomes)).toEqual(new Set(['deposed']));
+    await eventually(() => b.isLeader, 'b leads');
+    expect(a.isLeader).toBe(false);
+    expect(placed).toEqual([]);
+    expect([...la.started, ...lb.started]).toEqual([]);
+    expect((await admin.getAll().prefix(`libipc/cluster/${cluster}/a/`).keys()).length).toBe(0);
+  });
+
+  it('leader and follower events: one leader at a time, the next one when it leaves', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    const aLeader = once(a, 'leader');
+    const b = await join(cluster, 'b');
+    const bFollower = once(b, 'follower');
+    await aLeader;
+    expect(await bFollower).toEqual(['a']);
+    expect([a.isLeader, b.isLeader]).toEqual([true, false]);
+    const bLeader = once(b, 'leader');
+    await a.leave();
+    await bLeader;
+    expect(b.isLeader).toBe(true);
+    expect(a.isLeader).toBe(false);
+  });
+});
+
+describe('registry bridge', () => {
+  it("mirrors a one-machine registry domain: register ⇒ locatable cluster-wide; unregister or death ⇒ gone", async () => {
+    const cluster = uniqueName('c');
+    const domain = uniqueName('bridge');
+    const registry = new ServiceRegistry(domain);
+    try {
+      registry.register('audio.0', 'audio.0.ctl', 'audio.0.rep');
+      const a = await join(cluster, 'a', { registry });
+      const b = await join(cluster, 'b');
+      await eventually(() => b.locate('audio.0') === 'a', 'b locates audio.0 on a');
+      registry.register('audio.1', 'audio.1.ctl', 'audio.1.rep');
+      await eventually(() => b.locate('audio.1') === 'a', 'b locates audio.1 on a');
+      registry.unregister('audio.0');
+      await eventually(() => b.locate('audio.0') === undefined, 'audio.0 gone');
+
+      const child = spawnNode(fileURLToPath(new URL('./fixtures/registry-service.mjs', import.meta.url)), [domain, 'worker.7']);
+      await child.line('registered worker.7');
+      await eventually(() => b.locate('worker.7') === 'a', 'b locates worker.7 on a');
+      await child.kill('SIGKILL');
+      await eventually(() => b.locate('worker.7') === undefined, 'worker.7 gone after its process died');
+      expect(a.addressBook().getProcessList('a')).toEqual(['audio.1']);
+      await a.leave();
+      await eventually(() => b.locate('audio.1') === undefined, 'audio.1 gone with a');
+    } finally {
+      registry.clear();
+      registry.close();
+    }
+    expect(shmObjects(domain)).toEqual([]);
+  });
+});
