@@ -195,7 +195,7 @@ export class ClusterNode extends EventEmitter {
   private async abandon(): Promise<void> {
     this.closed = true;
     this.availability.close();
-    this.recovery.stop();
+    await this.recovery.stop();
     await this.leadership.resign();
     await this.membership.leave();
     this.inbox.close();
@@ -325,9 +325,9 @@ export class ClusterNode extends EventEmitter {
     this.leaving ??= (async () => {
       const reachable = this.availability.available;
       this.closed = true;
-      this.recovery.stop();
       this.bridge?.close();
       this.availability.close();
+      await this.recovery.stop();
       await this.daemons.stopAll(this.opts.spawnTimeoutMs);
       if (reachable) {
         await this.leadership.resign();

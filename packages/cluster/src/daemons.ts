@@ -156,6 +156,11 @@ export class Daemons {
 
   /** Runs the launcher for a daemon whose registration is written; withdraws it if the launcher fails. */
   private async run(launcher: Launcher, spec: DaemonSpec): Promise<void> {
+    if (this.closed) {
+      // The node is leaving (its daemons are being stopped): take the registration back, start nothing.
+      await this.ctx.client.kv.deleteRange({ key: b(this.ctx.keys.proc(spec.processName, this.ctx.node)) }).catch(() => undefined);
+      throw new ClosedError(`node '${this.ctx.node}' is leaving the cluster; '${spec.processName}' was not started`);
+    }
     this.ctx.membership.processes.set(spec.processName, { daemon: spec });
     try {
       await launcher.spawn(spec);

@@ -30,6 +30,7 @@ export class Recovery {
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   /** Daemons this leader assigned to another node, until that node confirms or leaves. */
   private readonly inFlight = new Set<string>();
 
@@ -42,13 +43,16 @@ export class Recovery {
     this.timer = setInterval(() => this.trigger(), this.intervalMs).unref();
   }
 
-  stop(): void {
+  /** No more passes; resolves when the one running (if any) has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     this.inFlight.clear();
+    await this.running;
   }
 
   trigger(): void {
-    if (!this.ctx.leadership.isLeader || !this.ctx.available()) return;
+    if (this.stopped || !this.ctx.leadership.isLeader || !this.ctx.available()) return;
     if (this.running) {
       this.again = true;
       return;
@@ -70,7 +74,7 @@ export class Recovery {
         this.ctx.etcdFailed(err);
         return;
       }
-    } while (this.again && this.ctx.leadership.isLeader && this.ctx.available());
+    } while (this.again && !this.stopped && this.ctx.leadership.isLeader && this.ctx.available());
   }
 
   private fence(): Fence | undefined {
@@ -108,7 +112,7 @@ export class Recovery {
     const todo = (await this.wanted()).filter((s) => this.ctx.book.locate(s.processName) === undefined && !this.inFlight.has(s.processName));
     let deposed = false;
     for (let i = 0; i < todo.length && !deposed; i += CONCURRENCY) {
-      if (!this.ctx.leadership.isLeader || !this.ctx.available()) return;
+      if (this.stopped || !this.ctx.leadership.isLeader || !this.ctx.available()) return;
       const outcomes = await Promise.all(todo.slice(i, i + CONCURRENCY).map((spec) => this.place(spec, fence)));
       deposed = outcomes.includes('deposed');
     }
