@@ -15,14 +15,31 @@ export class RotatingLogFile {
     private readonly keep: number,
   ) {}
 
+  /** Appends whole lines; a file never passes maxBytes unless one line alone does. */
   write(text: string): void {
     const bytes = Buffer.from(text, 'utf8');
     this.open();
-    if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
-    this.open();
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.fd!, bytes, off);
-    this.size += bytes.length;
+    let start = 0;
+    while (start < bytes.length) {
+      // As many whole lines as fit in this file.
+      let end = start;
+      for (;;) {
+        const nl = bytes.indexOf(10, end);
+        const next = nl < 0 ? bytes.length : nl + 1;
+        if (end > start && this.size + (next - start) > this.maxBytes) break;
+        end = next;
+        if (this.size + (end - start) >= this.maxBytes || end >= bytes.length) break;
+      }
+      if (this.size > 0 && this.size + (end - start) > this.maxBytes) {
+        this.rotate();
+        this.open();
+        continue;
+      }
+      let off = start;
+      while (off < end) off += writeSync(this.fd!, bytes, off, end - off);
+      this.size += end - start;
+      start = end;
+    }
   }
 
   close(): void {

@@ -38,8 +38,8 @@ import { type RestartCause, type ServiceStatus, Unit, type Waiter } from './unit
 export interface ManagerOptions {
   /** Where specs, dependencies, desired states and process identities are kept: a Store, or the path of a JSON store file. */
   store?: Store | string;
-  /** Receivers of every lifecycle event. */
-  sinks?: HistorySink[];
+  /** Receivers of every lifecycle event: sinks, or plain functions. */
+  sinks?: Array<HistorySink | ((event: HistoryEvent) => void | Promise<void>)>;
   /** Global environment of every service (each spec's env overrides it). */
   env?: Record<string, string>;
   /** Start the reconciler with this interval. */
@@ -132,6 +132,8 @@ export class Manager extends EventEmitter {
   private shuttingDown = false;
   private shutdownPromise: Promise<void> | undefined;
   private closed = false;
+  /** Events raised inside the constructor (adoptions), replayed on the next tick so listeners added after `new` see them. */
+  private deferred: Array<[string, unknown[]]> | undefined = [];
 
   constructor(opts?: ManagerOptions) {
     super();
@@ -182,7 +184,13 @@ export class Manager extends EventEmitter {
     }
     this.loaded = Promise.allSettled(toStart.map((u) => this.waitFor(u, 'running'))).then(() => undefined);
     if (o.reconcileMs !== undefined) this.startReconciler(o.reconcileMs);
-    this.schedule();
+    const deferred = this.deferred!;
+    // A microtask, not nextTick: inside async code nextTick would run after the caller's next await.
+    queueMicrotask(() => {
+      this.deferred = undefined;
+      for (const [event, args] of deferred) this.emitSafe(event, ...args);
+      this.schedule();
+    });
   }
 
   // ---- public API ----
@@ -562,7 +570,7 @@ export class Manager extends EventEmitter {
     }
     // Dependents waiting for these after a crash come back because of this start, not of the crash.
     for (const s of this.graph.dependentClosure(services)) {
-      for (const u of this.unitsOf.get(s)!) if (u.state === 'stopped' && u.restartCause === 'crash') u.restartCause = 'manual';
+      for (const u of this.unitsOf.get(s)!) if ((u.state === 'stopped' || u.state === 'stopping') && u.restartCause === 'crash') u.restartCause = 'manual';
     }
     const waits = [...closure].map((u) => this.waitFor(u, 'running'));
     this.schedule();
@@ -640,7 +648,8 @@ export class Manager extends EventEmitter {
     }
     if (u.desired !== 'running') return new CancelledError(`start of ${u.name} was overtaken by a later stop()`);
     if (u.state === 'running' && !u.bounce && (w.afterGeneration === undefined || u.generation > w.afterGeneration)) return true;
-    if (u.state === 'failed' || u.state === 'exited') return new IllegalStateError(`${u.name} ${u.state}: ${u.reason ?? 'no reason recorded'}`);
+    // While our start is in flight, it reports its own error (ERR_LIBIPC_SPAWN, …) first.
+    if ((u.state === 'failed' || u.state === 'exited') && !u.starting) return new IllegalStateError(`${u.name} ${u.state}: ${u.reason ?? 'no reason recorded'}`);
     const doomed = this.terminalDependency(u);
     if (doomed) return new IllegalStateError(`${u.name} cannot start: it depends on ${doomed.name}, which ${doomed.state} (${doomed.reason ?? 'no reason recorded'})`);
     return undefined;
@@ -658,7 +667,7 @@ export class Manager extends EventEmitter {
   // ---- the control loop ----
 
   private schedule(): void {
-    if (this.evalScheduled || this.closed) return;
+    if (this.evalScheduled || this.closed || this.deferred) return;
     this.evalScheduled = true;
     queueMicrotask(() => {
       this.evalScheduled = false;
@@ -700,13 +709,13 @@ export class Manager extends EventEmitter {
           void this.startAction(u);
           return;
         case 'backoff':
-          if (blocker !== undefined && !u.stopping) void this.cancelBackoff(u, `dependency ${blocker} is not running`);
+          if (blocker !== undefined && !u.stopping) void this.cancelBackoff(u, this.waitingReason(blocker));
           return;
         case 'starting':
         case 'running':
           if ((blocker !== undefined || u.bounce) && !u.stopping && !this.hasLiveDependents(u)) {
             const cause: RestartCause = u.bounce || this.bounceUpstream(u) ? 'manual' : 'crash';
-            void this.stopAction(u, u.bounce ? 'restart()' : `dependency ${blocker} is not running`, cause);
+            void this.stopAction(u, u.bounce ? 'restart()' : this.waitingReason(blocker!), cause);
           }
           return;
         default: // stopping, failed, exited: wait / stay until asked
@@ -746,12 +755,18 @@ export class Manager extends EventEmitter {
     return false;
   }
 
-  private setWaiting(u: Unit, blocker: string): void {
+  /** "waiting for a (backoff)", "waiting for a, which failed: …": the reason of a service held back by a dependency. */
+  private waitingReason(blocker: string): string {
     const units = this.unitsOf.get(blocker) ?? [];
     const failed = units.find((d) => d.state === 'failed' || d.state === 'exited');
-    const why = failed
-      ? `waiting for ${blocker}, which ${failed.state}: ${failed.reason ?? 'no reason recorded'}`
-      : `waiting for ${blocker} (${[...new Set(units.map((d) => (d.desired === 'stopped' ? 'stopped' : d.state)))].join(', ')})`;
+    if (failed) return `waiting for ${blocker}, which ${failed.state}: ${failed.reason ?? 'no reason recorded'}`;
+    const states = new Set(units.map((d) => (d.desired === 'stopped' ? 'stopped' : d.bounce ? 'restarting' : d.state)));
+    // Healthy itself, but held back by its own dependencies.
+    return states.size === 1 && states.has('running') ? `waiting for ${blocker} (its dependencies are not running)` : `waiting for ${blocker} (${[...states].join(', ')})`;
+  }
+
+  private setWaiting(u: Unit, blocker: string): void {
+    const why = this.waitingReason(blocker);
     if (u.reason !== why) {
       u.reason = why;
       this.persist(u);
@@ -810,6 +825,8 @@ export class Manager extends EventEmitter {
     u.stopping = true;
     const grace = u.stopGrace ?? u.spec.stopTimeoutMs;
     u.stopReason = reason;
+    // Decided now, not when the stop is over: a start() meanwhile may change it.
+    if (u.desired === 'running' && restartCause) u.restartCause ??= restartCause;
     try {
       u.probeAbort?.abort();
       if (u.adopted) {
@@ -837,9 +854,7 @@ export class Manager extends EventEmitter {
         if (u.bounce) {
           u.bounce = false;
           u.restartCause = 'manual';
-        } else if (u.desired === 'running') {
-          u.restartCause ??= restartCause;
-        } else {
+        } else if (u.desired !== 'running') {
           u.restartCause = undefined;
         }
       }
@@ -979,8 +994,11 @@ export class Manager extends EventEmitter {
           this.history(u, 'failed', { restarts: u.restarts, reason: why });
         } else {
           this.to(u, 'backoff', t.reason);
+          // ManagedProcess says the delay in its reason ("…; restarting in 100 ms").
+          const said = /restarting in (\d+) ms/.exec(t.reason);
           const next = mp.status().nextRestartAt;
-          this.history(u, 'restart', { backoffMs: next ? Math.max(0, next.getTime() - Date.now()) : undefined, restarts: u.restarts, reason: t.reason });
+          const backoffMs = said ? Number(said[1]) : next ? Math.max(0, next.getTime() - Date.now()) : undefined;
+          this.history(u, 'restart', { backoffMs, restarts: u.restarts, reason: t.reason });
         }
         break;
       }
@@ -1412,6 +1430,10 @@ export class Manager extends EventEmitter {
 
   /** A listener that throws must not break the manager's bookkeeping: its error surfaces on the next tick. */
   private emitSafe(event: string, ...args: unknown[]): void {
+    if (this.deferred) {
+      this.deferred.push([event, args]);
+      return;
+    }
     try {
       this.emit(event, ...args);
     } catch (err) {

@@ -1,0 +1,57 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { manager, svc, tempDir, until } from './support.js';
+
+const STAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+
+describe('logs', () => {
+  it('writes each stream to its own file, lines timestamped, rotated by size', async () => {
+    const dir = tempDir();
+    const m = manager();
+    const logs = { dir, maxBytes: 4096, keep: 2 };
+    // 400 lines of ~40 bytes (+ the timestamp): several rotations.
+    await m.start(svc('chatty', { flags: ['--lines', '400', '--width', '40', '--ready'], logs }));
+    await until(m, () => true, 'nothing');
+    const out = join(dir, 'chatty.stdout.log');
+    // Everything the child wrote before READY was in the pipe by then; reading drains it.
+    const last = await m.logs('chatty', { lines: 5, stream: 'stdout' });
+    expect(last).toHaveLength(5);
+    for (const l of last) expect(l).toMatch(STAMPED);
+    expect(last.at(-1)).toMatch(/up chatty\.0 pid \d+$/);
+    expect(last.at(-2)).toMatch(/line 000399 x+$/);
+    const files = readdirSync(dir).filter((f) => f.startsWith('chatty.stdout.log')).sort();
+    expect(files).toEqual(['chatty.stdout.log', 'chatty.stdout.log.1', 'chatty.stdout.log.2']);
+    for (const f of files) expect(statSync(join(dir, f)).size).toBeLessThanOrEqual(4096);
+    // The rotated files hold the lines just before the current file's, in order.
+    const older = readFileSync(join(dir, 'chatty.stdout.log.1'), 'utf8').trim().split('\n');
+    const current = readFileSync(out, 'utf8').trim().split('\n');
+    const num = (l: string) => Number(/line (\d+)/.exec(l)?.[1]);
+    expect(num(older.at(-1)!) + 1).toBe(num(current[0]!));
+    expect(await m.logs('chatty', { lines: 1, stream: 'stderr' })).toEqual([expect.stringMatching(/ stderr line$/)]);
+    // Both streams, merged in time order.
+    const both = await m.logs('chatty', { lines: 1000 });
+    expect(both.some((l) => l.endsWith('stderr line'))).toBe(true);
+    expect(both.length).toBeGreaterThan(100);
+    await m.shutdown();
+    // The pipes are gone with the service; the files stay.
+    expect(existsSync(join(dir, '.pipes'))).toBe(false);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('follow yields new lines as they are written, across restarts', async () => {
+    const dir = tempDir();
+    const m = manager();
+    await m.start(svc('f', { flags: ['--usr1', '--ready'], logs: { dir } }));
+    const reader = m.logs('f', { follow: true, lines: 1, stream: 'stdout' });
+    const it = reader[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatch(/up f\.0/);
+    const pid = m.status('f').pid;
+    process.kill(pid!, 'SIGUSR1');
+    expect((await it.next()).value).toMatch(new RegExp(`usr1 ${pid}$`));
+    await m.restart('f');
+    expect((await it.next()).value).toMatch(new RegExp(`up f\\.0 pid ${m.status('f').pid}$`));
+    reader.close();
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+});
