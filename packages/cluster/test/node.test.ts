@@ -165,6 +165,36 @@ describe('spawnRegister', () => {
   });
 });
 
+describe('requests', () => {
+  it('a request delivered twice, or written again for a running daemon, starts it once', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    const b = await join(cluster, 'b');
+    const lb = recorder();
+    b.registerLauncher('L', lb);
+    await eventually(() => a.addressBook().getAvailableNodes().length === 2, 'a sees b');
+    const root = `libipc/cluster/${cluster}/`;
+    const lease = (await admin.get(`${root}b/n/b`).exec()).kvs[0]!.lease;
+    const request = { launcher: 'L', processName: 'x', id: 'test.1' };
+    const key = `${root}i/b/s/x`;
+    await admin.put(key).value(JSON.stringify(request)).lease(lease);
+    await eventually(() => lb.started.length === 1, 'b starts x');
+    // The same request again (as a replayed watch event would deliver it), then a new request for x.
+    const { kvs } = await admin.get(`${root}b/p/x/b`).exec();
+    expect(kvs).toHaveLength(1);
+    const internals = b as unknown as { daemons: { onRequest(name: string, kv: unknown): void } };
+    internals.daemons.onRequest('x', { key: Buffer.from(key), value: Buffer.from(JSON.stringify(request)), mod_revision: kvs[0]!.mod_revision });
+    await admin.put(key).value(JSON.stringify({ ...request, id: 'test.2' })).lease(lease);
+    // The second request is withdrawn (x runs already), and x was started once.
+    const deadline = Date.now() + 10_000;
+    while ((await admin.get(key).exec()).kvs.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await admin.get(key).exec()).kvs).toHaveLength(0);
+    expect((await admin.getAll().prefix(`${root}a/`).keys()).length).toBe(0);
+    expect(lb.started).toEqual(['x']);
+    expect(a.locate('x') ?? b.locate('x')).toBe('b');
+  });
+});
+
 describe('leader', () => {
   it('a leader whose candidacy is gone (it does not know yet) has its assignments refused by the fence', async () => {
     const cluster = uniqueName('c');
