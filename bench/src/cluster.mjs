@@ -13,7 +13,7 @@ import { ClusterNode, createPlacement } from '@libipc/cluster';
 import { machine, printTable, summarize } from './stats.mjs';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 8);
-const DAEMONS = 12;
+const DAEMONS = 30;
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 
 // --- a private etcd on 127.0.0.1 ---------------------------------------------------------------------------
@@ -175,7 +175,7 @@ try {
     const s = await failover(etcd.endpoint, ttl, trials);
     rows.push({ 'SIGKILL of a node → its daemons running elsewhere': `lease TTL ${ttl} s (${trials} kills, ${s.n} daemons)`, 'p50 ms': s.p50, 'p99 ms': s.p99, 'aim (TTL + 1 s) ms': ttl * 1000 + 1000 });
   }
-  printTable('Recovery after a node crash (3 nodes, 12 daemons)', rows, 0);
+  printTable('Recovery after a node crash (3 nodes, 30 daemons)', rows, 0);
 } finally {
   await etcd.close();
 }

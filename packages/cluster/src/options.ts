@@ -31,16 +31,15 @@ export interface ParsedClusterOptions {
   registry: ServiceRegistry | undefined;
 }
 
-const ENDPOINT = /^https?:\/\/[^/\s:@]+(:\d{1,5})\/?$|^https?:\/\/\[[0-9a-fA-F:.]+\](:\d{1,5})\/?$/;
+/** `http(s)://host:port` or `host:port` (etcdctl's form, plain http); IPv6 hosts in brackets. */
+const ENDPOINT = /^(https?:\/\/)?([^/\s:@[\]]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})\/?$/;
 
 function isEndpoint(value: unknown): boolean {
-  if (typeof value !== 'string' || !ENDPOINT.test(value)) return false;
-  try {
-    const port = Number(new URL(value).port);
-    return port >= 1 && port <= 65535;
-  } catch {
-    return false;
-  }
+  if (typeof value !== 'string') return false;
+  const m = ENDPOINT.exec(value);
+  if (!m) return false;
+  const port = Number(m[3]);
+  return port >= 1 && port <= 65535;
 }
 
 /** Duck-typed, so that a registry from another copy of @libipc/registry is accepted too. */
@@ -54,7 +53,7 @@ const anything = option.custom<unknown>(() => true, 'given');
 const SHAPE = {
   endpoints: option.custom<string[]>(
     (v) => Array.isArray(v) && v.length >= 1 && v.length <= 32 && v.every(isEndpoint),
-    "an array of 1 to 32 etcd client URLs with a port, such as ['http://127.0.0.1:2379']",
+    "an array of 1 to 32 etcd client URLs with a port, such as ['http://127.0.0.1:2379'] (or '127.0.0.1:2379')",
   ),
   cluster: anything,
   nodeName: anything,

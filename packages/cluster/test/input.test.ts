@@ -42,7 +42,9 @@ describe('ClusterNode.join refuses bad options', () => {
     ['missing endpoints', () => ({ ...base(), endpoints: undefined }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['empty endpoints', () => ({ ...base(), endpoints: [] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['endpoints as a string', () => ({ ...base(), endpoints: 'http://127.0.0.1:2379' }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
-    ['endpoint without a scheme', () => ({ ...base(), endpoints: ['127.0.0.1:2379'] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['endpoint that is no address', () => ({ ...base(), endpoints: ['not an endpoint'] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['empty endpoint', () => ({ ...base(), endpoints: [''] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['endpoint with a path', () => ({ ...base(), endpoints: ['http://127.0.0.1:2379/v3'] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['endpoint without a port', () => ({ ...base(), endpoints: ['http://127.0.0.1'] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['endpoint of another scheme', () => ({ ...base(), endpoints: ['ftp://127.0.0.1:2379'] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['endpoint port out of range', () => ({ ...base(), endpoints: ['http://127.0.0.1:99999'] }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
@@ -70,6 +72,11 @@ describe('ClusterNode.join refuses bad options', () => {
 
   it('suggests the option meant', async () => {
     await expect(ClusterNode.join({ ...base(), leaseTtl: 5 } as never)).rejects.toThrow(/did you mean 'leaseTtlS'/);
+  });
+
+  it("an endpoint without a scheme is etcdctl's host:port (plain http)", async () => {
+    const n = await ClusterNode.join({ ...base(), endpoints: [etcd.endpoint.replace('http://', '')] });
+    await n.leave();
   });
 
   it('null means the default for an optional option', async () => {
