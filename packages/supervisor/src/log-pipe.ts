@@ -138,12 +138,26 @@ function openFifo(path: string): number {
   return fd;
 }
 
+// Node has no mkfifo(3); coreutils' mkfifo does it. The FIFOs asked for in one turn of the event loop are made
+// by one mkfifo process (starting 500 services at once runs one, not 1000), and a FIFO outlives restarts.
+let batch: { paths: string[]; done: Promise<void> } | undefined;
+
 function mkfifo(path: string): Promise<void> {
-  // Node has no mkfifo(3); coreutils' mkfifo does it, once per service (the FIFO is reused across restarts).
-  return new Promise((resolve, reject) => {
-    execFile('mkfifo', ['-m', '600', path], (err, _out, stderr) => {
-      if (!err || /File exists/.test(stderr)) return resolve();
-      reject(new SystemError(`cannot create the log pipe ${path}: ${stderr.trim() || err.message}`, { errno: 'EIO', syscall: 'mkfifo', cause: err }));
+  if (!batch) {
+    const paths: string[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        batch = undefined;
+        execFile('mkfifo', ['-m', '600', '--', ...paths], (err, _out, stderr) => {
+          // "File exists" for one path is fine: it is opened (and checked) after this anyway.
+          const other = stderr.split('\n').filter((l) => l.trim() !== '' && !/File exists/.test(l));
+          if (!err || other.length === 0) return resolve();
+          reject(new SystemError(`cannot create log pipes: ${other.join('; ') || err.message}`, { errno: 'EIO', syscall: 'mkfifo', cause: err }));
+        });
+      });
     });
-  });
+    batch = { paths, done };
+  }
+  batch.paths.push(path);
+  return batch.done;
 }

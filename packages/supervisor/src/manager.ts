@@ -715,6 +715,7 @@ export class Manager extends EventEmitter {
         case 'running':
           if ((blocker !== undefined || u.bounce) && !u.stopping && !this.hasLiveDependents(u)) {
             const cause: RestartCause = u.bounce || this.bounceUpstream(u) ? 'manual' : 'crash';
+            u.restartNote = u.bounce ? 'restart()' : `${blocker} went down`;
             void this.stopAction(u, u.bounce ? 'restart()' : this.waitingReason(blocker!), cause);
           }
           return;
@@ -792,7 +793,8 @@ export class Manager extends EventEmitter {
         u.restarts++;
         if (cause === 'crash') u.contractRestarts++;
         u.restartCause = undefined;
-        this.history(u, 'restart', { backoffMs: 0, restarts: u.restarts, reason: u.reason });
+        this.history(u, 'restart', { backoffMs: 0, restarts: u.restarts, reason: u.restartNote ? `after ${u.restartNote}` : u.reason });
+        u.restartNote = undefined;
       }
       let mp: ManagedProcess;
       try {
@@ -911,8 +913,9 @@ export class Manager extends EventEmitter {
       argv = ['-c', LOG_WRAPPER, 'libipc-log', p.fifo.stdout, p.fifo.stderr, file, ...args];
       stdio = 'ignore';
     }
-    const key = JSON.stringify([specKey(u.raw), env, command, argv]);
-    if (u.mp && u.mpKey === key) return u.mp;
+    // Same spec object and same global env object: same ManagedProcess (both are replaced, never mutated).
+    const key = { spec: u.raw, env: this.globalEnv };
+    if (u.mp && u.mpKey?.spec === key.spec && u.mpKey.env === key.env) return u.mp;
     u.mp?.removeAllListeners();
     const mp = new ManagedProcess({
       name: u.name,
@@ -1208,8 +1211,8 @@ export class Manager extends EventEmitter {
 
   private wireLogs(u: Unit, stdout: LogPipe, stderr: LogPipe): void {
     u.logs = { stdout, stderr };
-    stdout.on('line', (l: string) => u.logEvents.emit('line', l, 'stdout'));
-    stderr.on('line', (l: string) => u.logEvents.emit('line', l, 'stderr'));
+    stdout.on('line', (l: string) => u.hasLogListeners && u.logEvents.emit('line', l, 'stdout'));
+    stderr.on('line', (l: string) => u.hasLogListeners && u.logEvents.emit('line', l, 'stderr'));
     for (const p of [stdout, stderr]) p.on('write-error', (err: unknown) => this.warn(err));
   }
 
@@ -1226,7 +1229,7 @@ export class Manager extends EventEmitter {
       }
       u.logs = undefined;
     }
-    u.logEvents.emit('end');
+    if (u.hasLogListeners) u.logEvents.emit('end');
   }
 
   // ---- reconciliation ----

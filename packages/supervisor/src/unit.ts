@@ -65,10 +65,12 @@ export class Unit {
   contractRestarts = 0;
   lastExit: LastExit | undefined;
   restartCause: RestartCause | undefined;
+  /** What the pending restart follows (a dependency's name, 'restart()'), for its history event. */
+  restartNote: string | undefined;
   /** restart() asked: stop (dependents first), then start again. */
   bounce = false;
   mp: ManagedProcess | undefined;
-  mpKey: string | undefined;
+  mpKey: { spec: ServiceSpec; env: Record<string, string> } | undefined;
   adopted: { id: Identity; abort: AbortController } | undefined;
   /** Restart timer after an adopted process exited (a ManagedProcess keeps its own otherwise). */
   backoffTimer: NodeJS.Timeout | undefined;
@@ -85,8 +87,7 @@ export class Unit {
   removing = false;
   waiters: Waiter[] = [];
   logs: { stdout: LogPipe; stderr: LogPipe } | undefined;
-  /** Every log line of this unit, across restarts ('line', 'end'). */
-  readonly logEvents = new EventEmitter();
+  private lineEvents: EventEmitter | undefined;
 
   constructor(
     readonly name: string,
@@ -100,7 +101,19 @@ export class Unit {
     this.raw = raw;
     this.spec = spec;
     this.sm = new ServiceStateMachine(name, initial, onChange);
-    this.logEvents.setMaxListeners(0);
+  }
+
+  /** Every log line of this unit, across restarts ('line', 'end'); made when first asked for. */
+  get logEvents(): EventEmitter {
+    if (!this.lineEvents) {
+      this.lineEvents = new EventEmitter();
+      this.lineEvents.setMaxListeners(0);
+    }
+    return this.lineEvents;
+  }
+
+  get hasLogListeners(): boolean {
+    return this.lineEvents !== undefined && this.lineEvents.listenerCount('line') > 0;
   }
 
   get state(): ServiceState {
