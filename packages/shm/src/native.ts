@@ -18,7 +18,14 @@ export interface NativeSegmentHandle {
   /** Removes the name only while it refers to this object (lstat, no fd). */
   unlinkIfSame(): 'removed' | 'gone' | 'replaced';
   close(): void;
-  waitAsync(offset: number, expected: number, timeoutMs: number, spinUs: number): Promise<WaitOutcome | 'closed'>;
+  /** Settled at once, or 'pending' and `done` is called from the event loop. */
+  waitAsync(
+    offset: number,
+    expected: number,
+    timeoutMs: number,
+    spinUs: number,
+    done: (outcome: WaitOutcome | 'closed') => void,
+  ): WaitOutcome | 'closed' | 'pending';
   waitSync(offset: number, expected: number, timeoutMs: number): WaitOutcome;
   wake(offset: number, count: number): number;
   mutexInit(offset: number): void;
@@ -71,7 +78,16 @@ export function loadAddon<T>(packageName: string, root: string): T {
     );
   }
   const load = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => T;
-  return load(root);
+  try {
+    return load(root);
+  } catch (err) {
+    // No prebuild for this Node ABI or libc and no source build: say how to get one.
+    throw new UnsupportedPlatformError(
+      `${packageName} has no native binary for ${platform} (Node ${process.versions.node}, ABI ${process.versions.modules}) in ${root}: ` +
+        `build it from source with "npm rebuild ${packageName}" (needs python3, make and g++; set npm_config_nodedir when Node's headers cannot be downloaded). ` +
+        `Cause: ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
 }
 
 export function native(): NativeBinding {

@@ -26,11 +26,6 @@ const char* lock_result_name(LockResult r) {
   }
 }
 
-Napi::Value resolved(Napi::Env env, const char* result) {
-  auto d = Napi::Promise::Deferred::New(env);
-  d.Resolve(Napi::String::New(env, result));
-  return d.Promise();
-}
 
 }  // namespace
 
@@ -175,38 +170,51 @@ uint8_t* SegmentHandle::word_at(const Napi::CallbackInfo& info, size_t width, si
   return mapping_->data() + static_cast<size_t>(off);
 }
 
-// waitAsync(offset, expected, timeoutMs, spinUs) -> Promise<'ok'|'not-equal'|'timed-out'|'closed'>
+// waitAsync(offset, expected, timeoutMs, spinUs, done) -> 'ok'|'not-equal'|'timed-out' when settled at once,
+// else 'pending' and done(outcome) is called later from the event loop ('ok'|'not-equal'|'timed-out'|'closed').
 Napi::Value SegmentHandle::WaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint8_t* p = word_at(info, 4);
   if (p == nullptr) return env.Undefined();
+  if (info.Length() < 5 || !info[4].IsFunction()) {
+    Napi::TypeError::New(env, "waitAsync(offset, expected, timeoutMs, spinUs, done)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   auto* word = reinterpret_cast<std::atomic<uint32_t>*>(p);
   uint32_t expected = info[1].As<Napi::Number>().Uint32Value();
   int64_t timeout_ns = ms_to_ns(number_arg(info, 2, -1));
   double spin_us = std::min(std::max(number_arg(info, 3, 0), 0.0), 1e6);
 
-  if (word->load(std::memory_order_acquire) != expected) return resolved(env, "not-equal");
+  if (word->load(std::memory_order_acquire) != expected) return Napi::String::New(env, "not-equal");
   const int64_t start = monotonic_ns();
   // An active peer usually answers within microseconds: a short spin saves two kernel wake-ups.
   if (spin_us > 0) {
     const int64_t spin_end = start + static_cast<int64_t>(spin_us * 1000);
     while (monotonic_ns() < spin_end) {
-      if (word->load(std::memory_order_acquire) != expected) return resolved(env, "ok");
+      if (word->load(std::memory_order_acquire) != expected) return Napi::String::New(env, "ok");
     }
   }
-  if (timeout_ns == 0) return resolved(env, "timed-out");
+  if (timeout_ns == 0) return Napi::String::New(env, "timed-out");
 
   AddonState* state = addon_state(env);
-  if (!mapping_->acquire()) return resolved(env, "closed");
-  auto job = std::make_unique<WaitJob>(env);
+  if (!mapping_->acquire()) return Napi::String::New(env, "closed");
+  auto job = std::make_unique<WaitJob>(info[4].As<Napi::Function>());
   job->mapping = mapping_;
   job->addr = reinterpret_cast<const uint32_t*>(p);
   job->expected = expected;
   job->deadline_ns = timeout_ns < 0 ? -1 : start + timeout_ns;
-  Napi::Promise promise = job->deferred.Promise();
   // io_uring first; when its completion queue is full, this wait goes to the thread pool.
-  if (state->uring && state->uring->submit(job, &promise)) return promise;
-  return state->waits->submit(std::move(job));
+  if (state->uring && state->uring->submit(job)) return Napi::String::New(env, "pending");
+  const char* err_name = "EAGAIN";
+  const char* call = "wait";
+  const char* refused = state->waits->submit(job, &err_name, &call);
+  if (refused == nullptr) return Napi::String::New(env, "pending");
+  mapping_->release();
+  Napi::Error e = Napi::Error::New(env, refused);
+  e.Set("errno", Napi::String::New(env, err_name));
+  e.Set("syscall", Napi::String::New(env, call));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 // waitSync(offset, expected, timeoutMs): blocks the calling thread; the TS layer bounds it.

@@ -139,14 +139,13 @@ void UringWaiter::submit_pending() {
   }
 }
 
-bool UringWaiter::submit(std::unique_ptr<WaitJob>& job, Napi::Promise* promise) {
+bool UringWaiter::submit(std::unique_ptr<WaitJob>& job) {
   const bool timed = job->deadline_ns >= 0;
   const unsigned need = timed ? 2 : 1;
   // Room for this wait's completions, plus one cancel for every wait that may still need one.
   if (ring_fd_ < 0 || outstanding_ + need + uncancelled_ + 1 > cq_entries_) return false;
   if (!has_room(need)) submit_pending();
   if (!has_room(need)) return false;
-  *promise = job->deferred.Promise();
   WaitJob* j = job.release();
   io_uring_sqe* sqe = next_sqe();
   sqe->opcode = kOpFutexWait;
@@ -203,7 +202,6 @@ void UringWaiter::reap() {
   while (read(event_fd_, &count, sizeof count) > 0) {
   }
   Napi::HandleScope scope(env_);
-  Napi::CallbackScope callback_scope(env_, *context_);
   for (;;) {
     unsigned head = *cq_head_;
     unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
@@ -226,7 +224,7 @@ void UringWaiter::reap() {
     else if (cqe.res == -ECANCELED || cqe.res == -ETIME) result = job->cancelled.load() ? "closed" : "timed-out";
     else if (cqe.res < 0) result = "ok";  // anything else (EINTR-like): a spurious wake-up, the caller re-checks
     job->mapping->release();
-    job->deferred.Resolve(Napi::String::New(env_, result));
+    job->settle(env_, result, *context_);
     delete job;
   }
   if (active_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));

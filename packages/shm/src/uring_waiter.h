@@ -25,7 +25,7 @@ class UringWaiter {
 
   // False (job untouched) when the completion queue has no room for another wait: the caller uses the
   // thread pool for that one. The ring never holds more waits than its completion queue can report.
-  bool submit(std::unique_ptr<WaitJob>& job, Napi::Promise* promise);
+  bool submit(std::unique_ptr<WaitJob>& job);
   void cancel_mapping(const Mapping* mapping);
   void shutdown();  // env teardown: closing the ring cancels every pending wait
   void close_handle();

@@ -48,7 +48,10 @@ export async function wait(
   }
   let outcome: WaitOutcome | 'closed';
   try {
-    outcome = await mem.handle.waitAsync(offset, value, timeout, spinUs);
+    outcome = await new Promise<WaitOutcome | 'closed'>((resolve) => {
+      const now = mem.handle.waitAsync(offset, value, timeout, spinUs, resolve);
+      if (now !== 'pending') resolve(now);
+    });
   } catch (err) {
     // No thread could take the wait (the process is at its thread limit): a coded error, never an abort.
     translateNativeError(err, `wait on segment ${mem.name}`);

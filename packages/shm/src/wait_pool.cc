@@ -9,7 +9,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "libipc/errno_name.h"
 #include "libipc/futex.h"
+#include "libipc/js_call.h"
 
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
@@ -48,12 +50,6 @@ timespec abs_timespec(int64_t ns) {
   return ts;
 }
 
-Napi::Value wait_error(Napi::Env env, const char* message, const char* errno_name, const char* syscall_name) {
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("errno", Napi::String::New(env, errno_name));
-  e.Set("syscall", Napi::String::New(env, syscall_name));
-  return e.Value();
-}
 
 }  // namespace
 
@@ -77,11 +73,7 @@ void WaitPool::poke(Worker* w) {
   futex_wake(reinterpret_cast<const uint32_t*>(&w->control));
 }
 
-Napi::Promise WaitPool::submit(std::unique_ptr<WaitJob> job) {
-  Napi::Promise promise = job->deferred.Promise();
-  const char* refused = nullptr;
-  const char* refused_errno = "EAGAIN";
-  const char* refused_call = "wait";
+const char* WaitPool::submit(std::unique_ptr<WaitJob>& job, const char** errno_out, const char** syscall_out) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     Worker* w = nullptr;
@@ -100,35 +92,37 @@ Napi::Promise WaitPool::submit(std::unique_ptr<WaitJob> job) {
       pthread_attr_setstacksize(&attr, 256 * 1024);
       int err = pthread_create(&fresh->thread, &attr, &WaitPool::thread_entry, fresh);
       pthread_attr_destroy(&attr);
-      if (err == 0) {
-        workers_.push_back(fresh);
-        live_threads_++;
-        w = fresh;
-      } else {
+      if (err != 0) {
         delete fresh;
-        refused = "could not start a wait thread (the process is at its thread limit); settle some waits or raise the limit";
-        refused_errno = err == EAGAIN ? "EAGAIN" : "EUNKNOWN";
-        refused_call = "pthread_create";
+        *errno_out = errno_name(err);
+        *syscall_out = "pthread_create";
+        return "could not start a wait thread (the process is at its thread limit); settle some waits or raise the limit";
       }
+      workers_.push_back(fresh);
+      live_threads_++;
+      w = fresh;
     }
-    if (w == nullptr && refused == nullptr) {
-      refused = stopping_ ? "the environment is shutting down" : "too many waits pending in this thread (more than 8128); settle some first";
+    if (w == nullptr) {
+      *errno_out = "EAGAIN";
+      *syscall_out = "wait";
+      return stopping_ ? "the environment is shutting down" : "too many waits pending in this thread (more than 8128); settle some first";
     }
-    if (w != nullptr) {
-      w->incoming.push_back(job.get());
-      w->assigned++;
-      poke(w);
-    }
+    w->incoming.push_back(job.release());
+    w->assigned++;
+    poke(w);
   }
-  if (refused != nullptr) {
-    job->mapping->release();
-    job->deferred.Reject(wait_error(env_, refused, refused_errno, refused_call));
-    return promise;
-  }
-  job.release();
   // A pending wait keeps the process alive, like a pending timer.
   if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
-  return promise;
+  return nullptr;
+}
+
+void WaitJob::settle(napi_env env, const char* outcome, napi_async_context context) {
+  napi_value fn = nullptr, recv = nullptr, arg = nullptr;
+  if (napi_get_reference_value(env, callback, &fn) == napi_ok && napi_get_global(env, &recv) == napi_ok &&
+      napi_create_string_utf8(env, outcome, NAPI_AUTO_LENGTH, &arg) == napi_ok) {
+    call_js(env, recv, fn, "libipc.wait", 1, &arg, context);
+  }
+  callback.Reset();
 }
 
 void* WaitPool::thread_entry(void* arg) {
@@ -247,11 +241,9 @@ void WaitPool::drain_done() {
   }
   if (done.empty()) return;
   Napi::HandleScope scope(env_);
-  // A callback scope runs the promise reactions (microtasks) right after we resolve.
-  Napi::CallbackScope callback_scope(env_, *context_);
   for (WaitJob* job : done) {
     job->mapping->release();
-    job->deferred.Resolve(Napi::String::New(env_, job->result));
+    job->settle(env_, job->result, *context_);
     delete job;
     if (--pending_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
   }

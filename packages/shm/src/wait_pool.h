@@ -26,20 +26,25 @@ struct WaitJob {
   const uint32_t* addr;
   uint32_t expected;
   int64_t deadline_ns;  // < 0: no timeout
-  Napi::Promise::Deferred deferred;
+  // Called once from the event loop with the outcome. A function reference, not a promise: Node-API frees
+  // references with the environment, while a promise never settled at a worker's teardown would leak.
+  Napi::FunctionReference callback;
   std::atomic<bool> cancelled{false};
   bool slept = false;  // a value change after we slept is a wake-up ('ok'), before it 'not-equal'
   const char* result = "ok";
   __kernel_timespec timeout{};  // io_uring's linked timeout reads it at submission
-  WaitJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  explicit WaitJob(Napi::Function fn) : callback(Napi::Persistent(fn)) {}
+  // Delivers the outcome to JavaScript (event loop thread only).
+  void settle(napi_env env, const char* outcome, napi_async_context context);
 };
 
 class WaitPool {
  public:
   WaitPool(Napi::Env env, uv_loop_t* loop, EnvHandles* handles);
   ~WaitPool();
-  // Rejects the job's promise (and frees it) when no thread can take it.
-  Napi::Promise submit(std::unique_ptr<WaitJob> job);
+  // Takes the job; when no thread can take it, returns an error (errno name in *errno_out) and frees nothing:
+  // the caller still owns the job.
+  const char* submit(std::unique_ptr<WaitJob>& job, const char** errno_out, const char** syscall_out);
   void cancel_mapping(const Mapping* mapping);  // close(): pending waits on it settle as 'closed'
   void shutdown();                              // env teardown: cancel everything, wait for the threads
   void close_handle();
