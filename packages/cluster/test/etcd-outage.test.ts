@@ -30,17 +30,19 @@ function runningCounts(nodes: Awaited<ReturnType<typeof startCluster>>['nodes'])
   return counts;
 }
 
-for (const [label, downForS] of [
-  ['shorter than the lease TTL', 1],
-  ['longer than twice the lease TTL (clients give their leases up)', 3 * TTL],
+for (const [label, downForS, how] of [
+  ['killed for less than the lease TTL', 1, 'kill'],
+  ['killed for longer than twice the lease TTL (clients give their leases up)', 3 * TTL, 'kill'],
+  ['stopped (SIGSTOP: calls hang, not refused) for twice the lease TTL', 2 * TTL, 'stop'],
 ] as const) {
-  it(`etcd down ${label}, then back: nodes re-join with no duplicate daemons`, async () => {
+  it(`etcd ${label}, then back: nodes re-join with no duplicate daemons`, async () => {
     const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, daemons: 6, intervalMs: 500 });
     await until(nodes, () => new Set(spawns(nodes).map(([, d]) => d)).size === 6, 'all daemons started');
     const before = new Map(await Promise.all(ALL.map(async (d) => [d, await nodes[0]!.call<string>('locate', { name: d })] as const)));
     const m = marks(nodes);
 
-    await etcd.kill('SIGKILL');
+    if (how === 'kill') await etcd.kill('SIGKILL');
+    else process.kill(etcd.pid!, 'SIGSTOP');
     await Promise.all(nodes.map((n) => n.line('event unavailable', { from: m.get(n) })));
     // Operations fail with a stable code; locate answers from the cache.
     await expect(nodes[1]!.call('register', { name: 'during' })).rejects.toMatchObject({ code: 'ERR_LIBIPC_CLUSTER_UNAVAILABLE' });
@@ -48,7 +50,8 @@ for (const [label, downForS] of [
     for (const n of nodes) for (const d of ALL) expect(await n.call('locate', { name: d })).toBe(before.get(d));
 
     await sleep(downForS * 1000);
-    await etcd.start();
+    if (how === 'kill') await etcd.start();
+    else process.kill(etcd.pid!, 'SIGCONT');
     await Promise.all(nodes.map((n) => n.line('event available', { from: m.get(n), timeoutMs: 30_000 })));
     await sleep(1500); // a few recovery passes (every 500 ms): a duplicate placement would show up now
 
