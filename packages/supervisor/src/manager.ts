@@ -129,6 +129,7 @@ export class Manager extends EventEmitter {
   private readonly reconciler: Reconciler;
   private evalScheduled = false;
   private startsInFlight = 0;
+  private flushedThisPass = false;
   private shuttingDown = false;
   private shutdownPromise: Promise<void> | undefined;
   private closed = false;
@@ -681,6 +682,7 @@ export class Manager extends EventEmitter {
 
   /** Applies the rule to every unit (see the class comment), starting or stopping what it says. */
   private evaluate(): void {
+    this.flushedThisPass = false;
     const memo = new Map<string, boolean>();
     const healthy = (service: string): boolean => {
       let h = memo.get(service);
@@ -706,6 +708,12 @@ export class Manager extends EventEmitter {
           if (u.starting || u.stopping) return;
           if (blocker !== undefined) return this.setWaiting(u, blocker);
           if (this.startsInFlight >= MAX_PARALLEL_STARTS) return;
+          // What should run is on disk before anything is spawned: a manager killed right after the spawn
+          // leaves a store from which the next one adopts the process rather than starting another.
+          if (this.store && !this.flushedThisPass) {
+            this.flushedThisPass = true;
+            this.safeStore((s) => s.flush?.());
+          }
           void this.startAction(u);
           return;
         case 'backoff':

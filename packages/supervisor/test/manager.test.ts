@@ -183,6 +183,20 @@ describe('Manager', () => {
     expect(m.status('job').state).toBe('stopped');
   });
 
+  it('a frozen (SIGSTOP) service is still stopped, by SIGKILL after its grace', async () => {
+    const m = manager();
+    await m.start(svc('frozen', { flags: ['--ready', '--ignore-term'] }));
+    await m.start(svc('child', { dependsOn: ['frozen'] }));
+    process.kill(m.status('frozen').pid!, 'SIGSTOP');
+    process.kill(m.status('child').pid!, 'SIGSTOP');
+    await m.stop('frozen', 200);
+    expect(m.statusAll().map((s) => [s.name, s.state])).toEqual([
+      ['child', 'stopped'],
+      ['frozen', 'stopped'],
+    ]);
+    expect(m.status('frozen').lastExit).toMatchObject({ signal: 'SIGKILL' });
+  });
+
   it('remove() forgets a service; shutdown() refuses further calls', async () => {
     const m = manager();
     await m.start(sleeper('r'));
