@@ -15,3 +15,5 @@ node.registerLauncher('L', {
 });
 node.on('leader', () => process.stdout.write('leader\n'));
 process.stdout.write(`joined ${node.isLeader ? 'leader' : 'follower'}\n`);
+// The bench never closes our stdin: its end means the bench died, so go too.
+process.stdin.on('end', () => process.exit(0)).resume();

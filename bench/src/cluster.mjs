@@ -57,7 +57,7 @@ async function startEtcd() {
 // --- nodes as processes ---------------------------------------------------------------------------------------
 function startNode(endpoint, cluster, name, ttl) {
   const child = spawn(process.execPath, [here('./_cluster-node.mjs'), endpoint, cluster, name, String(ttl), String(DAEMONS)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const node = { name, child, daemons: new Set(), leader: false, listeners: new Set(), exited: once(child, 'exit') };
   createInterface({ input: child.stdout }).on('line', (l) => {

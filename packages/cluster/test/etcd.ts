@@ -3,7 +3,7 @@
 // started the tests fail with a message that says why: they are never skipped silently.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,10 +59,39 @@ export interface EtcdServer {
   close(): Promise<void>;
 }
 
+const DIR_PREFIX = 'libipc-etcd-';
+
+/** Data dirs of test etcds that are gone (a test process killed before its teardown), older than 10 minutes. */
+function removeStaleDirs(): void {
+  const live = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    })
+    .join('\n');
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX) || live.includes(name)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      if (Date.now() - statSync(dir).mtimeMs > 600_000) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
+/** `setpriv --pdeathsig KILL`: etcd dies with the test process even if that is killed before its teardown. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
+
 /** Starts etcd on 127.0.0.1 with a temp data dir; resolves when it serves requests (about a second). */
 export async function startEtcd(): Promise<EtcdServer> {
   const bin = etcdBinary();
-  const dataDir = mkdtempSync(join(tmpdir(), 'libipc-etcd-'));
+  removeStaleDirs();
+  const dataDir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
@@ -70,25 +99,24 @@ export async function startEtcd(): Promise<EtcdServer> {
   let exited: Promise<unknown> = Promise.resolve();
 
   const start = async () => {
-    const c = spawn(
-      bin,
-      [
-        '--name', 'test',
-        '--data-dir', join(dataDir, 'data'),
-        '--listen-client-urls', endpoint,
-        '--advertise-client-urls', endpoint,
-        '--listen-peer-urls', peer,
-        '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', `test=${peer}`,
-        // A short election timeout lowers etcd's minimum lease TTL to 1 s (it is 1.5 × election timeout).
-        '--heartbeat-interval', '50',
-        '--election-timeout', '500',
-        '--logger', 'zap',
-        '--log-outputs', 'stderr',
-        '--snapshot-count', '10000',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const args = [
+      '--name', 'test',
+      '--data-dir', join(dataDir, 'data'),
+      '--listen-client-urls', endpoint,
+      '--advertise-client-urls', endpoint,
+      '--listen-peer-urls', peer,
+      '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', `test=${peer}`,
+      // A short election timeout lowers etcd's minimum lease TTL to 1 s (it is 1.5 × election timeout).
+      '--heartbeat-interval', '50',
+      '--election-timeout', '500',
+      '--logger', 'zap',
+      '--log-outputs', 'stderr',
+      '--snapshot-count', '10000',
+    ];
+    const c = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     exited = once(c, 'exit');
     const tail: string[] = [];
