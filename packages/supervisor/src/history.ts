@@ -40,7 +40,8 @@ export class JsonlHistorySink implements HistorySink {
   readonly path: string;
   private dirReady: Promise<unknown> | undefined;
 
-  constructor(path: string) {
+  constructor(target: string | { path: string }) {
+    const path = typeof target === 'object' && target !== null ? target.path : target;
     if (typeof path !== 'string' || path === '' || path.includes('\0')) {
       throw new InvalidArgumentError(`JsonlHistorySink path must be a non-empty string, got ${describeValue(path)}`);
     }

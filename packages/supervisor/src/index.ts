@@ -4,8 +4,8 @@ export type { ServiceStatus, LastExit } from './unit.js';
 export { TRANSITIONS, type ServiceState, type StateChange } from './states.js';
 export { DependencyGraph } from './dependency-graph.js';
 export type { Store, StoreSnapshot, StoredService, StoredInstance, StoreOwner } from './store.js';
-export { JsonFileStore } from './json-store.js';
-export { JsonlHistorySink, type HistorySink, type HistoryEvent, type HistoryEventType } from './history.js';
+export { JsonFileStore, JsonFileStore as JsonStore } from './json-store.js';
+export { JsonlHistorySink, JsonlHistorySink as JsonlSink, type HistorySink, type HistoryEvent, type HistoryEventType } from './history.js';
 export { LogReader } from './logs.js';
 export { ENV } from './environment.js';
 export {

@@ -28,7 +28,9 @@ export class JsonFileStore implements Store {
   private written = new Map<string, string>();
   private closed = false;
 
-  constructor(path: string) {
+  /** `path`: the JSON file (created on the first write when missing), or `{ path }`. */
+  constructor(target: string | { path: string }) {
+    const path = typeof target === 'object' && target !== null ? target.path : target;
     if (typeof path !== 'string' || path === '' || path.includes('\0')) {
       throw new InvalidArgumentError(`JsonFileStore path must be a non-empty string, got ${describeValue(path)}`);
     }

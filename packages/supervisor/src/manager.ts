@@ -28,9 +28,9 @@ import { RotatingLogFile } from './log-file.js';
 import { LogPipe } from './log-pipe.js';
 import { type LineSource, LogReader, lastLines, logPaths, mergeByTime } from './logs.js';
 import { namePattern } from './pattern.js';
-import { Reconciler } from './reconciler.js';
+import { Reconciler, planStoreChanges } from './reconciler.js';
 import { describeReadiness, needsProbe, probe, processReadiness } from './readiness.js';
-import { type FileLogs, type ResolvedSpec, type ServiceSpec, instanceNames, resolveSpec, specKey, validateSpec } from './spec.js';
+import { type FileLogs, type ResolvedSpec, type ServiceSpec, instanceNames, resolveSpec, validateSpec } from './spec.js';
 import { type ServiceState, type StateChange, hasProcess } from './states.js';
 import type { Store, StoreSnapshot, StoredInstance } from './store.js';
 import { type RestartCause, type ServiceStatus, Unit, type Waiter } from './unit.js';
@@ -85,7 +85,7 @@ function asSink(v: unknown): SinkLike | undefined {
   const o = v as Record<string, unknown>;
   if (typeof o.write === 'function') return v as HistorySink;
   // Sinks written against other supervisors' vocabulary.
-  for (const alias of ['record', 'send', 'append']) {
+  for (const alias of ['record', 'send', 'append', 'log', 'handle', 'onEvent']) {
     const fn = o[alias];
     if (typeof fn === 'function') return { write: (e: HistoryEvent) => (fn as (e: HistoryEvent) => void | Promise<void>).call(v, e) };
   }
@@ -1263,62 +1263,46 @@ export class Manager extends EventEmitter {
     if (changes.length > 0) this.emit('reconcile', { changes });
   }
 
-  /** Applies a store that someone else changed: new, changed and removed specs, and desired states. */
+  /** Applies a store that someone else changed (see planStoreChanges): what it removed, added, changed, and desired states. */
   private applyStore(snap: StoreSnapshot): string[] {
-    const changes: string[] = [];
-    const stored = new Map(snap.instances.map((i) => [i.name, i]));
-    const incoming = new Map<string, ServiceSpec>();
-    for (const s of snap.services) {
-      try {
-        const spec = validateSpec(s.spec, 'stored ServiceSpec');
-        incoming.set(spec.name, spec);
-      } catch (err) {
-        this.warn(err);
-      }
-    }
-    // Removed from the store: stop and forget (dependents first: they must have been removed too).
-    for (const name of [...this.specs.keys()]) {
-      if (incoming.has(name)) continue;
-      if (this.graph.dependentsOf(name).some((d) => incoming.has(d))) {
-        this.warn(new IllegalStateError(`the store no longer has '${name}' but still has services depending on it; kept`));
-        continue;
-      }
-      changes.push(`${name}: removed`);
+    const plan = planStoreChanges(snap, {
+      specs: this.specs,
+      dependentsOf: (name) => this.graph.dependentsOf(name),
+      savedDesired: (name) => this.units.get(name)?.savedDesired,
+    });
+    for (const err of plan.invalid) this.warn(err);
+    for (const name of plan.kept) this.warn(new IllegalStateError(`the store no longer has '${name}' but still has services depending on it; kept`));
+    for (const name of plan.removed) {
       void this.requestStop(this.unitsOf.get(name)!, undefined).then(
         () => this.specs.has(name) && this.forget(name),
         () => {},
       );
     }
-    // New or changed specs, in dependency order so that dependencies exist first.
-    const order = topoSpecs([...incoming.values()]);
-    for (const spec of order) {
-      const old = this.specs.get(spec.name);
-      if (old && specKey(old) === specKey(spec)) continue;
+    const stored = new Map(snap.instances.map((i) => [i.name, i]));
+    for (const spec of plan.added) {
       try {
-        if (!old) {
-          this.define(spec);
-          changes.push(`${spec.name}: added`);
-          for (const u of this.unitsOf.get(spec.name)!) {
-            const rec = stored.get(u.name);
-            if (!rec || rec.desired === 'running') void this.requestStart([u]).catch(() => {});
-          }
-        } else {
-          this.redefine(spec);
-          changes.push(`${spec.name}: spec changed`);
+        this.define(spec);
+        for (const u of this.unitsOf.get(spec.name)!) {
+          const rec = stored.get(u.name);
+          if (!rec || rec.desired === 'running') void this.requestStart([u]).catch(() => {});
         }
       } catch (err) {
         this.warn(err);
       }
     }
-    // Desired states changed by hand.
-    for (const [name, rec] of stored) {
-      const u = this.units.get(name);
-      if (!u || u.savedDesired === rec.desired) continue;
-      changes.push(`${name}: desired ${rec.desired}`);
-      if (rec.desired === 'running') void this.requestStart([u]).catch(() => {});
+    for (const spec of plan.changed) {
+      try {
+        this.redefine(spec);
+      } catch (err) {
+        this.warn(err);
+      }
+    }
+    for (const [name, desired] of plan.desired) {
+      const u = this.units.get(name)!;
+      if (desired === 'running') void this.requestStart([u]).catch(() => {});
       else void this.requestStop([u], undefined).catch(() => {});
     }
-    return changes;
+    return plan.changes;
   }
 
   /** A spec changed in the store: take it; running units restart with it, new instances follow the others. */
@@ -1453,22 +1437,4 @@ export class Manager extends EventEmitter {
       });
     }
   }
-}
-
-/** Specs ordered so that each comes after what it depends on (those not in the list count as present). */
-function topoSpecs(specs: ServiceSpec[]): ServiceSpec[] {
-  const byName = new Map(specs.map((s) => [s.name, s]));
-  const out: ServiceSpec[] = [];
-  const seen = new Set<string>();
-  const visit = (s: ServiceSpec, depth: number) => {
-    if (seen.has(s.name) || depth > specs.length) return;
-    seen.add(s.name);
-    for (const d of s.dependsOn ?? []) {
-      const dep = byName.get(d);
-      if (dep) visit(dep, depth + 1);
-    }
-    out.push(s);
-  };
-  for (const s of specs) visit(s, 0);
-  return out;
 }

@@ -12,7 +12,8 @@ export class SqliteHistorySink implements HistorySink {
   private readonly ownsDb: boolean;
   private readonly insert: ReturnType<SqliteDatabase['prepare']>;
 
-  constructor(target: string | SqliteStore) {
+  constructor(target: string | SqliteStore | { path: string }) {
+    if (typeof target === 'object' && target !== null && !(target instanceof SqliteStore)) target = target.path;
     if (target instanceof SqliteStore) {
       this.db = target.db;
       this.ownsDb = false;

@@ -35,7 +35,9 @@ export class SqliteStore implements Store {
     delMeta: ReturnType<SqliteDatabase['prepare']>;
   };
 
-  constructor(path: string) {
+  /** `path`: the database file (created with its schema when missing), or `{ path }`. */
+  constructor(target: string | { path: string }) {
+    const path = typeof target === 'object' && target !== null ? target.path : target;
     if (typeof path !== 'string' || path === '' || path.includes('\0')) {
       throw new InvalidArgumentError(`SqliteStore path must be a non-empty string, got ${describeValue(path)}`);
     }
