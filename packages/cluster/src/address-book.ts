@@ -38,6 +38,8 @@ export class AddressBook {
   private currentLeader: string | undefined;
   private readonly watch: PrefixWatch;
   private ready = false;
+  /** Callers waiting for the book to reach a revision (read-your-writes after register/unregister). */
+  private waiters: Array<{ revision: number; done(): void }> = [];
 
   constructor(
     client: Etcd3,
@@ -65,6 +67,32 @@ export class AddressBook {
   }
   close(): void {
     this.watch.close();
+    for (const w of this.waiters.splice(0)) w.done();
+  }
+
+  /**
+   * Resolves once the book reflects `revision` (a write of ours), so that this node reads its own writes;
+   * after `timeoutMs` at the latest (the watch may be broken: the write stands either way).
+   */
+  caughtUp(revision: number, timeoutMs: number): Promise<void> {
+    if (this.watch.revision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = {
+        revision,
+        done: () => {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve();
+        },
+      };
+      const timer = setTimeout(w.done, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  private release(): void {
+    const now = this.watch.revision;
+    for (const w of this.waiters.filter((x) => x.revision <= now)) w.done();
   }
   get revision(): number {
     return this.watch.revision;
@@ -107,6 +135,7 @@ export class AddressBook {
     this.refreshLeader(false);
     if (!this.ready) {
       this.ready = true;
+      this.release();
       return;
     }
     // A re-list after compaction: report what changed while we were not watching.
@@ -120,6 +149,7 @@ export class AddressBook {
     for (const r of before.regs) if (!after.has(r)) this.hooks.unregistered(...split(r));
     for (const r of after) if (!before.regs.has(r)) this.hooks.registered(...split(r));
     if (before.leader !== this.currentLeader) this.hooks.leaderChanged(this.currentLeader);
+    this.release();
   }
 
   private apply(changes: KeyChange[]): void {
@@ -135,6 +165,7 @@ export class AddressBook {
     }
     this.refreshLeader(true);
     for (const node of left) this.hooks.nodeLeft(node);
+    this.release();
   }
 
   private put(key: string, kv: IKeyValue, report: boolean): void {

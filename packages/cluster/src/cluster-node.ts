@@ -247,7 +247,7 @@ export class ClusterNode extends EventEmitter {
       const target = this.pick(processName) ?? this.nodeName;
       if (target === this.nodeName) {
         const r = await this.etcd('spawnRegister', () => this.daemons.startHere(spec));
-        if (r.kind === 'ok') return this.placed(spec, target);
+        if (r.kind === 'ok') return this.placed(spec, target, r.revision);
         throw new ExistsError(r.kind === 'exists' ? `'${processName}' already runs on node '${r.node}'` : `'${processName}' is being started on another node`);
       }
       const w = Daemons.waitOutcome(this.opts.spawnTimeoutMs, target, processName);
@@ -261,24 +261,30 @@ export class ClusterNode extends EventEmitter {
         continue;
       }
       const o = await w.outcome;
-      if (o.kind === 'started') return this.placed(spec, target);
+      if (o.kind === 'started') return this.placed(spec, target, o.revision);
       if (o.kind === 'failed') throw o.error;
     }
     throw new SpawnError(`could not place '${processName}': the nodes it was assigned to kept leaving; try again`);
   }
 
-  private placed(spec: DaemonSpec, node: string): { node: string } {
+  /** A daemon started by spawnRegister: resolves once this node's book shows it (read-your-writes). */
+  private async placed(spec: DaemonSpec, node: string, revision: number): Promise<{ node: string }> {
+    await this.book.caughtUp(revision, this.opts.requestTimeoutMs);
     this.emitOpen('daemon-placed', { ...spec, node });
     return { node };
   }
 
-  /** Registers `processName` as running on this node (under its lease: it goes if the node dies). */
+  /**
+   * Registers `processName` as running on this node (under its lease: it goes if the node dies). Resolves once
+   * this node's own address book shows it; other nodes' books follow within milliseconds.
+   */
   async register(processName: string): Promise<void> {
     this.assertOpen();
     validateName(processName, 'process name');
     this.assertUsable('register');
     const local = this.membership.processes.get(processName) ?? {};
-    await this.etcd('register', () => this.membership.register(processName, Buffer.from('{}'), local));
+    const revision = await this.etcd('register', () => this.membership.register(processName, Buffer.from('{}'), local));
+    await this.book.caughtUp(revision, this.opts.requestTimeoutMs);
   }
 
   /** Withdraws this node's registration of `processName` (nothing happens if it has none). */
@@ -286,7 +292,8 @@ export class ClusterNode extends EventEmitter {
     this.assertOpen();
     validateName(processName, 'process name');
     this.assertUsable('unregister');
-    await this.etcd('unregister', () => this.membership.unregister(processName));
+    const revision = await this.etcd('unregister', () => this.membership.unregister(processName));
+    await this.book.caughtUp(revision, this.opts.requestTimeoutMs);
   }
 
   /** The node running `processName`, from the local cache (never a network round trip); undefined if none. */

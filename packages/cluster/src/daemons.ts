@@ -22,14 +22,15 @@ export interface DaemonsContext {
 
 /** The outcome of an assignment transaction. */
 export type Assigned =
-  | { kind: 'ok'; id: string }
+  | { kind: 'ok'; id: string; revision: number }
   | { kind: 'exists'; node: string }
   | { kind: 'pending'; node: string }
   | { kind: 'target-gone' }
   | { kind: 'deposed' };
 
 /** The outcome of a request, as the requesting node learns it. */
-export type RequestOutcome = { kind: 'started' } | { kind: 'failed'; error: LibipcError } | { kind: 'target-left' };
+/** `revision`: of the target's registration of the daemon (so the asking node can wait for its book to show it). */
+export type RequestOutcome = { kind: 'started'; revision: number } | { kind: 'failed'; error: LibipcError } | { kind: 'target-left' };
 
 /** A fence: compares that must hold for the write (the leader's), and a read that tells whether it broke. */
 export interface Fence {
@@ -151,7 +152,7 @@ export class Daemons {
     });
     if (!r.succeeded) return this.refused(r, fence);
     await this.run(launcher, spec);
-    return { kind: 'ok', id: '' };
+    return { kind: 'ok', id: '', revision: Number(r.header.revision) };
   }
 
   /** Runs the launcher for a daemon whose registration is written; withdraws it if the launcher fails. */
@@ -198,7 +199,7 @@ export class Daemons {
       this.pending.delete(id);
       throw err;
     }
-    if (r.succeeded) return { kind: 'ok', id };
+    if (r.succeeded) return { kind: 'ok', id, revision: Number(r.header.revision) };
     this.pending.delete(id);
     return this.refused(r, fence);
   }
@@ -260,7 +261,8 @@ export class Daemons {
       this.ctx.emit('daemon-failed', { processName: name, node, error: err as Error });
       return;
     }
-    const answer = (ok: boolean, error?: LibipcError) => this.reply(body, ok, error);
+    let claimed = 0;
+    const answer = (ok: boolean, error?: LibipcError) => this.reply(body, ok, error, claimed);
     const launcher = this.launchers.get(spec.launcher);
     if (!launcher) {
       await withdraw();
@@ -279,6 +281,7 @@ export class Daemons {
       ],
       failure: [{ request_range: { key: reqKey } }, { request_range: { key: b(prefix), range_end: prefixEnd(prefix), limit: 1 } }],
     });
+    claimed = Number(claim.header.revision);
     if (!claim.succeeded) {
       const stillThere = claim.responses[0]?.response_range.kvs[0]?.mod_revision === kv.mod_revision;
       if (!stillThere) return; // claimed already (this request was seen twice)
@@ -298,28 +301,33 @@ export class Daemons {
   }
 
   /** Writes the outcome into the asking node's inbox, under its lease (gone if it died). */
-  private async reply(body: RequestBody, ok: boolean, error?: LibipcError): Promise<void> {
+  private async reply(body: RequestBody, ok: boolean, error: LibipcError | undefined, revision: number): Promise<void> {
     if (!body.replyTo || typeof body.id !== 'string') return;
     if (body.replyTo === this.ctx.node) {
-      this.settle(body.id, ok ? { kind: 'started' } : { kind: 'failed', error: error! });
+      this.settle(body.id, ok ? { kind: 'started', revision } : { kind: 'failed', error: error! });
       return;
     }
     const lease = this.ctx.book.nodeLease(body.replyTo);
     if (lease === undefined) return;
-    const value = json(ok ? { ok } : { ok, code: error?.code, message: error?.message });
+    const value = json(ok ? { ok, revision } : { ok, code: error?.code, message: error?.message });
     await this.ctx.client.kv.put({ key: b(this.ctx.keys.reply(body.replyTo, body.id)), value, lease }).catch(() => undefined);
   }
 
   /** A reply in our inbox. */
   onReply(id: string, kv: IKeyValue): void {
     void this.ctx.client.kv.deleteRange({ key: kv.key }).catch(() => undefined);
-    let r: { ok?: boolean; code?: string; message?: string };
+    let r: { ok?: boolean; code?: string; message?: string; revision?: number };
     try {
       r = JSON.parse(kv.value.toString()) as typeof r;
     } catch {
       return;
     }
-    this.settle(id, r.ok === true ? { kind: 'started' } : { kind: 'failed', error: errorFrom(r.code, String(r.message ?? 'the daemon could not be started')) });
+    this.settle(
+      id,
+      r.ok === true
+        ? { kind: 'started', revision: Number(r.revision) || 0 }
+        : { kind: 'failed', error: errorFrom(r.code, String(r.message ?? 'the daemon could not be started')) },
+    );
   }
 
   private settle(id: string, outcome: RequestOutcome): void {

@@ -78,14 +78,18 @@ export class Membership {
     return { request_put: { key: b(this.keys.proc(name, this.nodeName)), value, lease: this.leaseId } };
   }
 
-  async register(name: string, value: Buffer, local: LocalProcess): Promise<void> {
-    await this.client.kv.txn({ compare: [], success: [this.registrationPut(name, value)], failure: [] });
+  /** Registers `name` under the lease; resolves with the revision of the write. */
+  async register(name: string, value: Buffer, local: LocalProcess): Promise<number> {
+    const r = await this.client.kv.txn({ compare: [], success: [this.registrationPut(name, value)], failure: [] });
     this.processes.set(name, local);
+    return Number(r.header.revision);
   }
 
-  async unregister(name: string): Promise<void> {
-    await this.client.kv.deleteRange({ key: b(this.keys.proc(name, this.nodeName)) });
+  /** Withdraws `name`; resolves with the revision of the write. */
+  async unregister(name: string): Promise<number> {
+    const r = await this.client.kv.deleteRange({ key: b(this.keys.proc(name, this.nodeName)) });
     this.processes.delete(name);
+    return Number(r.header.revision);
   }
 
   /**

@@ -60,6 +60,23 @@ function recorder(wanted: string[] = []): Launcher & { started: string[]; stoppe
 }
 
 describe('address book', () => {
+  it('reads its own writes: after register/unregister/spawnRegister resolve, locate on the same node agrees', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    const b = await join(cluster, 'b');
+    a.registerLauncher('L', recorder());
+    b.registerLauncher('L', recorder());
+    await eventually(() => a.addressBook().getAvailableNodes().length === 2, 'a sees b');
+    for (let i = 0; i < 20; i++) {
+      await a.register(`own${i}`);
+      expect(a.locate(`own${i}`)).toBe('a');
+      await a.unregister(`own${i}`);
+      expect(a.locate(`own${i}`)).toBeUndefined();
+      const { node } = await a.spawnRegister('L', `sp${i}`);
+      expect(a.locate(`sp${i}`)).toBe(node);
+    }
+  });
+
   it('a name registered on two nodes resolves to the oldest registration; the duplicate is reported', async () => {
     const cluster = uniqueName('c');
     const a = await join(cluster, 'a');
