@@ -28,6 +28,9 @@ export type Assigned =
   | { kind: 'target-gone' }
   | { kind: 'deposed' };
 
+/** Why an assignment transaction was refused. */
+export type Refused = Exclude<Assigned, { kind: 'ok' }>;
+
 /** The outcome of a request, as the requesting node learns it. */
 /** `revision`: of the target's registration of the daemon (so the asking node can wait for its book to show it). */
 export type RequestOutcome = { kind: 'started'; revision: number } | { kind: 'failed'; error: LibipcError } | { kind: 'target-left' };
@@ -129,7 +132,7 @@ export class Daemons {
     ];
   }
 
-  private refused(r: ITxnResponse, fence: Fence | undefined): Assigned {
+  private refused(r: ITxnResponse, fence: Fence | undefined): Refused {
     const holder = r.responses[0]?.response_range.kvs[0];
     const pending = r.responses[1]?.response_range.kvs[0];
     if (fence && !fence.holds(r.responses[2]?.response_range.kvs ?? [])) return { kind: 'deposed' };
@@ -143,6 +146,17 @@ export class Daemons {
    * runs the launcher. A launcher failure withdraws the registration and rejects with ERR_LIBIPC_SPAWN.
    */
   async startHere(spec: DaemonSpec, fence?: Fence): Promise<Assigned> {
+    const r = await this.claimHere(spec, fence);
+    if (r.kind !== 'ok') return r;
+    await r.started;
+    return { kind: 'ok', id: r.id, revision: r.revision };
+  }
+
+  /**
+   * startHere without waiting for the launcher: resolves once the registration is written, with `started`
+   * for the launcher's outcome (the leader must not wait on a slow spawn to place other daemons).
+   */
+  async claimHere(spec: DaemonSpec, fence?: Fence): Promise<Refused | { kind: 'ok'; id: string; revision: number; started: Promise<void> }> {
     const launcher = this.launchers.get(spec.launcher);
     if (!launcher) throw new NotFoundError(`no launcher '${spec.launcher}' on node '${this.ctx.node}'; call registerLauncher('${spec.launcher}', …) on every node first`);
     const r = await this.ctx.client.kv.txn({
@@ -151,8 +165,7 @@ export class Daemons {
       failure: this.whyRefused(spec.processName, fence),
     });
     if (!r.succeeded) return this.refused(r, fence);
-    await this.run(launcher, spec);
-    return { kind: 'ok', id: '', revision: Number(r.header.revision) };
+    return { kind: 'ok', id: '', revision: Number(r.header.revision), started: this.run(launcher, spec) };
   }
 
   /** Runs the launcher for a daemon whose registration is written; withdraws it if the launcher fails. */

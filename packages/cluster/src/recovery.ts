@@ -1,4 +1,4 @@
-import { LibipcError } from '@libipc/shm';
+import { LibipcError, TimeoutError } from '@libipc/shm';
 import type { AddressBook } from './address-book.js';
 import { type Daemons, Daemons as DaemonsClass, type Fence } from './daemons.js';
 import type { Leadership } from './leader.js';
@@ -85,21 +85,43 @@ export class Recovery {
     return { compare, read, holds: (kvs) => leadership.stillLeads(kvs) };
   }
 
-  /** The daemons every launcher says should exist, one spec per name. */
+  /**
+   * The daemons every launcher says should exist, one spec per name. A recover() that does not finish within
+   * spawnTimeoutMs is given up for this pass (reported), so that one stuck launcher cannot stop recovery.
+   */
   private async wanted(): Promise<DaemonSpec[]> {
     const specs = new Map<string, DaemonSpec>();
     for (const [name, launcher] of this.ctx.daemons.launchers) {
       if (!launcher.recover) continue;
+      const deadline = Date.now() + this.ctx.spawnTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      let it: AsyncIterator<DaemonSpec> | undefined;
       try {
-        for await (const raw of launcher.recover()) {
+        const source = launcher.recover() as AsyncIterable<DaemonSpec> | Iterable<DaemonSpec>;
+        // An array (or any sync iterable) is accepted too.
+        it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () {
+          yield* source;
+        })();
+        for (;;) {
+          const late = new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new TimeoutError(`launcher '${name}': recover() did not finish within ${this.ctx.spawnTimeoutMs} ms`)),
+              Math.max(0, deadline - Date.now()),
+            );
+          });
+          const next = await Promise.race([it.next(), late]);
+          clearTimeout(timer);
+          if (next.done) break;
           try {
-            const spec = this.ctx.daemons.normalize(raw, name);
+            const spec = this.ctx.daemons.normalize(next.value, name);
             if (!specs.has(spec.processName)) specs.set(spec.processName, spec);
           } catch (error) {
             this.ctx.emit('daemon-failed', { launcher: name, node: this.ctx.node, error: error as Error });
           }
         }
       } catch (error) {
+        clearTimeout(timer);
+        void Promise.resolve(it?.return?.()).catch(() => undefined);
         this.ctx.emit('daemon-failed', { launcher: name, node: this.ctx.node, error: error as Error });
       }
     }
@@ -127,18 +149,23 @@ export class Recovery {
     const target = this.ctx.pickNode(spec.processName);
     if (target === undefined) return 'skipped';
     if (target === node) {
+      let r: Awaited<ReturnType<Daemons['claimHere']>>;
       try {
-        const r = await daemons.startHere(spec, fence);
-        if (r.kind === 'deposed') return 'deposed';
-        if (r.kind !== 'ok') return 'skipped';
+        r = await daemons.claimHere(spec, fence);
       } catch (error) {
-        // A launcher failure or a launcher this node lacks is the daemon's problem; anything else is etcd's.
+        // A launcher this node lacks is the daemon's problem; anything else is etcd's.
         if (!(error instanceof LibipcError)) throw error;
         this.ctx.emit('daemon-failed', { ...spec, node, error });
         return 'skipped';
       }
+      if (r.kind === 'deposed') return 'deposed';
+      if (r.kind !== 'ok') return 'skipped';
       this.ctx.emit('daemon-placed', { ...spec, node });
-      this.ctx.emit('daemon-recovered', { ...spec, node });
+      // The launcher runs on its own: a slow spawn does not hold up the placement of other daemons.
+      r.started.then(
+        () => this.ctx.emit('daemon-recovered', { ...spec, node }),
+        (error: unknown) => this.ctx.emit('daemon-failed', { ...spec, node, error: error as Error }),
+      );
       return 'ok';
     }
     const w = DaemonsClass.waitOutcome(this.ctx.spawnTimeoutMs, target, spec.processName);

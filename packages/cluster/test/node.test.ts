@@ -213,6 +213,32 @@ describe('requests', () => {
 });
 
 describe('leader', () => {
+  it("a hung spawn or recover() does not stop the leader placing other daemons, nor leave()", async () => {
+    const cluster = uniqueName('c');
+    const started: string[] = [];
+    const launchers: Record<string, Launcher> = {
+      // spawn of 'stuck' never resolves.
+      H: { spawn: (d) => (d.processName === 'stuck' ? new Promise(() => {}) : Promise.resolve()), recover: async function* () { yield { launcher: 'H', processName: 'stuck' }; } },
+      // recover() as a plain array.
+      L: { spawn: async (d) => void started.push(d.processName), recover: () => [{ launcher: 'L', processName: 'l1' }, { launcher: 'L', processName: 'l2' }] as never },
+      // recover() that never finishes.
+      S: { spawn: async () => undefined, recover: async function* () { await new Promise(() => {}); } },
+    };
+    const a = await join(cluster, 'a', { spawnTimeoutMs: 1000, recoveryIntervalMs: 3_600_000 });
+    for (const [name, l] of Object.entries(launchers)) a.registerLauncher(name, l);
+    const failures: Array<{ launcher?: string; error: Error }> = [];
+    a.on('daemon-failed', (f) => failures.push(f));
+    const b = await join(cluster, 'b', { spawnTimeoutMs: 1000, recoveryIntervalMs: 3_600_000 });
+    for (const [name, l] of Object.entries(launchers)) b.registerLauncher(name, l);
+    await eventually(() => started.length === 2, 'l1 and l2 started', 15_000);
+    expect(started.sort()).toEqual(['l1', 'l2']);
+    await eventually(() => a.locate('stuck') !== undefined, 'stuck assigned');
+    await eventually(() => failures.some((f) => f.launcher === 'S' && f.error.message.includes('recover()')), 'the hung recover() reported');
+    const t0 = performance.now();
+    await Promise.all([a.leave(), b.leave()]);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
   it('a leader whose candidacy is gone (it does not know yet) has its assignments refused by the fence', async () => {
     const cluster = uniqueName('c');
     const wanted: string[] = [];
