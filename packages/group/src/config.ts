@@ -1,5 +1,5 @@
 import { resolveExecutable, type RestartPolicy } from '@libipc/process';
-import { InvalidArgumentError, SpawnError, validateName } from '@libipc/shm';
+import { InvalidArgumentError, option, parseOptions, SpawnError, validateName } from '@libipc/shm';
 import { instanceName } from './environment.js';
 
 export interface GroupConfig {
@@ -42,44 +42,52 @@ export const DEFAULT_GROUP_RESTART: RestartPolicy = {
 
 const MAX_REPLICAS = 64;
 
-function positive(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`${what} must be a number > 0 (milliseconds), got ${String(value)}`);
-  }
-  return value;
-}
+const HOUR_MS = 3_600_000;
+const strings = option.custom<string[]>((v) => Array.isArray(v) && v.length <= 4096 && v.every((a) => typeof a === 'string'), 'an array of strings');
+const envRecord = option.custom<Record<string, string>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'),
+  'an object of string values, e.g. { NODE_ENV: "production" }',
+);
+const GROUP_OPTIONS = {
+  serviceName: option.custom<string>(() => true, 'a name'), // checked by validateName below, with its own code
+  executable: option.custom<string>(() => true, 'a path or command name'), // checked below (ERR_LIBIPC_SPAWN)
+  args: strings,
+  replicas: option.int(1, MAX_REPLICAS),
+  autoRespawn: option.boolean(),
+  spawnTimeoutMs: option.ms(1, HOUR_MS),
+  heartbeatTimeoutMs: option.ms(1, HOUR_MS),
+  onHung: option.oneOf('kill', 'fence'),
+  restart: option.custom<RestartPolicy>((v) => typeof v === 'object' && v !== null, 'a RestartPolicy object'),
+  env: envRecord,
+  stdio: option.oneOf('inherit', 'pipe', 'ignore'),
+  cwd: option.string(4096),
+};
 
 /** Checks a group's configuration up front, so that a bad one fails at construction, not at the first crash. */
 export function resolveGroupConfig(config: GroupConfig): ResolvedGroupConfig {
-  if (typeof config !== 'object' || config === null) throw new InvalidArgumentError('ServiceGroup needs a config object');
-  validateName(config.serviceName, 'serviceName');
-  const replicas = config.replicas ?? 2;
-  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
-    throw new InvalidArgumentError(`replicas must be a whole number from 1 to ${MAX_REPLICAS}, got ${String(replicas)}`);
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new InvalidArgumentError('ServiceGroup needs a config object: { serviceName, executable, … }');
   }
-  validateName(instanceName(config.serviceName, replicas - 1), 'instance name (serviceName + "." + id)');
-  if (typeof config.executable !== 'string' || config.executable.length === 0) {
+  const c = parseOptions(config, GROUP_OPTIONS, 'ServiceGroup config');
+  validateName(c.serviceName, 'serviceName');
+  const replicas = c.replicas ?? 2;
+  validateName(instanceName(c.serviceName, replicas - 1), 'instance name (serviceName + "." + id)');
+  if (typeof c.executable !== 'string' || c.executable.length === 0) {
     throw new SpawnError('executable must be a non-empty path or command name');
   }
-  resolveExecutable(config.executable, config.env?.PATH ?? process.env.PATH, config.cwd ?? process.cwd());
-  const args = config.args ?? [];
-  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {
-    throw new InvalidArgumentError('args must be an array of strings');
-  }
-  const onHung = config.onHung ?? 'kill';
-  if (onHung !== 'kill' && onHung !== 'fence') throw new InvalidArgumentError(`onHung must be 'kill' or 'fence', got ${JSON.stringify(onHung)}`);
+  resolveExecutable(c.executable, c.env?.PATH ?? process.env.PATH, c.cwd ?? process.cwd());
   return {
-    serviceName: config.serviceName,
-    executable: config.executable,
-    args,
+    serviceName: c.serviceName,
+    executable: c.executable,
+    args: c.args ?? [],
     replicas,
-    autoRespawn: config.autoRespawn ?? true,
-    spawnTimeoutMs: positive(config.spawnTimeoutMs ?? 10_000, 'spawnTimeoutMs'),
-    heartbeatTimeoutMs: config.heartbeatTimeoutMs === undefined ? undefined : positive(config.heartbeatTimeoutMs, 'heartbeatTimeoutMs'),
-    onHung,
-    restart: config.autoRespawn === false ? { policy: 'never' } : (config.restart ?? DEFAULT_GROUP_RESTART),
-    env: config.env ?? {},
-    stdio: config.stdio ?? 'inherit',
-    cwd: config.cwd,
+    autoRespawn: c.autoRespawn ?? true,
+    spawnTimeoutMs: c.spawnTimeoutMs ?? 10_000,
+    heartbeatTimeoutMs: c.heartbeatTimeoutMs,
+    onHung: c.onHung ?? 'kill',
+    restart: c.autoRespawn === false ? { policy: 'never' } : (c.restart ?? DEFAULT_GROUP_RESTART),
+    env: c.env ?? {},
+    stdio: c.stdio ?? 'inherit',
+    cwd: c.cwd,
   };
 }

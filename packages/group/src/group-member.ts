@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ready as writeReady } from '@libipc/process';
 import { ServiceRegistry } from '@libipc/registry';
-import { IllegalStateError, InvalidArgumentError, NotFoundError, TimeoutError, watchExit } from '@libipc/shm';
+import { IllegalStateError, InvalidArgumentError, NotFoundError, option, parseOptions, TimeoutError, watchExit } from '@libipc/shm';
 import { instanceName, readInstanceContext } from './environment.js';
 
 export type MemberRole = 'primary' | 'standby';
@@ -22,6 +22,16 @@ export interface JoinOptions {
 }
 
 const DEFAULT_HEARTBEAT_MS = 100;
+const JOIN_OPTIONS = {
+  controlChannel: option.custom<string>(() => true, 'a channel name'), // checked by register (ERR_LIBIPC_INVALID_NAME)
+  replyChannel: option.custom<string>(() => true, 'a channel name'),
+  heartbeatMs: option.ms(1, 3_600_000),
+  exitWithHost: option.boolean(),
+  domain: option.custom<string>(() => true, 'a name'),
+  service: option.custom<string>(() => true, 'a name'),
+  id: option.int(0, 1_000_000),
+  meta: option.string(1024),
+};
 
 /**
  * The service side of a group: registers `<service>.<id>` in the domain the host named, beats, follows
@@ -41,12 +51,10 @@ export class GroupMember extends EventEmitter {
   private left = false;
   private readonly registration: { controlChannel: string; replyChannel: string; meta?: string };
 
-  private constructor(opts: JoinOptions) {
+  private constructor(given: JoinOptions) {
     super();
+    const opts = parseOptions(given, JOIN_OPTIONS, 'GroupMember.join options') as JoinOptions;
     const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= 1) || !Number.isFinite(heartbeatMs)) {
-      throw new InvalidArgumentError(`heartbeatMs must be a number >= 1, got ${String(heartbeatMs)}`);
-    }
     const argv = opts.id === undefined ? process.argv : [String(opts.id)];
     const ctx = readInstanceContext(process.env, argv, opts);
     this.id = ctx.id;
@@ -81,7 +89,9 @@ export class GroupMember extends EventEmitter {
 
   /** Registers this process as `<service>.<id>` and starts beating. Reads the environment a ServiceGroup sets. */
   static join(opts: JoinOptions): GroupMember {
-    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('join needs { controlChannel, replyChannel }');
+    if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+      throw new InvalidArgumentError('join needs { controlChannel, replyChannel }');
+    }
     return new GroupMember(opts);
   }
 
@@ -114,22 +124,37 @@ export class GroupMember extends EventEmitter {
     }
   }
 
+  // Runs from a timer: nothing thrown here may end the process. A corrupt registry, a stopped lock holder or a
+  // full registry is reported ('registry-error') and retried on the next beat.
   private tick(): void {
     if (this.left) return;
     try {
       this.registry.heartbeat(this.name);
     } catch (err) {
       // Our entry was removed (a registry clear, or a host that thought we were dead): announce ourselves again.
-      if (!(err instanceof NotFoundError)) throw err;
-      const r = this.registration;
-      this.registry.register(this.name, r.controlChannel, r.replyChannel, { meta: r.meta });
+      if (err instanceof NotFoundError) {
+        const r = this.registration;
+        this.guard(() => this.registry.register(this.name, r.controlChannel, r.replyChannel, { meta: r.meta }));
+      } else {
+        this.report(err);
+      }
     }
+    this.guard(() => this.refreshRole());
+  }
+
+  private guard(fn: () => unknown): void {
     try {
-      this.refreshRole();
+      fn();
     } catch (err) {
-      // A stopped process holds the registry lock: read the record on the next beat.
-      if (!(err instanceof TimeoutError)) throw err;
+      // A stopped process holding the registry lock is normal: read the record on the next beat.
+      if (!(err instanceof TimeoutError)) this.report(err);
     }
+  }
+
+  /** 'registry-error' always; 'error' too when someone listens for it (an unheard 'error' would end the process). */
+  private report(err: unknown): void {
+    this.emit('registry-error', err);
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   private refreshRole(): MemberRole {

@@ -46,7 +46,9 @@ const LEFTOVER_GRACE_MS = 3_000;
  * A pool of redundant instances of one service: one primary, the rest standby. The primary's exit is seen
  * from the exit event and a standby is promoted at once through the registry's claimPrimary (the epoch only
  * grows, so a stale primary knows it was replaced). Dead instances are respawned in the background.
- * Events: 'failover', 'respawn', 'instance-exit', 'degraded', 'failed'.
+ * Events: 'primary' (every new primary), 'elected' (a primary where there was none, e.g. the first),
+ * 'failover' (a primary replaced a previous one: `previous` is always set), 'respawn', 'instance-exit', 'degraded',
+ * 'failed', 'registry-error' (the registry could not be read or written, e.g. a corrupt record; retried).
  */
 export class ServiceGroup extends EventEmitter {
   readonly registry: ServiceRegistry;
@@ -92,7 +94,7 @@ export class ServiceGroup extends EventEmitter {
   }
 
   /** Seed parity for callers that poll: true when a failover happened since the last call. */
-  async healthCheck(): Promise<boolean> {
+  healthCheck(): boolean {
     const happened = this.failedOverSinceCheck;
     this.failedOverSinceCheck = false;
     return happened;
@@ -177,7 +179,7 @@ export class ServiceGroup extends EventEmitter {
         slot.role = 'starting';
         break;
       case 'running': {
-        slot.entry = this.registry.find(slot.name);
+        slot.entry = this.guarded(() => this.registry.find(slot.name));
         slot.role = 'standby';
         slot.fenced = false;
         if (slot.everRan) this.emit('respawn', { id: slot.id, name: slot.name, pid: slot.proc.pid });
@@ -226,13 +228,14 @@ export class ServiceGroup extends EventEmitter {
     if (previous && this.primaryId === previous.id) this.primaryId = undefined;
     if (!previous && this.lostPrimary) ({ slot: previous, reason, knownAt } = this.lostPrimary);
     for (const next of this.candidates()) {
-      let epoch = this.registry.claimPrimary(this.serviceName, next.name, this.epoch);
-      if (epoch === undefined) {
+      const epoch = this.guarded(() => {
+        const claimed = this.registry.claimPrimary(this.serviceName, next.name, this.epoch);
+        if (claimed !== undefined) return claimed;
         // Someone else wrote the record (an earlier host): claim over what is there now.
         this.epoch = this.registry.groupState(this.serviceName).epoch;
-        epoch = this.registry.claimPrimary(this.serviceName, next.name, this.epoch);
-        if (epoch === undefined) continue;
-      }
+        return this.registry.claimPrimary(this.serviceName, next.name, this.epoch);
+      });
+      if (epoch === undefined) continue;
       this.epoch = epoch;
       this.primaryId = next.id;
       next.role = 'primary';
@@ -246,11 +249,23 @@ export class ServiceGroup extends EventEmitter {
         reason: previous ? reason : 'elected',
       };
       this.lostPrimary = undefined;
-      this.emit('failover', event);
+      this.emit('primary', event);
+      if (previous) this.emit('failover', event);
+      else this.emit('elected', event);
       return;
     }
     if (previous) this.lostPrimary = { slot: previous, reason, knownAt };
     this.checkDegraded();
+  }
+
+  /** Runs a registry operation from an event or timer: a failure is reported and retried later, never thrown. */
+  private guarded<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.emit('registry-error', err);
+      return undefined;
+    }
   }
 
   private checkDegraded(): void {

@@ -2,7 +2,11 @@ import {
   attachSegment,
   ClosedError,
   IdentityTable,
+  IncompatibleError,
   InvalidArgumentError,
+  MAX_TIMER_MS,
+  option,
+  parseOptions,
   NotFoundError,
   processIdentity,
   type ProcessIdentity,
@@ -27,6 +31,8 @@ export interface RegistryOptions {
   capacity?: number;
   /** Bound on waiting for the registry lock; a stopped holder makes operations fail with ERR_LIBIPC_TIMEOUT. Default 1000. */
   lockTimeoutMs?: number;
+  /** Other uids whose registry segment this process may join (default: only its own uid's; docs/security.md). */
+  allowUsers?: number[];
 }
 
 export interface RegisterOptions {
@@ -44,18 +50,27 @@ export interface WaitForOptions {
 
 const DEFAULT_LOCK_TIMEOUT_MS = 1000;
 
+const uids = option.custom<number[]>(
+  (v) => Array.isArray(v) && v.length <= 1024 && v.every((u) => Number.isInteger(u) && u >= 0 && u <= 2 ** 32 - 1),
+  'an array of uids (whole numbers)',
+);
+const REGISTRY_OPTIONS = {
+  capacity: option.int(1, MAX_CAPACITY),
+  lockTimeoutMs: option.ms(0, 60_000),
+  allowUsers: uids,
+};
+const REGISTER_OPTIONS = {
+  pid: option.int(1, 2 ** 31 - 1).describe('a process id (a positive whole number)'),
+  meta: option.string(META_MAX_BYTES * 4),
+};
+const WAIT_FOR_OPTIONS = { timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }), signal: option.signal() };
+const WATCH_OPTIONS = { signal: option.signal() };
+
 function validateCapacity(capacity: unknown): number {
   if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
     throw new InvalidArgumentError(`capacity must be a whole number from 1 to ${MAX_CAPACITY}, got ${String(capacity)}`);
   }
   return capacity;
-}
-
-function validateSignal(signal: unknown): AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError('signal must be an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal)');
-  }
-  return signal;
 }
 
 function encodeMeta(meta: unknown): Buffer | undefined {
@@ -114,14 +129,13 @@ export class ServiceRegistry {
 
   constructor(domain = 'default', opts: RegistryOptions = {}) {
     validateName(domain, 'domain');
-    const capacity = validateCapacity(opts.capacity ?? DEFAULT_CAPACITY);
-    const lockTimeoutMs = validateTimeout(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, 'lockTimeoutMs');
-    if (!Number.isFinite(lockTimeoutMs)) {
-      throw new InvalidArgumentError('lockTimeoutMs must be finite: registry operations are synchronous and must be bounded');
-    }
+    const o = parseOptions(opts, REGISTRY_OPTIONS, 'ServiceRegistry options');
+    const capacity = validateCapacity(o.capacity ?? DEFAULT_CAPACITY);
+    // Bounded: registry operations are synchronous, a stopped lock holder must not freeze this process for long.
+    const lockTimeoutMs = o.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.domain = domain;
     this.lockTimeoutMs = lockTimeoutMs;
-    const attached = ServiceRegistry.attach(domain, capacity, lockTimeoutMs);
+    const attached = ServiceRegistry.attach(domain, capacity, lockTimeoutMs, o.allowUsers);
     this.mem = attached.mem;
     this.header = attached.header;
     this.users = attached.users;
@@ -131,7 +145,7 @@ export class ServiceRegistry {
   }
 
   /** Attaches to the domain's segment (creating it if needed) and records this process as a user. */
-  private static attach(domain: string, capacity: number, lockTimeoutMs: number) {
+  private static attach(domain: string, capacity: number, lockTimeoutMs: number, allowUsers: number[] | undefined) {
     const created = geometry(capacity);
     for (let attempt = 0; attempt < 100; attempt++) {
       const seg = attachSegment({
@@ -140,6 +154,7 @@ export class ServiceRegistry {
         layoutVersion: LAYOUT_VERSION,
         size: created.size,
         init: (mem) => initialise(mem, created),
+        allowUsers,
       });
       let userSlot = -1;
       try {
@@ -180,8 +195,9 @@ export class ServiceRegistry {
     validateName(name, 'service name');
     validateName(controlChannel, 'controlChannel');
     validateName(replyChannel, 'replyChannel');
-    const meta = encodeMeta(opts.meta);
-    const who = identityOf(opts.pid);
+    const o = parseOptions(opts, REGISTER_OPTIONS, 'register options');
+    const meta = encodeMeta(o.meta);
+    const who = identityOf(o.pid);
     const key = nameKey(name);
     return this.locked((t) => {
       const found = t.findSlot(key);
@@ -330,7 +346,7 @@ export class ServiceRegistry {
    * call; list() after watch() gives the state the changes apply to. Ends on close() or when `signal` aborts.
    */
   watch(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<RegistryChange> {
-    const signal = validateSignal(opts.signal);
+    const signal = parseOptions(opts, WATCH_OPTIONS, 'watch options').signal;
     const feed = this.locked((t) => new ChangeFeed(t.seq(), t.liveSlots().map((s) => t.read(s))));
     return this.changes(feed, signal);
   }
@@ -361,8 +377,9 @@ export class ServiceRegistry {
    */
   async waitFor(name: string, opts: WaitForOptions = {}): Promise<ServiceEntry | undefined> {
     validateName(name, 'service name');
-    const timeout = validateTimeout(opts.timeoutMs);
-    const signal = validateSignal(opts.signal);
+    const o = parseOptions(opts, WAIT_FOR_OPTIONS, 'waitFor options');
+    const timeout = validateTimeout(o.timeoutMs);
+    const signal = o.signal;
     const deadline = performance.now() + timeout;
     for (;;) {
       signal?.throwIfAborted();
@@ -435,8 +452,16 @@ export class ServiceRegistry {
     const entries: ServiceEntry[] = [];
     const seen = new Map<number, bigint | undefined>();
     for (const slot of t.liveSlots(prefix)) {
-      if (t.isSlotAlive(slot, seen)) entries.push(t.read(slot));
-      else t.remove(slot, 'removed-dead');
+      if (!t.isSlotAlive(slot, seen)) {
+        t.remove(slot, 'removed-dead');
+        continue;
+      }
+      try {
+        entries.push(t.read(slot));
+      } catch (err) {
+        // A corrupt entry is left out of lists (find() of its name reports it as ERR_LIBIPC_INCOMPATIBLE).
+        if (!(err instanceof IncompatibleError)) throw err;
+      }
     }
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

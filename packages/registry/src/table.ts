@@ -1,6 +1,7 @@
-import { isAlive, processIdentity, selfIdentity, type SharedMemory, wake } from '@libipc/shm';
+import { IncompatibleError, isAlive, processIdentity, selfIdentity, type SharedMemory, wake } from '@libipc/shm';
 import type { ChangeType, RegistryChange, ServiceEntry } from './entry.js';
 import {
+  META_MAX_BYTES,
   E_CONTROL,
   E_HEARTBEAT,
   E_META,
@@ -38,6 +39,15 @@ export type EventRead =
   | { seq: number; lagged: true; live: ServiceEntry[] };
 
 const HEARTBEAT_MS_MASK = (1n << 48n) - 1n;
+const NAME_RULE = /^[A-Za-z0-9._-]{1,63}$/;
+const MAX_PID = 2 ** 22 - 1;
+
+/** A slot or record that does not add up: another process wrote garbage into the segment. */
+function corrupt(what: string): IncompatibleError {
+  return new IncompatibleError(
+    `${what} is corrupt (a process wrote invalid data into the registry segment); unregister or re-register it, or clear the domain`,
+  );
+}
 
 /**
  * The entries, group records and change ring of one mapped registry segment. Not synchronised:
@@ -127,6 +137,7 @@ export class RegistryTable {
     const at = this.entryOffset(slot);
     const pid = this.view.getUint32(at + E_PID, true);
     const startTime = this.view.getBigUint64(at + E_START, true);
+    if (pid === 0 || pid > MAX_PID) return false; // not a pid: a corrupt entry is a dead one
     if (pid === process.pid) return startTime === selfIdentity().startTime;
     if (!seen) return isAlive(pid, startTime);
     if (!seen.has(pid)) seen.set(pid, processIdentity(pid)?.startTime);
@@ -165,14 +176,23 @@ export class RegistryTable {
     return this.decode(this.entryOffset(slot));
   }
 
+  /** Reads an entry, checking every field read from shared memory; IncompatibleError when one is out of range. */
   private decode(at: number): ServiceEntry {
     const heartbeat = Number(Atomics.load(this.wide, (at + E_HEARTBEAT) >> 3) & HEARTBEAT_MS_MASK);
     const metaLength = this.view.getUint32(at + E_META_LENGTH, true);
+    const name = this.readName(at + E_NAME);
+    const controlChannel = this.readName(at + E_CONTROL);
+    const replyChannel = this.readName(at + E_REPLY);
+    if (!NAME_RULE.test(name)) throw corrupt(`a registry entry (name ${JSON.stringify(name.slice(0, 63))})`);
+    const pid = this.view.getUint32(at + E_PID, true);
+    if (!NAME_RULE.test(controlChannel) || !NAME_RULE.test(replyChannel) || metaLength > META_MAX_BYTES + 1 || pid === 0 || pid > MAX_PID) {
+      throw corrupt(`registry entry '${name}'`);
+    }
     const entry: ServiceEntry = {
-      name: this.readName(at + E_NAME),
-      controlChannel: this.readName(at + E_CONTROL),
-      replyChannel: this.readName(at + E_REPLY),
-      pid: this.view.getUint32(at + E_PID, true),
+      name,
+      controlChannel,
+      replyChannel,
+      pid,
       startTime: this.view.getBigUint64(at + E_START, true),
       registeredAt: new Date(this.view.getFloat64(at + E_REGISTERED_AT, true)),
     };
@@ -238,15 +258,21 @@ export class RegistryTable {
   eventsSince(from: number): EventRead {
     const seq = this.seq();
     const behind = (seq - from) >>> 0;
-    if (behind > this.g.ringCapacity) return { seq, lagged: true, live: this.liveSlots().map((s) => this.read(s)) };
+    if (behind > this.g.ringCapacity) return { seq, lagged: true, live: this.liveEntries() };
     const events: RegistryChange[] = [];
     for (let s = from; s !== seq; s = (s + 1) >>> 0) {
       const at = this.g.ring + (s % this.g.ringCapacity) * EVENT_SIZE;
-      if (this.view.getUint32(at + EV_SEQ, true) !== s) {
-        return { seq, lagged: true, live: this.liveSlots().map((x) => this.read(x)) };
+      if (this.view.getUint32(at + EV_SEQ, true) !== s) return { seq, lagged: true, live: this.liveEntries() };
+      const type = EVENT_TYPES[this.view.getUint32(at + EV_TYPE, true)] as ChangeType | '' | undefined;
+      let entry: ServiceEntry | undefined;
+      try {
+        entry = type ? this.decode(at + EV_ENTRY) : undefined;
+      } catch {
+        entry = undefined;
       }
-      const type = EVENT_TYPES[this.view.getUint32(at + EV_TYPE, true)] as ChangeType;
-      events.push({ type, entry: this.decode(at + EV_ENTRY) });
+      // A corrupt event: resynchronise from the live set instead, like a watcher that fell behind.
+      if (!type || !entry) return { seq, lagged: true, live: this.liveEntries() };
+      events.push({ type, entry });
     }
     return { seq, lagged: false, events };
   }
@@ -270,10 +296,31 @@ export class RegistryTable {
     return { index: -1, free };
   }
 
+  /** Live entries that decode (a corrupt one is left out here; find() of it reports it). */
+  liveEntries(): ServiceEntry[] {
+    const entries: ServiceEntry[] = [];
+    for (const slot of this.liveSlots()) {
+      try {
+        entries.push(this.read(slot));
+      } catch (err) {
+        if (!(err instanceof IncompatibleError)) throw err;
+      }
+    }
+    return entries;
+  }
+
+  /** The record's current copy (0 or 1), checked: IncompatibleError for anything else. */
+  private currentCopy(index: number): number {
+    const current = this.view.getUint32(this.groupOffset(index) + G_CURRENT, true);
+    if (current > 1) throw corrupt(`group record '${this.readName(this.groupOffset(index) + G_NAME)}'`);
+    return current;
+  }
+
   groupState(index: number): { epoch: number; primary?: string } {
     const at = this.groupOffset(index);
-    const copy = at + G_COPY + this.view.getUint32(at + G_CURRENT, true) * G_COPY_SIZE;
+    const copy = at + G_COPY + this.currentCopy(index) * G_COPY_SIZE;
     const primary = this.readName(copy + 8);
+    if (primary && !NAME_RULE.test(primary)) throw corrupt(`group record '${this.readName(at + G_NAME)}'`);
     return primary ? { epoch: this.view.getUint32(copy, true), primary } : { epoch: this.view.getUint32(copy, true) };
   }
 
@@ -288,7 +335,7 @@ export class RegistryTable {
   /** Writes the spare copy, then makes it current with one store. */
   setGroup(index: number, epoch: number, primary: string): void {
     const at = this.groupOffset(index);
-    const spare = 1 - this.view.getUint32(at + G_CURRENT, true);
+    const spare = 1 - this.currentCopy(index);
     const copy = at + G_COPY + spare * G_COPY_SIZE;
     this.view.setUint32(copy, epoch, true);
     this.writeName(copy + 8, primary);
