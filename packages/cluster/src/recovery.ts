@@ -97,7 +97,7 @@ export class Recovery {
       let timer: NodeJS.Timeout | undefined;
       let it: AsyncIterator<DaemonSpec> | undefined;
       try {
-        const source = launcher.recover() as AsyncIterable<DaemonSpec> | Iterable<DaemonSpec>;
+        const source = launcher.recover();
         // An array (or any sync iterable) is accepted too.
         it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () {
           yield* source;

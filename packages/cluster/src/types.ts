@@ -15,7 +15,8 @@ export interface DaemonSpec {
 export interface Launcher {
   spawn(daemon: DaemonSpec): Promise<void>;
   stop?(daemon: DaemonSpec): Promise<void>;
-  recover?(): AsyncIterable<DaemonSpec>;
+  /** An async iterable (e.g. an async generator); an array is accepted too. */
+  recover?(): AsyncIterable<DaemonSpec> | Iterable<DaemonSpec>;
 }
 
 /** The node's local, eventually consistent view of the cluster: every call is answered from memory. */

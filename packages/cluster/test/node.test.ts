@@ -220,7 +220,7 @@ describe('leader', () => {
       // spawn of 'stuck' never resolves.
       H: { spawn: (d) => (d.processName === 'stuck' ? new Promise(() => {}) : Promise.resolve()), recover: async function* () { yield { launcher: 'H', processName: 'stuck' }; } },
       // recover() as a plain array.
-      L: { spawn: async (d) => void started.push(d.processName), recover: () => [{ launcher: 'L', processName: 'l1' }, { launcher: 'L', processName: 'l2' }] as never },
+      L: { spawn: async (d) => void started.push(d.processName), recover: () => [{ launcher: 'L', processName: 'l1' }, { launcher: 'L', processName: 'l2' }] },
       // recover() that never finishes.
       S: { spawn: async () => undefined, recover: async function* () { await new Promise(() => {}); } },
     };
