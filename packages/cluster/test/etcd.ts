@@ -91,8 +91,21 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
 export async function startEtcd(): Promise<EtcdServer> {
   const bin = etcdBinary();
   removeStaleDirs();
+  // A free port can be taken by someone else before etcd binds it: try again with other ports then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(bin);
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
+async function startOn(bin: string): Promise<EtcdServer> {
   const dataDir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const clientPort = await freePort();
+  let peerPort = await freePort();
+  while (peerPort === clientPort) peerPort = await freePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   let child: ChildProcess | undefined;
