@@ -1,6 +1,7 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, describeValue } from '@libipc/shm';
+import { makeDir } from './log-file.js';
 
 export type HistoryEventType = 'start' | 'ready' | 'exit' | 'restart' | 'failed' | 'stop' | 'adopt';
 
@@ -38,7 +39,7 @@ export interface HistorySink {
 /** Appends each event as one JSON line to a file (created with its folder if missing). */
 export class JsonlHistorySink implements HistorySink {
   readonly path: string;
-  private dirReady: Promise<unknown> | undefined;
+  private dirReady = false;
 
   constructor(target: string | { path: string }) {
     const path = typeof target === 'object' && target !== null ? target.path : target;
@@ -49,8 +50,10 @@ export class JsonlHistorySink implements HistorySink {
   }
 
   async write(event: HistoryEvent): Promise<void> {
-    this.dirReady ??= mkdir(dirname(this.path), { recursive: true });
-    await this.dirReady;
+    if (!this.dirReady) {
+      makeDir(dirname(this.path));
+      this.dirReady = true;
+    }
     // O_APPEND: one write per line, so lines from several managers never interleave mid-line.
     await appendFile(this.path, `${JSON.stringify(event)}\n`, { mode: 0o600 });
   }

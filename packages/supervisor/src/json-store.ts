@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { IncompatibleError, InvalidArgumentError, SystemError, describeValue } from '@libipc/shm';
+import { makeDir } from './log-file.js';
 import { type Store, type StoreOwner, type StoreSnapshot, type StoredInstance, type StoredService, checkSnapshot } from './store.js';
 
 const FORMAT = 'libipc-supervisor-store';
@@ -93,7 +94,7 @@ export class JsonFileStore implements Store {
     };
     const tmp = `${this.path}.${process.pid}.tmp`;
     try {
-      mkdirSync(dirname(this.path), { recursive: true });
+      makeDir(dirname(this.path));
       const fd = openSync(tmp, 'w', 0o600);
       try {
         writeSync(fd, `${JSON.stringify(doc, null, 1)}\n`);

@@ -1,4 +1,24 @@
-import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * mkdir -p, one level at a time: Node's own recursive mkdirSync never returns for some paths (under /proc),
+ * which would freeze the manager's event loop.
+ */
+export function makeDir(path: string, mode = 0o700): void {
+  try {
+    if (statSync(path).isDirectory()) return;
+  } catch {
+    // missing: made below
+  }
+  const parent = dirname(path);
+  if (parent !== path) makeDir(parent, mode);
+  try {
+    mkdirSync(path, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
 
 /**
  * An append-only log file rotated by size: when the next write would pass maxBytes, `f` becomes `f.1`,

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_RESTART_POLICY, type ExitStatus, ManagedProcess, resolveExecutable } from '@libipc/process';
 import {
   ClosedError,
   CycleError,
+  LibipcError,
+  SystemError,
   ExistsError,
   IllegalStateError,
   InvalidArgumentError,
@@ -24,7 +26,7 @@ import { serviceEnv } from './environment.js';
 import type { HistoryEvent, HistoryEventType, HistorySink } from './history.js';
 import { SinkQueue, type SinkTrouble } from './history-queue.js';
 import { JsonFileStore } from './json-store.js';
-import { RotatingLogFile } from './log-file.js';
+import { RotatingLogFile, makeDir } from './log-file.js';
 import { LogPipe } from './log-pipe.js';
 import { type LineSource, LogReader, lastLines, logPaths, mergeByTime } from './logs.js';
 import { namePattern } from './pattern.js';
@@ -788,7 +790,19 @@ export class Manager extends EventEmitter {
     u.starting = true;
     this.startsInFlight++;
     try {
-      if (typeof u.spec.logs === 'object' && !u.logs) await this.openLogs(u, u.spec.logs);
+      if (typeof u.spec.logs === 'object' && !u.logs) {
+        try {
+          await this.openLogs(u, u.spec.logs);
+        } catch (err) {
+          // It would fail the same way at once again: failed, until start() after the folder is fixed.
+          const e = err instanceof LibipcError ? err : systemError(err, `cannot set up the log files of ${u.name} in ${u.spec.logs.dir}`);
+          if (u.state === 'stopped' && u.desired === 'running') {
+            this.to(u, 'failed', e.message);
+            this.history(u, 'failed', { reason: e.message, restarts: u.restarts });
+          }
+          throw e;
+        }
+      }
       // Asked otherwise meanwhile?
       if (u.desired !== 'running' || u.removing || this.closed || u.state !== 'stopped') return;
       const cause = u.restartCause;
@@ -1193,7 +1207,7 @@ export class Manager extends EventEmitter {
 
   private async openLogs(u: Unit, l: FileLogs): Promise<void> {
     const p = logPaths(l.dir, u.name);
-    mkdirSync(p.fifoDir, { recursive: true, mode: 0o700 });
+    makeDir(p.fifoDir);
     const [stdout, stderr] = await Promise.all([
       LogPipe.open(p.fifo.stdout, new RotatingLogFile(p.file.stdout, l.maxBytes, l.keep)),
       LogPipe.open(p.fifo.stderr, new RotatingLogFile(p.file.stderr, l.maxBytes, l.keep)),
@@ -1437,4 +1451,9 @@ export class Manager extends EventEmitter {
       });
     }
   }
+}
+
+function systemError(err: unknown, what: string): SystemError {
+  const e = err as NodeJS.ErrnoException;
+  return new SystemError(`${what}: ${e.message}`, { errno: e.code ?? 'EIO', syscall: e.syscall ?? 'open', cause: err });
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { IncompatibleError, NotFoundError } from '@libipc/shm';
+import { IncompatibleError, LibipcError, NotFoundError, SystemError } from '@libipc/shm';
 
 /** The part of better-sqlite3's API this package uses (its types are not needed to use ours). */
 export interface SqliteStatement {
@@ -31,13 +31,24 @@ export function openDatabase(path: string): SqliteDatabase {
       );
     }
   }
-  const db = new driver(path, { timeout: 5000 });
-  // WAL: readers never block the writer; NORMAL: durable against a crash of this process (not of the machine).
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  migrate(db, path);
-  return db;
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new driver(path, { timeout: 5000 });
+    // WAL: readers never block the writer; NORMAL: durable against a crash of this process (not of the machine).
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, path);
+    return db;
+  } catch (err) {
+    if (db?.open) db.close();
+    if (err instanceof LibipcError) throw err;
+    const code = (err as { code?: string }).code ?? '';
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+      throw new IncompatibleError(`${path} is not a usable SQLite database (${(err as Error).message}); move it away or use another path`);
+    }
+    throw new SystemError(`cannot open the SQLite database ${path}: ${(err as Error).message}`, { errno: code || 'EIO', syscall: 'open', cause: err });
+  }
 }
 
 /** Each migration moves the schema one version up; PRAGMA user_version records where a file is. */

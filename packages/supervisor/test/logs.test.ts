@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manager, svc, tempDir, until } from './support.js';
@@ -37,6 +37,16 @@ describe('logs', () => {
     // The pipes are gone with the service; the files stay.
     expect(existsSync(join(dir, '.pipes'))).toBe(false);
     expect(existsSync(out)).toBe(true);
+  });
+
+  it('a log folder that cannot be made fails the service with ERR_LIBIPC_SYSTEM (no retry loop)', async () => {
+    const m = manager();
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    for (const dir of ['/proc/self/nope', join(file, 'logs')]) {
+      await expect(m.start(svc('nolog', { logs: { dir } }))).rejects.toMatchObject({ code: 'ERR_LIBIPC_SYSTEM' });
+      expect(m.status('nolog')).toMatchObject({ state: 'failed', reason: expect.stringContaining(dir) });
+    }
   });
 
   it('follow yields new lines as they are written, across restarts', async () => {

@@ -148,6 +148,9 @@ describe('persistence', () => {
     ok.close();
     expect(() => new SqliteStore(join(dir, 'ok.db'))).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INCOMPATIBLE', message: expect.stringContaining('upgrade') }));
 
+    writeFileSync(join(dir, 'garbage.db'), 'x'.repeat(4096));
+    expect(() => new SqliteStore(join(dir, 'garbage.db'))).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INCOMPATIBLE' }));
+    expect(() => new SqliteStore(join(dir, 'no', 'such', 'dir.db'))).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_SYSTEM' }));
     const Database = createRequire(import.meta.url)('better-sqlite3') as new (p: string) => { exec(s: string): void; close(): void };
     const foreign = new Database(join(dir, 'other.db'));
     foreign.exec('CREATE TABLE t (x)');
