@@ -18,6 +18,7 @@ export interface AvailabilityHooks {
 export class Availability {
   private up = true;
   private probing = false;
+  private checking = false;
   private failures = 0;
   private closed = false;
   private readonly abort = new AbortController();
@@ -26,6 +27,22 @@ export class Availability {
 
   get available(): boolean {
     return this.up && !this.closed;
+  }
+
+  /**
+   * Something looks wrong but may not be (a keepalive answered late, e.g. on a loaded machine): probe once,
+   * and only if etcd does not answer is the node unavailable.
+   */
+  suspect(err: unknown): void {
+    if (this.closed || !this.up || this.checking) return;
+    this.checking = true;
+    this.hooks.probe().then(
+      () => (this.checking = false),
+      () => {
+        this.checking = false;
+        this.lost(err);
+      },
+    );
   }
 
   lost(err: unknown): void {

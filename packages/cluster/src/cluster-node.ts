@@ -67,7 +67,10 @@ export class ClusterNode extends EventEmitter {
         this.recovery.trigger();
       },
     });
-    this.membership = new Membership(client, this.keys, opts.nodeName, opts.leaseTtlS, { leaseTrouble: etcdFailed });
+    this.membership = new Membership(client, this.keys, opts.nodeName, opts.leaseTtlS, {
+      leaseLost: etcdFailed,
+      keepaliveFailed: (err) => this.availability.suspect(err),
+    });
     this.book = new Book(
       client,
       this.keys,

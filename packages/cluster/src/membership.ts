@@ -10,8 +10,10 @@ export interface LocalProcess {
 }
 
 export interface MembershipHooks {
-  /** The lease is gone or its keepalives fail: etcd is unreachable, or we were cut off longer than the TTL. */
-  leaseTrouble(err: unknown): void;
+  /** The lease is gone: etcd was unreachable, or we were cut off, for longer than the TTL. */
+  leaseLost(err: unknown): void;
+  /** A keepalive failed or answered late: etcd may be unreachable. */
+  keepaliveFailed(err: unknown): void;
 }
 
 const b = (s: string) => Buffer.from(s);
@@ -44,8 +46,8 @@ export class Membership {
 
   private async grant(): Promise<Lease> {
     const lease = this.client.lease(this.ttl);
-    lease.on('lost', (err) => lease === this.lease && !this.closed && this.hooks.leaseTrouble(err));
-    lease.on('keepaliveFailed', (err) => lease === this.lease && !this.closed && this.hooks.leaseTrouble(err));
+    lease.on('lost', (err) => lease === this.lease && !this.closed && this.hooks.leaseLost(err));
+    lease.on('keepaliveFailed', (err) => lease === this.lease && !this.closed && this.hooks.keepaliveFailed(err));
     try {
       this.leaseId = await lease.grant();
     } catch (err) {
