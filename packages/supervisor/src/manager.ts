@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, rmdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { DEFAULT_RESTART_POLICY, type ExitStatus, ManagedProcess, resolveExecutable } from '@libipc/process';
+import { DEFAULT_RESTART_POLICY, type ExitStatus, ManagedProcess } from '@libipc/process';
 import {
   ClosedError,
   CycleError,
@@ -22,7 +22,6 @@ import {
 import { z } from 'zod';
 import { type Identity, alive, exitOfGone, findOrphans, identityOf, signal, startedAtMs, stopAdopted } from './adoption.js';
 import { DependencyGraph } from './dependency-graph.js';
-import { serviceEnv } from './environment.js';
 import type { HistoryEvent, HistoryEventType, HistorySink } from './history.js';
 import { SinkQueue, type SinkTrouble } from './history-queue.js';
 import { JsonFileStore } from './json-store.js';
@@ -31,7 +30,8 @@ import { LogPipe } from './log-pipe.js';
 import { type LineSource, LogReader, lastLines, logPaths, mergeByTime } from './logs.js';
 import { namePattern } from './pattern.js';
 import { Reconciler, planStoreChanges } from './reconciler.js';
-import { describeReadiness, needsProbe, probe, processReadiness } from './readiness.js';
+import { launchSpec } from './launch.js';
+import { describeReadiness, needsProbe, probe } from './readiness.js';
 import { type FileLogs, type ResolvedSpec, type ServiceSpec, instanceNames, resolveSpec, validateSpec } from './spec.js';
 import { type ServiceState, type StateChange, hasProcess } from './states.js';
 import type { Store, StoreSnapshot, StoredInstance } from './store.js';
@@ -70,9 +70,6 @@ const SHUTDOWN_SINK_DRAIN_MS = 2000;
 // Stores held by a live Manager of this process (another process's hold is in the store's owner record).
 const heldStores = new WeakSet<Store>();
 const heldPaths = new Set<string>();
-
-// `sh -c` that puts stdout/stderr on the service's log FIFOs, then becomes the service (same pid).
-const LOG_WRAPPER = 'o=$1 e=$2; shift 2; exec "$@" 1<>"$o" 2<>"$e"';
 
 const envSchema = z.record(z.string().regex(/^[^=\0]+$/), z.string()).describe('an object of strings');
 
@@ -916,43 +913,13 @@ export class Manager extends EventEmitter {
 
   /** The unit's ManagedProcess, built anew when its spec or the environment changed. */
   private processFor(u: Unit): ManagedProcess {
-    const spec = u.spec;
-    const readiness = spec.readiness;
-    const env = serviceEnv(this.globalEnv, spec.env, {
-      service: u.service,
-      instanceId: u.index,
-      domain: typeof readiness === 'object' && 'registry' in readiness ? readiness.domain : undefined,
-    });
-    const args = u.raw.instances === undefined ? spec.args : [...spec.args, String(u.index)];
-    let command = spec.command;
-    let argv = args;
-    let stdio: 'inherit' | 'ignore' = spec.logs === 'inherit' ? 'inherit' : 'ignore';
-    if (typeof spec.logs === 'object') {
-      // The check ManagedProcess would make, made here because the wrapper shell runs it.
-      const file = resolveExecutable(spec.command, env.PATH ?? process.env.PATH, spec.cwd ?? process.cwd());
-      const p = logPaths(spec.logs.dir, u.name);
-      command = '/bin/sh';
-      argv = ['-c', LOG_WRAPPER, 'libipc-log', p.fifo.stdout, p.fifo.stderr, file, ...args];
-      stdio = 'ignore';
-    }
+    // Built (and the executable checked) at every start; the ManagedProcess itself is kept while nothing changed.
+    const launch = launchSpec(u, this.globalEnv);
     // Same spec object and same global env object: same ManagedProcess (both are replaced, never mutated).
     const key = { spec: u.raw, env: this.globalEnv };
     if (u.mp && u.mpKey?.spec === key.spec && u.mpKey.env === key.env) return u.mp;
     u.mp?.removeAllListeners();
-    const mp = new ManagedProcess({
-      name: u.name,
-      command,
-      args: argv,
-      env,
-      cwd: spec.cwd,
-      restart: spec.restart,
-      readiness: processReadiness(readiness),
-      readyTimeoutMs: spec.startTimeoutMs,
-      stopTimeoutMs: spec.stopTimeoutMs,
-      stdio,
-      // Its own process group: stop reaches its children, and Ctrl-C in our terminal does not reach it.
-      killTree: true,
-    });
+    const mp = new ManagedProcess(launch);
     mp.on('state', (t: { from: string; to: string; reason: string }) => this.onProcessState(u, mp, t));
     mp.on('spawn', (pid: number) => this.onSpawn(u, mp, pid));
     mp.on('exit', (st: ExitStatus, pid: number) => this.onExit(u, mp, st, pid));
