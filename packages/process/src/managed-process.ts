@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { IllegalStateError, InvalidArgumentError, validateName, validateTimeout } from '@libipc/shm';
+import { describeValue, IllegalStateError, InvalidArgumentError, MAX_TIMER_MS, option, parseOptions, validateName, validateTimeout } from '@libipc/shm';
 import { Backoff } from './backoff.js';
 import { type ExitStatus, describeExit } from './exit-status.js';
 import { waitForReady } from './ready.js';
 import { type ResolvedRestartPolicy, type RestartPolicy, isCleanExit, resolveRestartPolicy, shouldRestart } from './restart-policy.js';
 import { DEFAULT_GRACE_MS, forceKill, shutdown } from './shutdown.js';
 import { type RegistryView, waitForRegistration } from './spawn-and-wait.js';
-import { type ProcessHandle, spawn, validateSpawnOptions } from './spawn.js';
+import { type ProcessHandle, SPAWN_OPTIONS, spawn, validateSpawnOptions } from './spawn.js';
 import { type ProcessState, StateMachine, type Transition } from './state-machine.js';
 
 /** When a starting process counts as running: at spawn, when it writes READY, or when it registers a name. */
@@ -46,6 +46,20 @@ const REGISTRY_MODULE: string = '@libipc/registry';
 
 const NEVER_RAN: Readonly<ExitStatus> = Object.freeze({ reason: 'exited', exited: false, exitCode: null, signaled: false, signal: null });
 
+const SPEC_OPTIONS = {
+  name: option.custom<string>(() => true, 'a name'), // checked by validateName (ERR_LIBIPC_INVALID_NAME)
+  command: option.custom<string>(() => true, 'a command'),
+  args: option.custom<string[]>((v) => Array.isArray(v) && v.length <= 4096 && v.every((a) => typeof a === 'string'), 'an array of strings'),
+  env: SPAWN_OPTIONS.env,
+  cwd: SPAWN_OPTIONS.cwd,
+  restart: option.custom<RestartPolicy>((v) => typeof v === 'object' && v !== null, 'a RestartPolicy object'),
+  readiness: option.custom<Readiness>(() => true, "'spawn', 'ready' or { registered, domain? }"),
+  readyTimeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }),
+  stopTimeoutMs: option.ms(0, 3_600_000),
+  stdio: SPAWN_OPTIONS.stdio,
+  killTree: SPAWN_OPTIONS.killTree,
+};
+
 /** A start/restart that a later stop() overtook. */
 class CancelledError extends IllegalStateError {}
 
@@ -78,18 +92,18 @@ export class ManagedProcess extends EventEmitter {
 
   constructor(spec: ManagedProcessSpec) {
     super();
-    if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError('spec must be an object');
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+      throw new InvalidArgumentError('ManagedProcess needs a spec object: { name, command, … }');
+    }
+    spec = parseOptions(spec, SPEC_OPTIONS, 'ManagedProcess spec') as ManagedProcessSpec;
     validateName(spec.name, 'process name');
     if (typeof spec.command !== 'string' || spec.command === '') {
-      throw new InvalidArgumentError(`command of ${spec.name} must be a non-empty string, got ${JSON.stringify(spec.command)}`);
+      throw new InvalidArgumentError(`command of ${spec.name} must be a non-empty string, got ${describeValue(spec.command)}`);
     }
-    if (spec.args !== undefined && (!Array.isArray(spec.args) || !spec.args.every((a) => typeof a === 'string'))) {
-      throw new InvalidArgumentError(`args of ${spec.name} must be an array of strings, got ${JSON.stringify(spec.args)}`);
-    }
-    validateSpawnOptions({ env: spec.env, cwd: spec.cwd, stdio: spec.stdio, killTree: spec.killTree });
+    validateSpawnOptions({ env: spec.env, cwd: spec.cwd, stdio: spec.stdio, killTree: spec.killTree }, `ManagedProcess spec of ${spec.name}`);
     this.readiness = validateReadiness(spec.readiness ?? 'spawn');
-    this.readyTimeoutMs = validateTimeout(spec.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, 'readyTimeoutMs');
-    this.stopTimeoutMs = validateTimeout(spec.stopTimeoutMs ?? DEFAULT_GRACE_MS, 'stopTimeoutMs');
+    this.readyTimeoutMs = spec.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    this.stopTimeoutMs = spec.stopTimeoutMs ?? DEFAULT_GRACE_MS;
     this.policy = resolveRestartPolicy(spec.restart);
     this.name = spec.name;
     this.spec = { ...spec, args: [...(spec.args ?? [])], env: spec.env && { ...spec.env } };
@@ -323,7 +337,7 @@ function validateReadiness(r: unknown): Readiness {
     if (domain !== undefined) validateName(domain, 'readiness.domain');
     return { registered, domain: domain as string | undefined };
   }
-  throw new InvalidArgumentError(`readiness must be 'spawn', 'ready' or { registered: name, domain? }, got ${JSON.stringify(r)}`);
+  throw new InvalidArgumentError(`readiness must be 'spawn', 'ready' or { registered: name, domain? }, got ${describeValue(r)}`);
 }
 
 function readinessReason(r: Readiness, pid: number): string {

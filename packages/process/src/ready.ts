@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, writeSync } from 'node:fs';
-import { ExitedEarlyError, TimeoutError, validateTimeout } from '@libipc/shm';
+import { ExitedEarlyError, InvalidArgumentError, TimeoutError, validateTimeout } from '@libipc/shm';
 import { type ExitStatus, describeExit } from './exit-status.js';
 import { READY_FD, READY_FD_ENV, type ProcessHandle, handleInternals } from './spawn.js';
 
@@ -34,6 +34,9 @@ export function ready(): void {
  */
 export function waitForReady(h: ProcessHandle, timeoutMs?: number, signal?: AbortSignal): Promise<void> {
   const ms = validateTimeout(timeoutMs, 'readyTimeoutMs');
+  if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal must be an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal)');
+  }
   const i = handleInternals(h);
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);

@@ -1,4 +1,5 @@
-import { validateTimeout, watchExit } from '@libipc/shm';
+import { constants as osConstants } from 'node:os';
+import { describeValue, InvalidArgumentError, validateTimeout, watchExit } from '@libipc/shm';
 import { type ExitStatus, TIMED_OUT } from './exit-status.js';
 import { groupMembers } from './proc-stat.js';
 import { type ProcessHandle, handleInternals } from './spawn.js';
@@ -24,6 +25,9 @@ function signalGroupOrChild(h: ProcessHandle, signal: NodeJS.Signals): boolean {
 
 /** Asks the child (its whole group with killTree) to exit: SIGTERM unless told otherwise. False when nothing was signalled. */
 export function requestShutdown(h: ProcessHandle, signal: NodeJS.Signals = 'SIGTERM'): boolean {
+  if (typeof signal !== 'string' || !(signal in osConstants.signals)) {
+    throw new InvalidArgumentError(`signal must be a signal name such as 'SIGTERM' or 'SIGINT', got ${describeValue(signal)}`);
+  }
   return signalGroupOrChild(h, signal);
 }
 

@@ -1,8 +1,10 @@
-import { InvalidArgumentError, TimeoutError, validateName, validateTimeout } from '@libipc/shm';
+import { InvalidArgumentError, MAX_TIMER_MS, option, parseOptions, TimeoutError, validateName, validateTimeout } from '@libipc/shm';
 import { procStat, isSelfOrDescendant } from './proc-stat.js';
 import { exitedEarly } from './ready.js';
 import { forceKill } from './shutdown.js';
-import { type ProcessHandle, type SpawnOptions, spawn } from './spawn.js';
+import { type ProcessHandle, SPAWN_OPTIONS, type SpawnOptions, spawn } from './spawn.js';
+
+const SPAWN_AND_WAIT_OPTIONS = { ...SPAWN_OPTIONS, timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }) };
 
 export const DEFAULT_SPAWN_TIMEOUT_MS = 10_000;
 
@@ -39,8 +41,8 @@ export async function spawnAndWait(
     throw new InvalidArgumentError('registry must be a ServiceRegistry of @libipc/registry');
   }
   validateName(name, 'service name');
-  const timeoutMs = validateTimeout(opts.timeoutMs ?? DEFAULT_SPAWN_TIMEOUT_MS);
-  const { timeoutMs: _t, ...spawnOpts } = opts;
+  const { timeoutMs: given, ...spawnOpts } = parseOptions(opts, SPAWN_AND_WAIT_OPTIONS, 'spawnAndWait options');
+  const timeoutMs = validateTimeout(given ?? DEFAULT_SPAWN_TIMEOUT_MS);
   const spawnedAt = Date.now();
   const h = spawn(name, executable, args, spawnOpts);
   try {

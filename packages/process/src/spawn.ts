@@ -2,7 +2,7 @@ import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { InvalidArgumentError, SpawnError, isAlive as identityAlive, processIdentity, validateName } from '@libipc/shm';
+import { describeValue, InvalidArgumentError, option, parseOptions, SpawnError, isAlive as identityAlive, processIdentity, validateName } from '@libipc/shm';
 import { type ExitStatus, exitStatus } from './exit-status.js';
 import { resolveExecutable } from './resolve-executable.js';
 
@@ -89,23 +89,20 @@ function validateArgs(args: unknown): string[] {
   return args;
 }
 
-export function validateSpawnOptions(opts: SpawnOptions): void {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options must be an object');
-  if (opts.env !== undefined) {
-    if (typeof opts.env !== 'object' || opts.env === null) throw new InvalidArgumentError('env must be an object of strings');
-    for (const [k, v] of Object.entries(opts.env)) {
-      if (typeof v !== 'string') throw new InvalidArgumentError(`env.${k} must be a string, got ${typeof v}`);
-    }
-  }
-  if (opts.cwd !== undefined && (typeof opts.cwd !== 'string' || opts.cwd === '')) {
-    throw new InvalidArgumentError(`cwd must be a non-empty string, got ${JSON.stringify(opts.cwd)}`);
-  }
-  if (opts.stdio !== undefined && !['inherit', 'pipe', 'ignore'].includes(opts.stdio)) {
-    throw new InvalidArgumentError(`stdio must be 'inherit', 'pipe' or 'ignore', got ${JSON.stringify(opts.stdio)}`);
-  }
-  if (opts.killTree !== undefined && typeof opts.killTree !== 'boolean') {
-    throw new InvalidArgumentError(`killTree must be a boolean, got ${JSON.stringify(opts.killTree)}`);
-  }
+const envRecord = option.custom<Record<string, string>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'),
+  'an object of string values, e.g. { NODE_ENV: "production" }',
+);
+export const SPAWN_OPTIONS = {
+  env: envRecord,
+  cwd: option.custom<string>((v) => typeof v === 'string' && v.length > 0 && v.length <= 4096, 'a directory path (a non-empty string)'),
+  stdio: option.oneOf('inherit', 'pipe', 'ignore'),
+  killTree: option.boolean(),
+};
+
+/** Checks spawn options (null means "default"); returns the given ones. */
+export function validateSpawnOptions(opts: unknown, what = 'spawn options'): SpawnOptions {
+  return parseOptions(opts, SPAWN_OPTIONS, what);
 }
 
 /**
@@ -115,10 +112,10 @@ export function validateSpawnOptions(opts: SpawnOptions): void {
 export function spawn(name: string, executable: string, args: string[] = [], opts: SpawnOptions = {}): ProcessHandle {
   validateName(name, 'process name');
   if (typeof executable !== 'string' || executable === '') {
-    throw new InvalidArgumentError(`executable must be a non-empty string, got ${JSON.stringify(executable)}`);
+    throw new InvalidArgumentError(`executable must be a non-empty string, got ${describeValue(executable)}`);
   }
   validateArgs(args);
-  validateSpawnOptions(opts);
+  opts = validateSpawnOptions(opts);
   const cwd = opts.cwd ?? process.cwd();
   if (opts.cwd !== undefined && !isDirectory(cwd)) {
     throw new SpawnError(`cannot spawn ${JSON.stringify(executable)}: working directory ${cwd} does not exist or is not a directory`);

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from './errors.js';
 import { isAlive, type ProcessIdentity, selfIdentity } from './process-identity.js';
 import type { SharedMemory } from './shared-memory.js';
+import { validateMemory } from './validate.js';
 
 /** Linux pids are below 2^22 (PID_MAX_LIMIT). */
 const MAX_PID = 2 ** 22 - 1;
@@ -18,7 +19,12 @@ export class IdentityTable {
   readonly capacity: number;
 
   constructor(mem: SharedMemory, byteOffset: number, capacity: number) {
-    if (!Number.isInteger(byteOffset) || byteOffset % 8 !== 0 || byteOffset + capacity * IDENTITY_SLOT_SIZE > mem.size) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) {
+      throw new InvalidArgumentError(`capacity must be a whole number from 1 to ${1 << 20}, got ${String(capacity)}`);
+    }
+    validateMemory(mem);
+    mem.assertOpen();
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + capacity * IDENTITY_SLOT_SIZE > mem.size) {
       throw new InvalidArgumentError(`identity table of ${capacity} slots does not fit at offset ${byteOffset}`);
     }
     this.view = new DataView(mem.buffer, byteOffset, capacity * IDENTITY_SLOT_SIZE);

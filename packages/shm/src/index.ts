@@ -22,7 +22,7 @@ export {
   UnsupportedPlatformError,
 } from './errors.js';
 export { validateName, validateKind, objectName } from './names.js';
-export { SharedMemory, type CreateOptions, type OpenOptions } from './shared-memory.js';
+export { SharedMemory, translateNativeError, type CreateOptions, type OpenOptions } from './shared-memory.js';
 export { wait, waitBackend, waitSync, wake, type WaitOptions } from './wait.js';
 export { RobustMutex, ROBUST_MUTEX_SIZE, type LockResult } from './robust-mutex.js';
 export { processIdentity, isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';

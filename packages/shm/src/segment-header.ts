@@ -1,6 +1,7 @@
-import { ExistsError, IncompatibleError, NotFoundError, TimeoutError } from './errors.js';
+import { ExistsError, IncompatibleError, InvalidArgumentError, NotFoundError, TimeoutError } from './errors.js';
 import { native } from './native.js';
-import { objectName } from './names.js';
+import { objectName, validateKind, validateName } from './names.js';
+import { option, parseOptions } from './options.js';
 import { isAlive, selfIdentity } from './process-identity.js';
 import { RobustMutex } from './robust-mutex.js';
 import { checkOwner, ownUid, pauseSync, SharedMemory, translateNativeError } from './shared-memory.js';
@@ -142,6 +143,18 @@ export interface SegmentSpec {
   allowUsers?: readonly number[];
 }
 
+const SEGMENT_SPEC = {
+  kind: option.custom<string>(() => true, 'a segment kind'), // checked by validateKind
+  name: option.custom<string>(() => true, 'a name'), // checked by validateName
+  layoutVersion: option.int(0, 2 ** 32 - 1),
+  size: option.int(HEADER_SIZE, Number.MAX_SAFE_INTEGER).describe(`a size in bytes of at least ${HEADER_SIZE}`),
+  mode: option.int(0, 0o777),
+  init: option.custom<SegmentSpec['init']>((v) => typeof v === 'function', 'a function (mem, header) => void'),
+  openTimeoutMs: option.ms(0, 60_000),
+  openOnly: option.boolean(),
+  allowUsers: option.custom<number[]>((v) => Array.isArray(v) && v.every((u) => Number.isInteger(u) && u >= 0), 'an array of uids'),
+};
+
 export interface AttachedSegment {
   mem: SharedMemory;
   header: SegmentHeader;
@@ -252,7 +265,14 @@ function openExisting(spec: SegmentSpec): SharedMemory | undefined {
  * that is being retired, or a leftover (empty, header-less, or whose creator died while initialising), is
  * replaced. Segments of another uid are refused unless allowed (docs/security.md).
  */
-export function attachSegment(spec: SegmentSpec): AttachedSegment {
+export function attachSegment(given: SegmentSpec): AttachedSegment {
+  if (typeof given !== 'object' || given === null) throw new InvalidArgumentError('attachSegment needs a spec: { kind, name, layoutVersion, size }');
+  const spec = parseOptions(given, SEGMENT_SPEC, 'attachSegment spec') as SegmentSpec;
+  validateKind(spec.kind);
+  validateName(spec.name, 'segment name');
+  if (spec.layoutVersion === undefined || spec.size === undefined) {
+    throw new InvalidArgumentError('attachSegment spec needs layoutVersion (a whole number) and size (bytes, at least 128)');
+  }
   const openTimeoutMs = validateTimeout(spec.openTimeoutMs ?? 2000, 'openTimeoutMs');
   const deadline = performance.now() + openTimeoutMs;
   for (let attempt = 0; ; attempt++) {

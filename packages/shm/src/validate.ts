@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from './errors.js';
 import { describeValue, MAX_TIMER_MS } from './options.js';
-import type { SharedMemory } from './shared-memory.js';
+import { SharedMemory } from './shared-memory.js';
 
 /**
  * A timeout in ms: undefined, null or Infinity wait forever; anything else must be a number from 0 to
@@ -14,8 +14,16 @@ export function validateTimeout(timeoutMs: unknown, what = 'timeoutMs'): number 
   return timeoutMs;
 }
 
+/** The segment argument must be a SharedMemory of this package. */
+export function validateMemory(mem: unknown): asserts mem is SharedMemory {
+  if (!(mem instanceof SharedMemory)) {
+    throw new InvalidArgumentError(`expected a SharedMemory (from SharedMemory.create/open), got ${describeValue(mem)}`);
+  }
+}
+
 /** A byte offset of a `width`-byte word inside the segment, aligned to `width`. */
 export function validateOffset(mem: SharedMemory, byteOffset: unknown, width: number): number {
+  validateMemory(mem);
   mem.assertOpen();
   if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset)) {
     throw new InvalidArgumentError(`byteOffset must be a whole number, got ${describeValue(byteOffset)}`);

@@ -1,4 +1,5 @@
 import { ClosedError, InvalidArgumentError } from './errors.js';
+import { option, parseOptions } from './options.js';
 import { native, type WaitOutcome } from './native.js';
 import { translateNativeError } from './shared-memory.js';
 import type { SharedMemory } from './shared-memory.js';
@@ -8,6 +9,8 @@ export interface WaitOptions {
   /** Spin this many microseconds on the word before sleeping (an active peer answers faster than a wake-up). */
   spinUs?: number;
 }
+
+const WAIT_OPTIONS = { spinUs: option.number(0, 1_000_000) };
 
 function toUint32(expected: unknown): number {
   if (typeof expected !== 'number' || !Number.isInteger(expected) || expected < -(2 ** 31) || expected > 2 ** 32 - 1) {
@@ -42,10 +45,7 @@ export async function wait(
   const offset = validateOffset(mem, byteOffset, 4);
   const value = toUint32(expected);
   const timeout = validateTimeout(timeoutMs);
-  const spinUs = opts.spinUs ?? 0;
-  if (typeof spinUs !== 'number' || !(spinUs >= 0) || spinUs > 1_000_000) {
-    throw new InvalidArgumentError(`spinUs must be a number from 0 to 1000000, got ${String(spinUs)}`);
-  }
+  const spinUs = parseOptions(opts, WAIT_OPTIONS, 'wait options').spinUs ?? 0;
   let outcome: WaitOutcome | 'closed';
   try {
     outcome = await new Promise<WaitOutcome | 'closed'>((resolve) => {

@@ -1,4 +1,6 @@
+import { InvalidArgumentError } from './errors.js';
 import { native, type NativePidWatch } from './native.js';
+import { describeValue, option, parseOptions } from './options.js';
 import { processIdentity, validatePid } from './process-identity.js';
 
 export interface WatchExitOptions {
@@ -7,6 +9,8 @@ export interface WatchExitOptions {
   /** Keep the process alive while watching (default true). */
   ref?: boolean;
 }
+
+const WATCH_EXIT_OPTIONS = { signal: option.signal(), ref: option.boolean() };
 
 // Without pidfd (kernels before 5.3) the exit is found by polling: only a fallback.
 const FALLBACK_POLL_MS = 50;
@@ -18,7 +22,10 @@ const FALLBACK_POLL_MS = 50;
  */
 export function watchExit(pid: number, startTime?: bigint, opts: WatchExitOptions = {}): Promise<void> {
   validatePid(pid);
-  const { signal, ref = true } = opts;
+  if (startTime !== undefined && startTime !== null && typeof startTime !== 'bigint') {
+    throw new InvalidArgumentError(`startTime must be a bigint (from processIdentity(pid).startTime), got ${describeValue(startTime)}`);
+  }
+  const { signal, ref = true } = parseOptions(opts, WATCH_EXIT_OPTIONS, 'watchExit options');
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const gone = () => {

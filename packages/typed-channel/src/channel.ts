@@ -8,6 +8,9 @@ import {
   InvalidArgumentError,
   isAlive,
   LaggedError,
+  MAX_TIMER_MS,
+  option,
+  parseOptions,
   RegistryFullError,
   RobustMutex,
   type SegmentHeader,
@@ -15,6 +18,7 @@ import {
   TimeoutError,
   TooLargeError,
   selfIdentity,
+  translateNativeError,
   validateName,
   validateTimeout,
   wait,
@@ -40,6 +44,8 @@ export interface ChannelOptions {
   spinUs?: number;
   /** What a sender does when the slowest receiver has not made room: 'wait' (default) or 'lag'. */
   onFull?: OnFull;
+  /** Other uids whose channel segment this process may join (default: only its own uid's; docs/security.md). */
+  allowUsers?: number[];
 }
 
 export interface SendOptions {
@@ -130,29 +136,43 @@ interface Resolved {
   onFull: OnFull;
 }
 
-function resolveOptions(opts: ChannelOptions): Resolved {
-  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('options must be an object');
-  const mode = opts.mode ?? 'sender';
-  if (mode !== 'sender' && mode !== 'receiver') throw new InvalidArgumentError(`mode must be 'sender' or 'receiver', got ${String(mode)}`);
-  const onFull = opts.onFull ?? 'wait';
-  if (onFull !== 'wait' && onFull !== 'lag') throw new InvalidArgumentError(`onFull must be 'wait' or 'lag', got ${String(onFull)}`);
-  const capacity = checkInt(opts.capacity ?? DEFAULTS.capacity, 'capacity', 1, 1 << 20);
-  const slotSize = checkInt(opts.slotSize ?? DEFAULTS.slotSize, 'slotSize', 64, MiB);
-  if (slotSize % 64 !== 0) throw new InvalidArgumentError(`slotSize must be a multiple of 64, got ${slotSize}`);
+/** The options a Channel or Route takes (TypedChannel adds its own). */
+export const CHANNEL_OPTIONS = {
+  mode: option.oneOf('sender', 'receiver'),
+  capacity: option.int(1, 1 << 20),
+  slotSize: option.int(64, MiB),
+  maxMessageSize: option.int(0, 2 ** 31 - 1),
+  spinUs: option.number(0, 1_000_000),
+  onFull: option.oneOf('wait', 'lag'),
+  allowUsers: option.custom<number[]>(
+    (v) => Array.isArray(v) && v.length <= 1024 && v.every((u) => Number.isInteger(u) && u >= 0 && u <= 2 ** 32 - 1),
+    'an array of uids (whole numbers)',
+  ),
+};
+const SEND_OPTIONS = { timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }) };
+const RECV_OPTIONS = SEND_OPTIONS;
+
+/** The explicitly given options (absent, undefined and null alike mean "default"), checked. */
+export function parseChannelOptions(opts: unknown): Partial<ChannelOptions> {
+  return parseOptions(opts, CHANNEL_OPTIONS, 'Channel options');
+}
+
+function resolveOptions(o: Partial<ChannelOptions>): Resolved {
+  const mode = o.mode ?? 'sender';
+  const onFull = o.onFull ?? 'wait';
+  const capacity = o.capacity ?? DEFAULTS.capacity;
+  const slotSize = o.slotSize ?? DEFAULTS.slotSize;
+  if (slotSize % 64 !== 0) throw new InvalidArgumentError(`Channel options: slotSize must be a multiple of 64, got ${slotSize}`);
   const ringPayload = capacity * (slotSize - native().layout.slotHeader);
   const defaultMax = onFull === 'lag' ? Math.min(DEFAULTS.maxMessageSize, ringPayload) : DEFAULTS.maxMessageSize;
-  const maxMessageSize = checkInt(opts.maxMessageSize ?? defaultMax, 'maxMessageSize', 0, 2 ** 31 - 1);
+  const maxMessageSize = o.maxMessageSize ?? defaultMax;
   if (onFull === 'lag' && maxMessageSize > ringPayload) {
     throw new InvalidArgumentError(
       `in 'lag' mode a message must fit in the ring (${ringPayload} bytes with capacity ${capacity} x slotSize ${slotSize}); ` +
         'raise capacity or slotSize, or lower maxMessageSize',
     );
   }
-  const spinUs = opts.spinUs ?? DEFAULTS.spinUs;
-  if (typeof spinUs !== 'number' || !(spinUs >= 0) || spinUs > 1_000_000) {
-    throw new InvalidArgumentError(`spinUs must be a number from 0 to 1000000, got ${String(spinUs)}`);
-  }
-  return { mode, capacity, slotSize, maxMessageSize, spinUs, onFull };
+  return { mode, capacity, slotSize, maxMessageSize, spinUs: o.spinUs ?? DEFAULTS.spinUs, onFull };
 }
 
 /**
@@ -191,8 +211,9 @@ abstract class ChannelBase {
   #sendTail: Promise<unknown> | undefined;
   #recvTail: Promise<unknown> | undefined;
 
-  protected constructor(type: number, name: string, opts: ChannelOptions) {
+  protected constructor(type: number, name: string, given: ChannelOptions) {
     validateName(name, 'channel name');
+    const opts = parseChannelOptions(given);
     const o = resolveOptions(opts);
     const bin = native();
     const layout = bin.layout;
@@ -211,6 +232,7 @@ abstract class ChannelBase {
         layoutVersion: layout.version,
         size: bin.segmentSize(o.capacity, o.slotSize),
         init: (m) => bin.init(m.buffer, type, o.onFull === 'lag' ? 1 : 0, o.capacity, o.slotSize, o.maxMessageSize),
+        allowUsers: opts.allowUsers,
       });
       const view = new DataView(mem.buffer);
       let existing: Omit<Resolved, 'mode' | 'spinUs'>;
@@ -249,7 +271,11 @@ abstract class ChannelBase {
         this.#row = row;
         this.#core = new bin.ChannelCore(mem.buffer, row, bellPrefix(name), mem.objectName, mem.handle.dev, mem.inode);
         if (this.#receives) {
-          this.#bell = new bin.Doorbell(`${bellPrefix(name)}${row}`);
+          try {
+            this.#bell = new bin.Doorbell(`${bellPrefix(name)}${row}`);
+          } catch (err) {
+            translateNativeError(err, `doorbell of ${what} ${name}`); // ENOSPC → ERR_LIBIPC_NO_SPACE, …
+          }
           this.#core.activate();
         }
         this.#bump(layout.membership);
@@ -269,7 +295,7 @@ abstract class ChannelBase {
   }
 
   /** Checks a joined segment: a valid control block, the same class, and no explicit option that differs. */
-  static #check(mem: SharedMemory, view: DataView, layout: ChannelLayout, type: number, name: string, opts: ChannelOptions) {
+  static #check(mem: SharedMemory, view: DataView, layout: ChannelLayout, type: number, name: string, opts: Partial<ChannelOptions>) {
     if (!native().valid(mem.buffer)) {
       throw new IncompatibleError(
         `segment libipc.${KIND}.${name} is not a valid channel (corrupt control block); Channel.clearStorage('${name}') removes it`,
@@ -317,7 +343,7 @@ abstract class ChannelBase {
    */
   async send(data: Uint8Array | string, opts: SendOptions = {}): Promise<boolean> {
     const bytes = this.#checkSend(data);
-    const timeout = validateTimeout(opts?.timeoutMs);
+    const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'send options').timeoutMs);
     const deadline = performance.now() + timeout;
     this.#maybeReap();
     if (this.#sendTail === undefined) {
@@ -357,7 +383,7 @@ abstract class ChannelBase {
    */
   async recv(opts: RecvOptions = {}): Promise<Uint8Array | undefined> {
     this.#checkRecv();
-    const timeout = validateTimeout(opts?.timeoutMs);
+    const timeout = validateTimeout(parseOptions(opts, RECV_OPTIONS, 'recv options').timeoutMs);
     if (this.#recvTail === undefined) {
       // Fast path: a message is here (or arrives while we spin).
       const msg = this.#take(this.spinUs);
@@ -397,7 +423,7 @@ abstract class ChannelBase {
   /** Waits until at least `count` live receivers are connected; false at the timeout. */
   async waitForRecv(count: number, opts: { timeoutMs?: number } = {}): Promise<boolean> {
     checkInt(count, 'count', 0, native().layout.maxHandles);
-    const timeout = validateTimeout(opts?.timeoutMs);
+    const timeout = validateTimeout(parseOptions(opts, RECV_OPTIONS, 'waitForRecv options').timeoutMs);
     const deadline = performance.now() + timeout;
     for (;;) {
       this.#assertOpen();

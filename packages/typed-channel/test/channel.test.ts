@@ -144,6 +144,30 @@ describe('Channel in one process', () => {
     bad(() => new Route(name), 'ERR_LIBIPC_INCOMPATIBLE');
   });
 
+  it('null options mean "default" everywhere; a non-object, a typo or a wrong type is refused naming the option', async () => {
+    const name = uniqueName('opts');
+    // null for every option: the defaults, and joining the existing channel works (it used to leak the segment).
+    const nulls = { capacity: null, slotSize: null, maxMessageSize: null, onFull: null, spinUs: null, mode: null } as unknown as object;
+    const a = track(new Channel(name, nulls));
+    const b = track(new Channel(name, { ...nulls, mode: 'receiver' } as object));
+    expect([a.capacity, a.slotSize, a.onFull]).toEqual([b.capacity, b.slotSize, 'wait']);
+    track(new Channel(name, null as unknown as object));
+    expect(() => new Channel(name, 5 as unknown as object)).toThrow(
+      expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT', message: expect.stringContaining('must be an object') }),
+    );
+    expect(() => new Channel(name, { capacitty: 8 } as object)).toThrow(
+      expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT', message: expect.stringContaining("did you mean 'capacity'") }),
+    );
+    await expect(b.recv(100 as unknown as object)).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    expect(a.trySend('m')).toBe(true);
+    expect(Buffer.from((await b.recv({ timeoutMs: null } as unknown as object))!).toString()).toBe('m');
+    await expect(a.send('x', { timeoutMs: 3e9 })).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    await expect(a.waitForRecv(1, 'soon' as unknown as object)).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    for (const h of [a, b]) h.close();
+    Channel.clearStorage(name);
+    expect(shmObjects(name)).toEqual([]);
+  });
+
   it('refuses a handle beyond the 128 of one channel with ERR_LIBIPC_REGISTRY_FULL', () => {
     const name = uniqueName('full');
     const handles = Array.from({ length: 128 }, (_, i) => track(new Channel(name, { mode: i % 2 ? 'receiver' : 'sender' })));
