@@ -42,6 +42,23 @@ export function alive(id: Identity): boolean {
   return isAlive(id.pid, id.startTime);
 }
 
+/** True when `id` has a SIGKILL pending: it is as good as dead (it runs no more code of its own). */
+export function dying(id: Identity): boolean {
+  if (!alive(id)) return true;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${id.pid}/status`, 'latin1');
+  } catch {
+    return true;
+  }
+  const kill = 1n << BigInt(constants.signals.SIGKILL - 1);
+  for (const field of ['ShdPnd', 'SigPnd']) {
+    const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
+    if (m && (BigInt(`0x${m[1]}`) & kill) !== 0n) return true;
+  }
+  return false;
+}
+
 /**
  * How an adopted process ended, when it can still be read: a zombie nobody reaped yet keeps its wait status
  * in /proc. Otherwise unknown (exited: false, exitCode and signal null).

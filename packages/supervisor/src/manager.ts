@@ -20,7 +20,7 @@ import {
   watchExit,
 } from '@libipc/shm';
 import { z } from 'zod';
-import { type Identity, alive, exitOfGone, findOrphans, identityOf, signal, startedAtMs, stopAdopted } from './adoption.js';
+import { type Identity, alive, dying, exitOfGone, findOrphans, identityOf, signal, startedAtMs, stopAdopted } from './adoption.js';
 import { DependencyGraph } from './dependency-graph.js';
 import type { HistoryEvent, HistoryEventType, HistorySink } from './history.js';
 import { SinkQueue, type SinkTrouble } from './history-queue.js';
@@ -1120,7 +1120,8 @@ export class Manager extends EventEmitter {
     if (snap.owner) {
       oldOwner = { pid: snap.owner.pid, startTime: BigInt(snap.owner.startTime) };
       const isMe = oldOwner.pid === me.pid && oldOwner.startTime === me.startTime;
-      if (!isMe && alive(oldOwner)) {
+      // A manager that was just sent SIGKILL still shows as alive for a moment: it counts as gone.
+      if (!isMe && !dying(oldOwner)) {
         throw new ExistsError(`the store is held by a running manager (pid ${oldOwner.pid}); shut it down first, or use another store`);
       }
       if (isMe) oldOwner = undefined;
@@ -1148,7 +1149,7 @@ export class Manager extends EventEmitter {
         adoptedPids.add(id.pid);
       }
     }
-    if (oldOwner && !alive(oldOwner)) {
+    if (oldOwner && dying(oldOwner)) {
       // Children the old manager started but whose identity never reached the store.
       for (const o of findOrphans(oldOwner, adoptedPids)) {
         const spec = this.specs.get(o.service);

@@ -24,11 +24,6 @@ async function hostManager(args: string[]) {
   return { host, started: JSON.parse(line.slice('READY '.length)) as Started };
 }
 
-async function killManager(pid: number) {
-  process.kill(pid, 'SIGKILL');
-  await watchExit(pid);
-}
-
 describe('persistence', () => {
   it('a new manager on the SQLite store of a SIGKILLed one re-adopts its children, starts none twice, keeps logs', async () => {
     const dir = tempDir();
@@ -44,9 +39,8 @@ describe('persistence', () => {
     expect(() => new Manager({ store: probe })).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_EXISTS' }));
     probe.close();
 
-    await killManager(started.manager);
-    for (const s of running) expect(pidAlive(s.pid!)).toBe(true);
-
+    // The new manager is made the moment SIGKILL is sent, before the old one is even gone.
+    process.kill(started.manager, 'SIGKILL');
     const store = new SqliteStore(db);
     onCleanup(() => store.close());
     const events: HistoryEvent[] = [];
@@ -60,6 +54,8 @@ describe('persistence', () => {
     );
     expect(m.status('idle').state).toBe('stopped');
     expect(m.status('c').dependsOn).toEqual(['a', 'b']);
+    await watchExit(started.manager);
+    for (const s of running) expect(pidAlive(s.pid!)).toBe(true);
     await m.loaded;
     expect(events.filter((e) => e.type === 'start')).toEqual([]);
     expect(events.filter((e) => e.type === 'adopt').map((e) => e.name)).toEqual(['a', 'b', 'c', 'w.0', 'w.1']);
