@@ -32,8 +32,12 @@ async function books(nodes: NodeProc[]): Promise<Array<Record<string, string[]>>
   return Promise.all(nodes.map((n) => n.call<Record<string, string[]>>('book')));
 }
 
-/** All `count` daemons started, once each; returns daemon → node. */
+/**
+ * Makes every node's recover() list d0..d<count-1> once all nodes have joined (so that the leader's next
+ * periodic pass spreads them over all of them), then waits for all to be started, once each; daemon → node.
+ */
 async function allStarted(nodes: NodeProc[], count: number): Promise<Map<string, string>> {
+  for (let i = 0; i < count; i++) await Promise.all(nodes.map((n) => n.call('want', { name: `d${i}` })));
   await until(nodes, () => new Set(started(nodes)).size === count, `all ${count} daemons started`);
   const where = new Map(spawns(nodes).map(([node, d]) => [d, node]));
   expect(spawns(nodes)).toHaveLength(count);
@@ -53,7 +57,7 @@ describe('cluster of processes', () => {
   });
 
   it('SIGKILL of a node that runs daemons: the leader re-places them on the survivors within TTL + a pass, each once', async () => {
-    const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, daemons: 9, intervalMs: 1000 });
+    const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, intervalMs: 1000 });
     const where = await allStarted(nodes, 9);
     const leader = await leaderOf(nodes);
     const followers = nodes.filter((n) => n !== leader);
@@ -81,7 +85,7 @@ describe('cluster of processes', () => {
   });
 
   it('SIGKILL of the leader: another node leads and recovery goes on', async () => {
-    const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, daemons: 6, intervalMs: 1000 });
+    const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, intervalMs: 1000 });
     await allStarted(nodes, 6);
     const old = await leaderOf(nodes);
     const lost = started([old]);
@@ -100,7 +104,7 @@ describe('cluster of processes', () => {
   });
 
   it('a SIGSTOPped leader that wakes after losing its lease places nothing, and stops its stale copies', async () => {
-    const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, daemons: 6, intervalMs: 300 });
+    const { nodes } = await startCluster(etcd.endpoint, ['n1', 'n2', 'n3'], { ttl: TTL, intervalMs: 300 });
     await allStarted(nodes, 6);
     const old = await leaderOf(nodes);
     const theirs = started([old]);
