@@ -8,6 +8,7 @@ import {
   LibipcError,
   SystemError,
   ExistsError,
+  ExitedEarlyError,
   IllegalStateError,
   InvalidArgumentError,
   MAX_TIMER_MS,
@@ -557,6 +558,7 @@ export class Manager extends EventEmitter {
       for (const u of this.unitsOf.get(s)!) closure.add(u);
     }
     for (const u of closure) {
+      const wasStopped = u.desired === 'stopped';
       this.setDesired(u, 'running');
       // An explicit start is a new life: failure forgotten, contract counted afresh.
       if (u.state === 'failed' || u.state === 'exited') {
@@ -565,6 +567,10 @@ export class Manager extends EventEmitter {
         u.restartCause = undefined;
         this.to(u, 'stopped', 'start()');
       } else if (u.state === 'stopped' && !u.starting) {
+        if (wasStopped) {
+          u.restarts = 0;
+          u.contractRestarts = 0;
+        }
         u.restartCause = undefined;
       }
     }
@@ -849,7 +855,7 @@ export class Manager extends EventEmitter {
     // Decided now, not when the stop is over: a start() meanwhile may change it.
     if (u.desired === 'running' && restartCause) u.restartCause ??= restartCause;
     try {
-      u.probeAbort?.abort();
+      u.probeAbort?.abort(new CancelledError(`start of ${u.name} was cancelled: ${reason}`));
       if (u.adopted) {
         const { id } = u.adopted;
         this.to(u, 'stopping', reason);
@@ -956,7 +962,16 @@ export class Manager extends EventEmitter {
 
   private onProcessState(u: Unit, mp: ManagedProcess, t: { from: string; to: string; reason: string }): void {
     if (u.mp !== mp) return;
-    if (t.from === 'running' && u.probeAbort) u.probeAbort.abort();
+    if (t.from === 'running' && u.probeAbort) {
+      const st = u.lastExit;
+      const how = st ? (st.signal ? `signal ${st.signal}` : `exit code ${st.exitCode}`) : 'an unknown status';
+      u.probeAbort.abort(
+        new ExitedEarlyError(`${u.name} exited with ${how} before it ${describeReadiness(u.spec.readiness)}`, {
+          exitCode: st?.exitCode ?? null,
+          signal: st?.signal ?? null,
+        }),
+      );
+    }
     switch (t.to) {
       case 'starting':
         if (t.from === 'backoff' && u.restartCause) {

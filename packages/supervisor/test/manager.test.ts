@@ -142,7 +142,10 @@ describe('Manager', () => {
 
 
     // Not ready in time: the start fails with ERR_LIBIPC_TIMEOUT, the policy then decides.
-    await expect(m.start(svc('slow', { flags: [], startTimeoutMs: 300, restart: { policy: 'never' } }))).rejects.toMatchObject({ code: 'ERR_LIBIPC_TIMEOUT' });
+    // (--ignore-term: ended by SIGKILL, a failure, whether or not it got as far as setting up its handler)
+    await expect(m.start(svc('slow', { flags: ['--ignore-term'], startTimeoutMs: 300, stopTimeoutMs: 100, restart: { policy: 'never' } }))).rejects.toMatchObject({
+      code: 'ERR_LIBIPC_TIMEOUT',
+    });
     await until(m, () => m.status('slow').state === 'failed', 'slow failed');
     const closed = await freePort();
     await expect(m.start(svc('deaf', { flags: [], readiness: { tcp: closed }, startTimeoutMs: 300, restart: { policy: 'never' } }))).rejects.toMatchObject({ code: 'ERR_LIBIPC_TIMEOUT' });
