@@ -1,5 +1,5 @@
 // Helpers shared by every package's tests: real child processes, and leak checks.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -68,17 +68,43 @@ export interface NodeChild {
 
 const REAPER = new URL('./fixtures/reaper.py', import.meta.url).pathname;
 
+const SMALL_TMPFS = new URL('./fixtures/in-small-tmpfs.sh', import.meta.url).pathname;
+
+/** True when this process may run children as another uid (setpriv) and in a private mount namespace (unshare). */
+export const canSwitchUsers = process.getuid?.() === 0;
+export const canMountTmpfs = (() => {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /dev/shm'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 /** Starts `node [nodeArgs…] script args…` with piped stdout, line-oriented. */
 export function spawnNode(
   script: string,
   args: string[] = [],
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
-  opts: { underReaper?: boolean } = {},
+  opts: {
+    underReaper?: boolean;
+    /** Run as this uid (and its gid) through setpriv: needs root. */
+    asUid?: number;
+    /** Run with /dev/shm a private tmpfs of this size and inode count (unshare -m): needs root. */
+    smallTmpfs?: { size: string; inodes: number };
+    /** Run under prlimit with this many file descriptors at most. */
+    maxFds?: number;
+  } = {},
 ): NodeChild {
-  const argv = [...nodeArgs, script, ...args];
+  let argv = [process.execPath, ...nodeArgs, script, ...args];
   // Under the reaper, orphans of the script (its children, once it is killed) are reaped, not left as zombies.
-  const [cmd, cmdArgs] = opts.underReaper ? ['python3', [REAPER, process.execPath, ...argv]] : [process.execPath, argv];
+  if (opts.underReaper) argv = ['python3', REAPER, ...argv];
+  if (opts.maxFds !== undefined) argv = ['prlimit', `--nofile=${opts.maxFds}`, ...argv];
+  if (opts.asUid !== undefined) argv = ['setpriv', `--reuid=${opts.asUid}`, `--regid=${opts.asUid}`, '--clear-groups', ...argv];
+  if (opts.smallTmpfs) argv = [SMALL_TMPFS, opts.smallTmpfs.size, String(opts.smallTmpfs.inodes), ...argv];
+  const [cmd, ...cmdArgs] = argv as [string, ...string[]];
   const child = spawn(cmd, cmdArgs, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },

@@ -1,5 +1,5 @@
 import { closest, distance } from 'fastest-levenshtein';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidArgumentError } from './errors.js';
 
 /**
@@ -8,8 +8,13 @@ import { InvalidArgumentError } from './errors.js';
  * unknown key is refused with a "did you mean"; a value of the wrong type or out of range is refused naming
  * the option. Every refusal is ERR_LIBIPC_INVALID_ARGUMENT. The checks are zod schemas.
  */
-export type OptionsShape = Record<string, z.ZodType>;
-export type ParsedOptions<S extends OptionsShape> = { [K in keyof S]?: z.output<S[K]> };
+/** A check of one option: a zod schema (structurally, so these types do not depend on zod's). */
+export interface OptionSchema<T = unknown> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: ReadonlyArray<{ message: string }> } };
+  readonly description?: string;
+}
+export type OptionsShape = Record<string, OptionSchema>;
+export type ParsedOptions<S extends OptionsShape> = { [K in keyof S]?: S[K] extends OptionSchema<infer T> ? T : never };
 
 /** Longest time any libipc interval or timeout may be, in ms: Node's timers treat more as 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -74,25 +79,41 @@ export function parseOptions<S extends OptionsShape>(value: unknown, shape: S, w
   return out as ParsedOptions<S>;
 }
 
-/** Schemas for the options libipc uses everywhere, each with the description its error message shows. */
+/** A check with the description its error message shows ("must be <description>"). */
+export class Check<T> implements OptionSchema<T> {
+  constructor(
+    readonly schema: { safeParse(value: unknown): { success: boolean; data?: unknown; error?: { issues: ReadonlyArray<{ message: string }> } } },
+    readonly description: string,
+  ) {}
+  safeParse(value: unknown): ReturnType<OptionSchema<T>['safeParse']> {
+    return this.schema.safeParse(value) as ReturnType<OptionSchema<T>['safeParse']>;
+  }
+  /** The same check with another description. */
+  describe(description: string): Check<T> {
+    return new Check<T>(this.schema, description);
+  }
+}
+
+/** Schemas for the options libipc uses everywhere (zod/mini underneath), each described for its error message. */
 export const option = {
   /** A whole number in [min, max]. */
   int: (min: number, max: number) =>
-    z.number().int().min(min).max(max).describe(`a whole number from ${min} to ${max}`),
+    new Check<number>(z.number().check(z.int(), z.gte(min), z.lte(max)), `a whole number from ${min} to ${max}`),
   /** A number in [min, max] (fractions allowed). */
-  number: (min: number, max: number) => z.number().min(min).max(max).describe(`a number from ${min} to ${max}`),
+  number: (min: number, max: number) => new Check<number>(z.number().check(z.gte(min), z.lte(max)), `a number from ${min} to ${max}`),
   /** A duration in ms in [min, max] (max at most MAX_TIMER_MS); with `infinite`, Infinity means "no limit". */
   ms: (min: number, max: number = MAX_TIMER_MS, opts: { infinite?: boolean } = {}) =>
-    z
-      .custom<number>((v) => typeof v === 'number' && ((v >= min && v <= max) || (opts.infinite === true && v === Infinity)))
-      .describe(`a duration in ms from ${min} to ${max}${opts.infinite ? ' (or Infinity)' : ''}`),
+    new Check<number>(
+      z.custom<number>((v) => typeof v === 'number' && ((v >= min && v <= max) || (opts.infinite === true && v === Infinity))),
+      `a duration in ms from ${min} to ${max}${opts.infinite ? ' (or Infinity)' : ''}`,
+    ),
   /** One of a few strings. */
   oneOf: <const T extends readonly [string, ...string[]]>(...values: T) =>
-    z.enum(values).describe(`one of ${values.map((v) => `'${v}'`).join(', ')}`),
-  boolean: () => z.boolean().describe('true or false'),
+    new Check<T[number]>(z.enum(values), `one of ${values.map((v) => `'${v}'`).join(', ')}`),
+  boolean: () => new Check<boolean>(z.boolean(), 'true or false'),
   /** A string of at most maxLength characters. */
-  string: (maxLength = 4096) => z.string().max(maxLength).describe(`a string of at most ${maxLength} characters`),
-  signal: () => z.instanceof(AbortSignal).describe('an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal)'),
+  string: (maxLength = 4096) => new Check<string>(z.string().check(z.maxLength(maxLength)), `a string of at most ${maxLength} characters`),
+  signal: () => new Check<AbortSignal>(z.instanceof(AbortSignal), 'an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal)'),
   /** Anything `check` accepts (it returns true), described as `description`. */
-  custom: <T>(check: (v: unknown) => boolean, description: string) => z.custom<T>(check).describe(description),
+  custom: <T>(check: (v: unknown) => boolean, description: string) => new Check<T>(z.custom<T>(check), description),
 };

@@ -282,18 +282,19 @@ export function attachSegment(given: SegmentSpec): AttachedSegment {
           'again and again by other processes; retry later',
       );
     }
-    if (!spec.openOnly) {
-      const created = tryCreate(spec);
-      if (created) return created;
-    }
+    // Join first: creating costs a full-size allocation, and on a full /dev/shm only joining can succeed.
     let mem: SharedMemory | undefined;
     try {
       mem = openExisting(spec);
     } catch (err) {
-      if (err instanceof NotFoundError && !spec.openOnly) continue; // removed between create and open
-      throw err;
+      if (!(err instanceof NotFoundError)) throw err;
+      if (spec.openOnly) throw err;
     }
-    if (mem === undefined) continue;
+    if (mem === undefined) {
+      const created = spec.openOnly ? undefined : tryCreate(spec);
+      if (created) return created;
+      continue; // someone else created it first (or a leftover was removed): join theirs
+    }
     let outcome: 'join' | 'retry';
     try {
       outcome = inspect(mem, spec, deadline, attempt);
