@@ -350,12 +350,16 @@ export class ClusterNode extends EventEmitter {
     return this.leaving;
   }
 
-  /** After an outage: re-join (new lease if needed), stop daemons re-placed elsewhere, resume watches, stand again. */
+  /**
+   * After an outage: re-join (new lease if needed), stop daemons re-placed elsewhere, resume the book, withdraw
+   * registrations of ours we do not know of (a write whose answer was lost), read the inbox again, stand again.
+   */
   private async reconcile(): Promise<void> {
     if (!this.started || this.closed) return;
     const { displaced } = await this.membership.rejoin();
     if (displaced.length > 0) await this.daemons.stop(displaced, this.opts.spawnTimeoutMs);
     await this.book.resume();
+    await this.membership.sweep(this.book.processList(this.nodeName), (name) => this.daemons.isClaiming(name));
     await this.inbox.resume();
     await this.leadership.verify();
     this.bridge?.resync();

@@ -77,6 +77,8 @@ export class Daemons {
   private readonly handled = new Set<string>();
   /** Requests for a launcher not registered yet (they can arrive between join() and registerLauncher()). */
   private readonly parked = new Map<string, Array<{ name: string; kv: IKeyValue; timer: NodeJS.Timeout }>>();
+  /** Names whose claim transaction is in flight here (a count: two claims of one name can race). */
+  private readonly claims = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly ctx: DaemonsContext) {}
@@ -159,13 +161,34 @@ export class Daemons {
   async claimHere(spec: DaemonSpec, fence?: Fence): Promise<Refused | { kind: 'ok'; id: string; revision: number; started: Promise<void> }> {
     const launcher = this.launchers.get(spec.launcher);
     if (!launcher) throw new NotFoundError(`no launcher '${spec.launcher}' on node '${this.ctx.node}'; call registerLauncher('${spec.launcher}', …) on every node first`);
-    const r = await this.ctx.client.kv.txn({
-      compare: [...(fence ? [fence.compare] : []), ...this.nobodyHolds(spec.processName)],
-      success: [this.ctx.membership.registrationPut(spec.processName, this.registration(spec))],
-      failure: this.whyRefused(spec.processName, fence),
-    });
-    if (!r.succeeded) return this.refused(r, fence);
-    return { kind: 'ok', id: '', revision: Number(r.header.revision), started: this.run(launcher, spec) };
+    this.claimStart(spec.processName);
+    try {
+      const r = await this.ctx.client.kv.txn({
+        compare: [...(fence ? [fence.compare] : []), ...this.nobodyHolds(spec.processName)],
+        success: [this.ctx.membership.registrationPut(spec.processName, this.registration(spec))],
+        failure: this.whyRefused(spec.processName, fence),
+      });
+      if (!r.succeeded) return this.refused(r, fence);
+      return { kind: 'ok', id: '', revision: Number(r.header.revision), started: this.run(launcher, spec) };
+    } finally {
+      // run() has recorded the daemon in the process table (synchronously) by now, if it was claimed.
+      this.claimEnd(spec.processName);
+    }
+  }
+
+  /** Whether a claim of `name` is in flight on this node (its outcome not known yet). */
+  isClaiming(name: string): boolean {
+    return this.claims.has(name);
+  }
+
+  private claimStart(name: string): void {
+    this.claims.set(name, (this.claims.get(name) ?? 0) + 1);
+  }
+
+  private claimEnd(name: string): void {
+    const n = (this.claims.get(name) ?? 1) - 1;
+    if (n > 0) this.claims.set(name, n);
+    else this.claims.delete(name);
   }
 
   /** Runs the launcher for a daemon whose registration is written; withdraws it if the launcher fails. */
@@ -285,7 +308,9 @@ export class Daemons {
       return;
     }
     const prefix = keys.procPrefix(name);
-    const claim = await client.kv.txn({
+    this.claimStart(name);
+    const claim = await client.kv
+      .txn({
       compare: [sameRequest, { key: b(prefix), range_end: prefixEnd(prefix), target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [
         { request_delete_range: { key: reqKey } },
@@ -293,9 +318,14 @@ export class Daemons {
         this.ctx.membership.registrationPut(name, this.registration(spec)),
       ],
       failure: [{ request_range: { key: reqKey } }, { request_range: { key: b(prefix), range_end: prefixEnd(prefix), limit: 1 } }],
-    });
+      })
+      .catch((err: unknown) => {
+        this.claimEnd(name);
+        throw err;
+      });
     claimed = Number(claim.header.revision);
     if (!claim.succeeded) {
+      this.claimEnd(name);
       const stillThere = claim.responses[0]?.response_range.kvs[0]?.mod_revision === kv.mod_revision;
       if (!stillThere) return; // claimed already (this request was seen twice)
       await withdraw();
@@ -303,8 +333,11 @@ export class Daemons {
       await answer(false, new ExistsError(`'${name}' already runs on node '${holder}'`));
       return;
     }
+    // run() records the daemon in the process table at once: from then on it is known, not a stray.
+    const running = this.run(launcher, spec);
+    this.claimEnd(name);
     try {
-      await this.run(launcher, spec);
+      await running;
     } catch (err) {
       this.ctx.emit('daemon-failed', { ...spec, node, error: err as Error });
       await answer(false, err as LibipcError);

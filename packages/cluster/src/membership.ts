@@ -30,6 +30,7 @@ export class Membership {
   leaseId = '';
   /** Names this node holds, for re-registration after an outage. */
   readonly processes = new Map<string, LocalProcess>();
+  private readonly writing = new Set<string>();
   private closed = false;
 
   constructor(
@@ -82,9 +83,31 @@ export class Membership {
 
   /** Registers `name` under the lease; resolves with the revision of the write. */
   async register(name: string, value: Buffer, local: LocalProcess): Promise<number> {
-    const r = await this.client.kv.txn({ compare: [], success: [this.registrationPut(name, value)], failure: [] });
-    this.processes.set(name, local);
-    return Number(r.header.revision);
+    this.writing.add(name);
+    try {
+      const r = await this.client.kv.txn({ compare: [], success: [this.registrationPut(name, value)], failure: [] });
+      this.processes.set(name, local);
+      return Number(r.header.revision);
+    } finally {
+      this.writing.delete(name);
+    }
+  }
+
+  /** Whether a register() of `name` is in flight (its outcome not known yet). */
+  isWriting(name: string): boolean {
+    return this.writing.has(name);
+  }
+
+  /**
+   * Withdraws registrations of this node that it does not know of: a write whose answer was lost when etcd
+   * went away (e.g. a claim committed just before the connection broke) must not leave a daemon "located"
+   * here that never started.
+   */
+  async sweep(registered: string[], busy: (name: string) => boolean): Promise<void> {
+    for (const name of registered) {
+      if (this.processes.has(name) || this.writing.has(name) || busy(name)) continue;
+      await this.client.kv.deleteRange({ key: b(this.keys.proc(name, this.nodeName)) });
+    }
   }
 
   /** Withdraws `name`; resolves with the revision of the write. */

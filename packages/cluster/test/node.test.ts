@@ -182,6 +182,25 @@ describe('spawnRegister', () => {
   });
 });
 
+describe('after an outage', () => {
+  it('a node withdraws registrations of its own that it does not know of (a write whose answer was lost)', async () => {
+    const cluster = uniqueName('c');
+    const a = await join(cluster, 'a');
+    await a.register('real');
+    const root = `libipc/cluster/${cluster}/`;
+    const lease = (await admin.get(`${root}b/n/a`).exec()).kvs[0]!.lease;
+    // As if a claim had committed and etcd went away before answering: a registration a never recorded.
+    await admin.put(`${root}b/p/ghost/a`).value('{}').lease(lease);
+    await eventually(() => a.locate('ghost') === 'a', 'a sees the ghost');
+    const back = once(a, 'available');
+    (a as unknown as { availability: { lost(err: unknown): void } }).availability.lost(new Error('test: etcd went away'));
+    await back;
+    await eventually(() => a.locate('ghost') === undefined, 'the ghost withdrawn');
+    expect(a.locate('real')).toBe('a');
+    expect((await admin.get(`${root}b/p/ghost/a`).exec()).kvs).toHaveLength(0);
+  });
+});
+
 describe('requests', () => {
   it('a request delivered twice, or written again for a running daemon, starts it once', async () => {
     const cluster = uniqueName('c');
