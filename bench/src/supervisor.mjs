@@ -33,6 +33,7 @@ function libipcStartStop(n, logs) {
 const home = join(work, 'pm2');
 process.env.PM2_HOME = home;
 const pm2 = createRequire(import.meta.url)('pm2');
+const pm2Version = createRequire(import.meta.url)('pm2/package.json').version;
 const call = (fn, ...args) => new Promise((res, rej) => pm2[fn](...args, (err, out) => (err ? rej(err) : res(out))));
 const daemonPid = () => Number(readFileSync(join(home, 'pm2.pid'), 'utf8'));
 
@@ -134,7 +135,7 @@ for (const n of SIZES) {
   rows.push(
     { what: `libipc Manager, ${n} × sleep (logs 'ignore')`, 'start all ms': ours.startMs, 'stop all ms': ours.stopMs },
     { what: `libipc Manager, ${n} × sleep (logs to files)`, 'start all ms': oursFiles.startMs, 'stop all ms': oursFiles.stopMs },
-    { what: `PM2 ${pm2.version ?? ''}, ${n} × sleep (logs to files)`.replace('  ', ' '), 'start all ms': theirs.startMs, 'stop all ms': theirs.stopMs },
+    { what: `PM2 ${pm2Version}, ${n} × sleep (logs to files)`, 'start all ms': theirs.startMs, 'stop all ms': theirs.stopMs },
   );
   const per = (r) => (r.up - r.base) / n;
   grown.ignore.push([n, ours.up - ours.base]);
