@@ -1,4 +1,4 @@
-import { InvalidArgumentError, validateName } from '@libipc/shm';
+import { describeValue, InvalidArgumentError, validateName } from '@libipc/shm';
 
 /** The environment a group (or supervisor) gives each process it starts: DESIGN.md's contract. */
 export const ENV = {
@@ -18,6 +18,8 @@ export interface InstanceContext {
 
 /** The instance name of a group member: `<service>.<id>`. */
 export function instanceName(service: string, id: number): string {
+  validateName(service, 'service name');
+  if (!Number.isInteger(id) || id < 0) throw new InvalidArgumentError(`instance id must be a whole number >= 0, got ${describeValue(id)}`);
   return `${service}.${id}`;
 }
 
@@ -30,6 +32,9 @@ export function readInstanceContext(
   argv: string[] = process.argv,
   fallback: { domain?: string; service?: string } = {},
 ): InstanceContext {
+  if (typeof env !== 'object' || env === null) throw new InvalidArgumentError(`env must be an environment object (process.env), got ${describeValue(env)}`);
+  if (!Array.isArray(argv)) throw new InvalidArgumentError(`argv must be an array of strings (process.argv), got ${describeValue(argv)}`);
+  if (typeof fallback !== 'object' || fallback === null) fallback = {};
   const domain = env[ENV.domain] ?? fallback.domain;
   const service = env[ENV.service] ?? fallback.service;
   const rawId = env[ENV.instanceId] ?? argv[argv.length - 1];
@@ -42,7 +47,7 @@ export function readInstanceContext(
   validateName(service, 'service name');
   const id = Number(rawId);
   if (!Number.isInteger(id) || id < 0) {
-    throw new InvalidArgumentError(`instance id must be a whole number >= 0 (${ENV.instanceId} or the last argument), got ${JSON.stringify(rawId)}`);
+    throw new InvalidArgumentError(`instance id must be a whole number >= 0 (${ENV.instanceId} or the last argument), got ${describeValue(rawId)}`);
   }
   validateName(instanceName(service, id), 'instance name');
   const parentPid = Number(env[ENV.parentPid]);

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, resolve } from 'node:path';
-import { SpawnError } from '@libipc/shm';
+import { describeValue, InvalidArgumentError, SpawnError } from '@libipc/shm';
 
 type Check = 'ok' | 'missing' | 'directory' | 'not-executable';
 
@@ -25,6 +25,13 @@ function check(file: string): Check {
  * to `cwd`), anything else is searched on PATH. Throws SpawnError naming the path when there is none.
  */
 export function resolveExecutable(executable: string, pathEnv: string | undefined, cwd: string): string {
+  if (typeof executable !== 'string' || executable.length === 0) {
+    throw new SpawnError(`executable must be a non-empty path or command name, got ${describeValue(executable)}`);
+  }
+  if (pathEnv !== undefined && pathEnv !== null && typeof pathEnv !== 'string') {
+    throw new InvalidArgumentError(`PATH must be a string of directories separated by ':', got ${describeValue(pathEnv)}`);
+  }
+  if (typeof cwd !== 'string' || cwd.length === 0) throw new InvalidArgumentError(`cwd must be a directory path, got ${describeValue(cwd)}`);
   if (executable.includes('/')) {
     const file = isAbsolute(executable) ? executable : resolve(cwd, executable);
     const result = check(file);

@@ -135,7 +135,7 @@ export class ServiceRegistry {
     const lockTimeoutMs = o.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.domain = domain;
     this.lockTimeoutMs = lockTimeoutMs;
-    const attached = ServiceRegistry.attach(domain, capacity, lockTimeoutMs, o.allowUsers);
+    const attached = ServiceRegistry.#attach(domain, capacity, lockTimeoutMs, o.allowUsers);
     this.mem = attached.mem;
     this.header = attached.header;
     this.users = attached.users;
@@ -145,7 +145,7 @@ export class ServiceRegistry {
   }
 
   /** Attaches to the domain's segment (creating it if needed) and records this process as a user. */
-  private static attach(domain: string, capacity: number, lockTimeoutMs: number, allowUsers: number[] | undefined) {
+  static #attach(domain: string, capacity: number, lockTimeoutMs: number, allowUsers: number[] | undefined) {
     const created = geometry(capacity);
     for (let attempt = 0; attempt < 100; attempt++) {
       const seg = attachSegment({
@@ -199,7 +199,7 @@ export class ServiceRegistry {
     const meta = encodeMeta(o.meta);
     const who = identityOf(o.pid);
     const key = nameKey(name);
-    return this.locked((t) => {
+    return this.#locked((t) => {
       const found = t.findSlot(key);
       let free = found.free;
       if (found.slot >= 0) {
@@ -207,7 +207,7 @@ export class ServiceRegistry {
         t.remove(found.slot, 'removed-dead');
         free = found.slot;
       }
-      if (free < 0) free = this.collectDead(t)[0] ?? -1;
+      if (free < 0) free = this.#collectDead(t)[0] ?? -1;
       if (free < 0) {
         throw new RegistryFullError(
           `registry '${this.domain}' is full: all ${this.capacity} entries (its capacity) belong to live processes; ` +
@@ -229,7 +229,7 @@ export class ServiceRegistry {
       throw new InvalidArgumentError(`pid must be a positive whole number, got ${String(pid)}`);
     }
     const key = nameKey(name);
-    return this.locked((t) => {
+    return this.#locked((t) => {
       const { slot } = t.findSlot(key);
       if (slot < 0 || (pid !== undefined && t.pidOf(slot) !== pid)) return false;
       t.remove(slot, 'unregistered');
@@ -242,7 +242,7 @@ export class ServiceRegistry {
   find(name: string): ServiceEntry | undefined {
     validateName(name, 'service name');
     const key = nameKey(name);
-    return this.locked((t) => {
+    return this.#locked((t) => {
       const { slot } = t.findSlot(key);
       if (slot < 0) return undefined;
       if (t.isSlotAlive(slot)) return t.read(slot);
@@ -254,22 +254,22 @@ export class ServiceRegistry {
   /** Live entries whose name starts with `prefix` (e.g. 'audio_compute.'), sorted by name. */
   findAll(prefix: string): ServiceEntry[] {
     const key = Buffer.from(validatePrefix(prefix), 'latin1');
-    return this.locked((t) => this.liveEntries(t, key));
+    return this.#locked((t) => this.#liveEntries(t, key));
   }
 
   /** Every live entry, sorted by name. */
   list(): ServiceEntry[] {
-    return this.locked((t) => this.liveEntries(t));
+    return this.#locked((t) => this.#liveEntries(t));
   }
 
   /** Removes the entries of dead processes; returns how many. */
   gc(): number {
-    return this.locked((t) => this.collectDead(t).length);
+    return this.#locked((t) => this.#collectDead(t).length);
   }
 
   /** Removes every entry (each reported to watchers as 'unregistered'). Group records are kept: epochs only grow. */
   clear(): void {
-    this.locked((t) => {
+    this.#locked((t) => {
       for (const slot of t.liveSlots()) t.remove(slot, 'unregistered');
       this.mine.clear();
     });
@@ -280,7 +280,7 @@ export class ServiceRegistry {
    * call every few milliseconds. Throws ERR_LIBIPC_NOT_FOUND when this process holds no such entry.
    */
   heartbeat(name: string): void {
-    this.assertOpen();
+    this.#assertOpen();
     const now = Date.now();
     const cached = this.mine.get(name);
     if (cached && this.table.stamp(cached.slot, cached.generation, now)) return;
@@ -305,7 +305,7 @@ export class ServiceRegistry {
   groupState(group: string): { epoch: number; primary?: string } {
     validateName(group, 'group');
     const key = nameKey(group);
-    return this.locked((t) => {
+    return this.#locked((t) => {
       const { index } = t.findGroup(key);
       return index < 0 ? { epoch: 0 } : t.groupState(index);
     });
@@ -322,7 +322,7 @@ export class ServiceRegistry {
       throw new InvalidArgumentError(`expectedEpoch must be a whole number >= 0 (from groupState().epoch), got ${String(expectedEpoch)}`);
     }
     const key = nameKey(group);
-    return this.locked((t) => {
+    return this.#locked((t) => {
       const found = t.findGroup(key);
       let index = found.index;
       const current = index < 0 ? 0 : t.groupState(index).epoch;
@@ -347,15 +347,15 @@ export class ServiceRegistry {
    */
   watch(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<RegistryChange> {
     const signal = parseOptions(opts, WATCH_OPTIONS, 'watch options').signal;
-    const feed = this.locked((t) => new ChangeFeed(t.seq(), t.liveSlots().map((s) => t.read(s))));
-    return this.changes(feed, signal);
+    const feed = this.#locked((t) => new ChangeFeed(t.seq(), t.liveEntries()));
+    return this.#changes(feed, signal);
   }
 
-  private async *changes(feed: ChangeFeed, signal: AbortSignal | undefined): AsyncGenerator<RegistryChange> {
+  async *#changes(feed: ChangeFeed, signal: AbortSignal | undefined): AsyncGenerator<RegistryChange> {
     while (!this.closed && !signal?.aborted) {
       let batch: RegistryChange[];
       try {
-        batch = this.locked((t) => feed.take(t.eventsSince(feed.position)));
+        batch = this.#locked((t) => feed.take(t.eventsSince(feed.position)));
       } catch (err) {
         if (this.closed) return;
         if (!(err instanceof TimeoutError)) throw err;
@@ -367,7 +367,7 @@ export class ServiceRegistry {
         if (this.closed || signal?.aborted) return;
         yield change;
       }
-      if (batch.length === 0 && (await this.waitChange(feed.position, Infinity, signal)) === 'closed') return;
+      if (batch.length === 0 && (await this.#waitChange(feed.position, Infinity, signal)) === 'closed') return;
     }
   }
 
@@ -383,13 +383,13 @@ export class ServiceRegistry {
     const deadline = performance.now() + timeout;
     for (;;) {
       signal?.throwIfAborted();
-      this.assertOpen();
+      this.#assertOpen();
       const seen = this.table.seq();
       const entry = this.find(name);
       if (entry) return entry;
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
-      if ((await this.waitChange(seen, left, signal)) === 'closed') {
+      if ((await this.#waitChange(seen, left, signal)) === 'closed') {
         throw new ClosedError(`registry '${this.domain}' was closed while waiting for '${name}'`);
       }
     }
@@ -430,13 +430,13 @@ export class ServiceRegistry {
 
   // ---- internals ----
 
-  private assertOpen(): void {
+  #assertOpen(): void {
     if (this.closed) throw new ClosedError(`registry '${this.domain}' is closed; open a new ServiceRegistry to use it`);
   }
 
   /** Runs a short synchronous critical section under the segment lock, bounded by lockTimeoutMs. */
-  private locked<T>(fn: (t: RegistryTable) => T): T {
-    this.assertOpen();
+  #locked<T>(fn: (t: RegistryTable) => T): T {
+    this.#assertOpen();
     const { ownerDied } = this.header.lock.lockSync(this.lockTimeoutMs);
     try {
       if (ownerDied) repair(this.table, this.users);
@@ -448,7 +448,7 @@ export class ServiceRegistry {
     }
   }
 
-  private liveEntries(t: RegistryTable, prefix?: Buffer): ServiceEntry[] {
+  #liveEntries(t: RegistryTable, prefix?: Buffer): ServiceEntry[] {
     const entries: ServiceEntry[] = [];
     const seen = new Map<number, bigint | undefined>();
     for (const slot of t.liveSlots(prefix)) {
@@ -467,7 +467,7 @@ export class ServiceRegistry {
   }
 
   /** Removes dead entries; returns the freed slots. */
-  private collectDead(t: RegistryTable): number[] {
+  #collectDead(t: RegistryTable): number[] {
     const freed: number[] = [];
     const seen = new Map<number, bigint | undefined>();
     for (const slot of t.liveSlots()) {
@@ -479,7 +479,7 @@ export class ServiceRegistry {
   }
 
   /** Sleeps until the change counter moves past `seen` (or timeout, abort, close) without polling. */
-  private async waitChange(
+  async #waitChange(
     seen: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,

@@ -1,9 +1,14 @@
+import { describeValue } from './describe.js';
+
+/** A message from whatever was passed: errors must be constructible from anything, never throw themselves. */
+const text = (v: unknown): string => (typeof v === 'string' ? v : describeValue(v));
+
 /** Every error libipc throws is a LibipcError with a stable `code`; the message says what to do. */
 export class LibipcError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(text(message), typeof options === 'object' && options !== null ? options : undefined);
+    this.code = typeof code === 'string' && code.startsWith('ERR_LIBIPC_') ? code : 'ERR_LIBIPC_SYSTEM';
     this.name = new.target.name;
   }
 }
@@ -60,9 +65,9 @@ export class LaggedError extends LibipcError {
     super(
       'ERR_LIBIPC_LAGGED',
       message ??
-        `this receiver fell behind and missed ${missed} message(s); it continues from the oldest message still held (receive faster, or use a larger capacity)`,
+        `this receiver fell behind and missed ${text(missed)} message(s); it continues from the oldest message still held (receive faster, or use a larger capacity)`,
     );
-    this.missed = missed;
+    this.missed = typeof missed === 'number' ? missed : Number.NaN;
   }
 }
 export class BadMessageError extends LibipcError {
@@ -86,9 +91,10 @@ export class ExitedEarlyError extends LibipcError {
   readonly stderrTail: string | undefined;
   constructor(message: string, details: { exitCode: number | null; signal: string | null; stderrTail?: string }) {
     super('ERR_LIBIPC_EXITED_EARLY', message);
-    this.exitCode = details.exitCode;
-    this.signal = details.signal;
-    this.stderrTail = details.stderrTail;
+    const d = (typeof details === 'object' && details !== null ? details : {}) as Partial<typeof details>;
+    this.exitCode = d.exitCode ?? null;
+    this.signal = d.signal ?? null;
+    this.stderrTail = d.stderrTail;
   }
 }
 export class IllegalStateError extends LibipcError {
@@ -111,17 +117,19 @@ export class SystemError extends LibipcError {
   readonly errno: string;
   readonly syscall: string;
   constructor(message: string, details: { errno: string; syscall: string; cause?: unknown }) {
-    super('ERR_LIBIPC_SYSTEM', message, { cause: details.cause });
-    this.errno = details.errno;
-    this.syscall = details.syscall;
+    const d = (typeof details === 'object' && details !== null ? details : {}) as Partial<typeof details>;
+    super('ERR_LIBIPC_SYSTEM', message, { cause: d.cause });
+    this.errno = text(d.errno ?? 'EUNKNOWN');
+    this.syscall = text(d.syscall ?? 'unknown');
   }
 }
 /** A dependency would close a cycle; `cycle` lists it, first name repeated at the end (a → b → a). */
 export class CycleError extends LibipcError {
   readonly cycle: string[];
   constructor(cycle: string[], message?: string) {
-    super('ERR_LIBIPC_CYCLE', message ?? `dependency cycle: ${cycle.join(' → ')}; remove one of these dependencies`);
-    this.cycle = cycle;
+    const names = Array.isArray(cycle) ? cycle.map(text) : [text(cycle)];
+    super('ERR_LIBIPC_CYCLE', message ?? `dependency cycle: ${names.join(' → ')}; remove one of these dependencies`);
+    this.cycle = names;
   }
 }
 export class ClusterUnavailableError extends LibipcError {

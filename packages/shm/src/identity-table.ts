@@ -1,3 +1,4 @@
+import { describeValue } from './describe.js';
 import { InvalidArgumentError } from './errors.js';
 import { isAlive, type ProcessIdentity, selfIdentity } from './process-identity.js';
 import type { SharedMemory } from './shared-memory.js';
@@ -20,26 +21,34 @@ export class IdentityTable {
 
   constructor(mem: SharedMemory, byteOffset: number, capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) {
-      throw new InvalidArgumentError(`capacity must be a whole number from 1 to ${1 << 20}, got ${String(capacity)}`);
+      throw new InvalidArgumentError(`capacity must be a whole number from 1 to ${1 << 20}, got ${describeValue(capacity)}`);
     }
     validateMemory(mem);
     mem.assertOpen();
     if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + capacity * IDENTITY_SLOT_SIZE > mem.size) {
-      throw new InvalidArgumentError(`identity table of ${capacity} slots does not fit at offset ${byteOffset}`);
+      throw new InvalidArgumentError(`identity table of ${describeValue(capacity)} slots does not fit at offset ${describeValue(byteOffset)}`);
     }
     this.view = new DataView(mem.buffer, byteOffset, capacity * IDENTITY_SLOT_SIZE);
     this.capacity = capacity;
   }
 
   static bytes(capacity: number): number {
+    if (!Number.isInteger(capacity) || capacity < 0) throw new InvalidArgumentError(`capacity must be a whole number >= 0, got ${describeValue(capacity)}`);
     return capacity * IDENTITY_SLOT_SIZE;
   }
 
+  private at(slot: unknown): number {
+    if (!Number.isInteger(slot) || (slot as number) < 0 || (slot as number) >= this.capacity) {
+      throw new InvalidArgumentError(`slot must be a whole number from 0 to ${this.capacity - 1}, got ${describeValue(slot)}`);
+    }
+    return (slot as number) * IDENTITY_SLOT_SIZE;
+  }
+
   pid(slot: number): number {
-    return this.view.getUint32(slot * IDENTITY_SLOT_SIZE, true);
+    return this.view.getUint32(this.at(slot), true);
   }
   tag(slot: number): number {
-    return this.view.getUint32(slot * IDENTITY_SLOT_SIZE + 4, true);
+    return this.view.getUint32(this.at(slot) + 4, true);
   }
   identity(slot: number): ProcessIdentity | undefined {
     const pid = this.pid(slot);
@@ -48,6 +57,10 @@ export class IdentityTable {
 
   /** Records a process (this one by default) in a free slot; returns the slot, or -1 when full. */
   add(tag = 0, who: ProcessIdentity = selfIdentity()): number {
+    if (!Number.isInteger(tag) || tag < 0 || tag > 2 ** 32 - 1) throw new InvalidArgumentError(`tag must be a u32, got ${describeValue(tag)}`);
+    if (typeof who !== 'object' || who === null || !Number.isInteger(who.pid) || who.pid < 1 || typeof who.startTime !== 'bigint') {
+      throw new InvalidArgumentError(`who must be a process identity { pid, startTime }, got ${describeValue(who)}`);
+    }
     for (let slot = 0; slot < this.capacity; slot++) {
       if (this.pid(slot) !== 0) continue;
       this.view.setBigUint64(slot * IDENTITY_SLOT_SIZE + 8, who.startTime, true);
@@ -59,7 +72,7 @@ export class IdentityTable {
   }
 
   remove(slot: number): void {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.capacity) return;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.capacity) return; // a slot read back from a corrupt segment
     this.view.setUint32(slot * IDENTITY_SLOT_SIZE, 0, true);
   }
 

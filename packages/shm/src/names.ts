@@ -1,5 +1,5 @@
 import { InvalidNameError } from './errors.js';
-import { describeValue } from './options.js';
+import { describeValue } from './describe.js';
 
 const NAME_RULE = /^[A-Za-z0-9._-]{1,63}$/;
 const KIND_RULE = /^[a-z][a-z0-9]{0,15}$/;
@@ -40,5 +40,7 @@ export function validateKind(kind: unknown): asserts kind is string {
 
 /** The POSIX object name of a libipc segment: /libipc.<kind>.<name>, listed in /dev/shm without the slash. */
 export function objectName(kind: string, name: string): string {
+  validateKind(kind);
+  validateName(name);
   return `/libipc.${kind}.${name}`;
 }

@@ -1,6 +1,9 @@
 import { closest, distance } from 'fastest-levenshtein';
 import * as z from 'zod/mini';
+import { describeValue } from './describe.js';
 import { InvalidArgumentError } from './errors.js';
+
+export { describeValue };
 
 /**
  * The one options validator of libipc (every package uses it): an options argument is an object, `undefined`
@@ -19,26 +22,6 @@ export type ParsedOptions<S extends OptionsShape> = { [K in keyof S]?: S[K] exte
 /** Longest time any libipc interval or timeout may be, in ms: Node's timers treat more as 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A short, safe rendering of any value for an error message (never the whole of a huge string). */
-export function describeValue(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
-    case 'bigint':
-      return `the bigint ${value.toString().slice(0, 30)}n`;
-    case 'symbol':
-      return 'a symbol';
-    case 'function':
-      return 'a function';
-    case 'object':
-      if (value === null) return 'null';
-      if (Array.isArray(value)) return `an array of ${value.length}`;
-      return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
-    default:
-      return String(value);
-  }
-}
-
 function suggestion(key: string, known: string[]): string {
   if (known.length === 0) return 'this call takes no options';
   const near = closest(key, known);
@@ -52,6 +35,10 @@ function suggestion(key: string, known: string[]): string {
  * e.g. "ServiceRegistry options".
  */
 export function parseOptions<S extends OptionsShape>(value: unknown, shape: S, what: string): ParsedOptions<S> {
+  if (typeof what !== 'string') what = 'options';
+  if (typeof shape !== 'object' || shape === null || !Object.values(shape).every((s) => typeof (s as OptionSchema)?.safeParse === 'function')) {
+    throw new InvalidArgumentError(`${what}: the shape must be an object of option schemas (from option.* or zod)`);
+  }
   if (value === undefined || value === null) return {};
   const known = Object.keys(shape);
   if (typeof value !== 'object' || Array.isArray(value)) {

@@ -1,3 +1,4 @@
+import { describeValue } from './describe.js';
 import { InvalidArgumentError } from './errors.js';
 import { native } from './native.js';
 
@@ -10,7 +11,7 @@ export interface ProcessIdentity {
 
 export function validatePid(pid: unknown): number {
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1 || pid > 2 ** 31 - 1) {
-    throw new InvalidArgumentError(`pid must be a positive whole number, got ${String(pid)}`);
+    throw new InvalidArgumentError(`pid must be a positive whole number, got ${describeValue(pid)}`);
   }
   return pid;
 }

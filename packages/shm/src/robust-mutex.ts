@@ -1,3 +1,4 @@
+import { describeValue } from './describe.js';
 import { IllegalStateError, InvalidArgumentError, TimeoutError } from './errors.js';
 import type { LockOutcome } from './native.js';
 import type { SharedMemory } from './shared-memory.js';
@@ -106,10 +107,10 @@ export class RobustMutex {
     return word & 0x00400000 ? 0 : word & 0x003fffff;
   }
 
-  private timeoutError(timeout: number): TimeoutError {
+  private timeoutError(timeout: unknown): TimeoutError {
     const owner = this.ownerPid;
     return new TimeoutError(
-      `could not lock mutex at ${this.mem.name}+${this.byteOffset} within ${timeout} ms: process ${owner} holds it` +
+      `could not lock mutex at ${this.mem.name}+${this.byteOffset} within ${describeValue(timeout)} ms: process ${owner} holds it` +
         ' (is it stopped or stuck?); retry later or raise the timeout',
     );
   }

@@ -5,7 +5,8 @@ import { option, parseOptions } from './options.js';
 import { isAlive, selfIdentity } from './process-identity.js';
 import { RobustMutex } from './robust-mutex.js';
 import { checkOwner, ownUid, pauseSync, SharedMemory, translateNativeError } from './shared-memory.js';
-import { validateTimeout } from './validate.js';
+import { validateMemory, validateTimeout } from './validate.js';
+import { describeValue } from './describe.js';
 import { waitSync, wake } from './wait.js';
 
 /**
@@ -44,6 +45,10 @@ export class SegmentHeader {
   private readonly words: Int32Array;
 
   constructor(mem: SharedMemory) {
+    validateMemory(mem);
+    if (mem.size < HEADER_SIZE) {
+      throw new IncompatibleError(`segment ${mem.objectName.slice(1)} is too small (${mem.size} bytes) to hold a ${HEADER_SIZE}-byte libipc header`);
+    }
     this.mem = mem;
     this.view = new DataView(mem.buffer, 0, HEADER_SIZE);
     this.words = new Int32Array(mem.buffer, 0, HEADER_SIZE / 4);
@@ -80,6 +85,10 @@ export class SegmentHeader {
 
   /** Writes a fresh header in state 'initialising' (creator only). */
   initialise(kind: string, layoutVersion: number): void {
+    validateKind(kind);
+    if (!Number.isInteger(layoutVersion) || layoutVersion < 0 || layoutVersion > 2 ** 32 - 1) {
+      throw new InvalidArgumentError(`layoutVersion must be a u32, got ${describeValue(layoutVersion)}`);
+    }
     const self = selfIdentity();
     this.view.setUint32(OFF_VERSION, layoutVersion, true);
     this.view.setUint32(OFF_HEADER_SIZE, HEADER_SIZE, true);
@@ -96,6 +105,9 @@ export class SegmentHeader {
   }
 
   setState(state: SegmentState): void {
+    if (!Object.prototype.hasOwnProperty.call(STATE_CODES, state)) {
+      throw new InvalidArgumentError(`state must be 'initialising', 'ready' or 'retired', got ${describeValue(state)}`);
+    }
     Atomics.store(this.words, OFF_STATE / 4, STATE_CODES[state]);
     wake(this.mem, OFF_STATE);
   }
@@ -111,6 +123,7 @@ export class SegmentHeader {
 
   /** Waits (synchronously, bounded) while a live creator is still initialising. */
   waitWhileInitialising(timeoutMs: number): SegmentState | 'empty' {
+    timeoutMs = validateTimeout(timeoutMs);
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const code = Atomics.load(this.words, OFF_STATE / 4);

@@ -80,9 +80,11 @@ export function checkOwner(what: string, uid: number, allowUsers: readonly numbe
 /** Turns the addon's errno into the error of DESIGN.md's table. */
 export function translateNativeError(err: unknown, what: string): never {
   if (err instanceof LibipcError) throw err;
-  const code = (err as { errno?: string }).errno;
-  const syscall = (err as { syscall?: string }).syscall ?? 'unknown';
-  const detail = (err as Error).message;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { errno?: unknown; syscall?: unknown; message?: unknown };
+  const code = typeof e.errno === 'string' ? e.errno : undefined;
+  const syscall = typeof e.syscall === 'string' ? e.syscall : 'unknown';
+  const detail = typeof e.message === 'string' ? e.message : describeValue(err);
+  if (typeof what !== 'string') what = 'operation';
   switch (code) {
     case 'EEXIST':
       throw new ExistsError(`${what} already exists; open it instead, or use openOrCreate`);
@@ -134,6 +136,10 @@ export class SharedMemory {
   private closed = false;
 
   private constructor(name: string, kind: string, handle: NativeSegmentHandle) {
+    // Only create/open/openOrCreate make one (the constructor is private in TypeScript, not in JavaScript).
+    if (!(handle instanceof native().SegmentHandle)) {
+      throw new InvalidArgumentError('use SharedMemory.create, SharedMemory.open or SharedMemory.openOrCreate to get a SharedMemory');
+    }
     this.name = name;
     this.kind = kind;
     this.objectName = objectName(kind, name);

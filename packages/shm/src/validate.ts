@@ -7,6 +7,7 @@ import { SharedMemory } from './shared-memory.js';
  * MAX_TIMER_MS (about 24.8 days: Node's timers treat more as 1 ms, so it is refused, never clamped).
  */
 export function validateTimeout(timeoutMs: unknown, what = 'timeoutMs'): number {
+  if (typeof what !== 'string') what = 'timeoutMs';
   if (timeoutMs === undefined || timeoutMs === null || timeoutMs === Infinity) return Infinity;
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMER_MS) {
     throw new InvalidArgumentError(`${what} must be a number of ms from 0 to ${MAX_TIMER_MS} (or Infinity), got ${describeValue(timeoutMs)}`);
