@@ -40,3 +40,4 @@ export { IdentityTable, IDENTITY_SLOT_SIZE } from './identity-table.js';
 export { validateTimeout } from './validate.js';
 export { parseOptions, option, describeValue, MAX_TIMER_MS, type OptionsShape, type ParsedOptions } from './options.js';
 export { loadAddon, type WaitOutcome } from './native.js';
+export { inspectSegment, withSegment, listObjects, parseObjectName, isAliveIdentity, type SegmentInfo, type SegmentHeaderInfo } from './inspect.js';

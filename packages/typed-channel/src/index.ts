@@ -11,3 +11,4 @@ export {
   TimeoutError,
   TooLargeError,
 } from '@libipc/shm';
+export { inspectChannel, channelBells, type ChannelSnapshot, type ChannelHandleInfo } from './inspect.js';

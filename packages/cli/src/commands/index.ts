@@ -1,0 +1,21 @@
+import type { RegisterCommand } from '../command.js';
+import { registerCompletion } from './completion.js';
+import { registerGc } from './gc.js';
+import { registerLogs } from './logs.js';
+import { registerLs } from './ls.js';
+import { registerPs } from './ps.js';
+import { registerRun } from './run.js';
+import { registerShm } from './shm.js';
+import { registerWatch } from './watch.js';
+
+/** Every command of `libipc`, in the order `libipc --help` lists them. A new command is one file and one line here. */
+export const commands: RegisterCommand[] = [
+  registerLs,
+  registerGc,
+  registerWatch,
+  registerShm,
+  registerRun,
+  registerPs,
+  registerLogs,
+  registerCompletion,
+];

@@ -1,0 +1,66 @@
+import { join, resolve } from 'node:path';
+import { type RegisterCommand, example } from '../command.js';
+import { loadConfig } from '../config/load-config.js';
+import { EXIT } from '../errors.js';
+import { PlainView } from '../run/plain-view.js';
+import { RunSession } from '../run/session.js';
+import { StatusTable } from '../run/status-table.js';
+import type { RunView } from '../run/view.js';
+import { runtimeDir, selfRecord } from '../runs.js';
+
+/** `libipc run <file>`: the services of a config file, in the foreground, until Ctrl-C. */
+export const registerRun: RegisterCommand = (program, ctx) => {
+  program
+    .command('run')
+    .description(
+      'run the services of a config file (YAML or JSON) in the foreground: a live table on a terminal, plain lines otherwise; ' +
+        'Ctrl-C stops them in reverse dependency order (twice: kill them)',
+    )
+    .argument('<file>', 'the config file: services with command, args, env, cwd, instances, restart, dependsOn, readiness, logs')
+    .option('-s, --store <path.db>', 'keep the services in this SQLite file: a run started after a crash adopts what still runs instead of starting it twice')
+    .addHelpText(
+      'after',
+      example('libipc run examples/libipc.yaml', 'libipc run services.yaml --store ./services.db') +
+        '\nExit code: 0 when every service stopped cleanly when asked, 1 otherwise (a service failed, needed SIGKILL, or a config error).\n',
+    )
+    .action(async (file: string, o: { store?: string }) => {
+      const { io } = ctx;
+      const dir = runtimeDir(io.env);
+      const ephemeral = o.store === undefined;
+      const storePath = ephemeral ? join(dir, `run-${process.pid}.db`) : resolve(io.cwd, o.store!);
+      // Without --store: a private log folder that goes with the run; with one: beside it, kept for the next run.
+      const defaultLogs = ephemeral ? join(dir, `run-${process.pid}.logs`) : `${storePath.replace(/\.[^./]*$/, '')}.logs`;
+      const config = loadConfig(file, { cwd: io.cwd, defaultLogs });
+      const session = RunSession.open({ config, storePath, ephemeral, defaultLogs, runtimeDir: dir, record: selfRecord(config.file, storePath, ephemeral) });
+      let view: RunView | undefined;
+      try {
+        const names = [...new Set([...session.names(), ...config.specs.flatMap((s) => (s.instances ? Array.from({ length: s.instances }, (_, i) => `${s.name}.${i}`) : [s.name]))])];
+        view = io.stdout.isTTY ? new StatusTable(io, ctx.colors) : new PlainView(io, ctx.colors, names);
+        const footer = () => (ctx.signal.aborted ? 'stopping (dependents first); Ctrl-C again to kill' : `libipc run ${file}: Ctrl-C stops everything`);
+        const started = session.start(view, footer);
+        // Ctrl-C while starting stops too: whatever started is stopped.
+        await Promise.race([started.catch(() => undefined), aborted(ctx.signal)]);
+        if (!ctx.signal.aborted) view.event('libipc', `all ${session.names().length} service(s) started; Ctrl-C stops them`);
+        await aborted(ctx.signal);
+        view.update(() => session.manager.statusAll(), footer());
+        view.event('libipc', 'stopping everything, dependents first (Ctrl-C again to kill)', 'warn');
+        const problems = await session.stop(ctx.force);
+        await started.catch(() => undefined);
+        if (problems.length > 0) {
+          for (const p of problems) view.event('libipc', p, 'bad');
+          view.event('libipc', 'not everything stopped cleanly', 'bad');
+          ctx.exitCode = EXIT.failure;
+        } else {
+          view.event('libipc', 'everything stopped cleanly', 'good');
+        }
+      } finally {
+        view?.close();
+        session.close();
+      }
+    });
+};
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}

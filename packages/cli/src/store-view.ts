@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { NotFoundError, isAlive } from '@libipc/shm';
+import type { HistoryEvent, ServiceSpec, StoredInstance } from '@libipc/supervisor';
+import { SqliteHistorySink, SqliteStore } from '@libipc/supervisor/sqlite';
+import { startedAtMs } from './proc.js';
+
+/** One service (or instance) of a supervisor store, as `libipc ps` shows it. */
+export interface ServiceRow {
+  name: string;
+  service: string;
+  state: string;
+  desired: string;
+  pid: number | null;
+  /** Its process is alive by identity (pid + start time). */
+  alive: boolean;
+  restarts: number;
+  uptimeMs: number | null;
+  lastExit: { code: number | null; signal: string | null; time: string } | null;
+  reason: string | null;
+  store: string;
+}
+
+export interface StoreView {
+  store: string;
+  /** The manager holding the store (a `libipc run`), if one does. */
+  manager: { pid: number; alive: boolean } | null;
+  specs: ServiceSpec[];
+  rows: ServiceRow[];
+}
+
+/** Reads a supervisor SQLite store (while its manager runs, too: WAL lets readers in). */
+export function readStore(path: string): StoreView {
+  if (!existsSync(path)) {
+    throw new NotFoundError(`there is no store at ${path}; 'libipc run <config> --store ${path}' makes one`);
+  }
+  const store = new SqliteStore(path);
+  try {
+    const snap = store.load();
+    const history = new SqliteHistorySink(store);
+    const now = Date.now();
+    const rows = snap.instances.map((i) => row(i, lastExit(history, i.name), path, now));
+    const owner = snap.owner;
+    return {
+      store: path,
+      manager: owner ? { pid: owner.pid, alive: isAlive(owner.pid, BigInt(owner.startTime)) } : null,
+      specs: snap.services.map((s) => s.spec),
+      rows,
+    };
+  } finally {
+    store.close();
+  }
+}
+
+function row(i: StoredInstance, exit: HistoryEvent | undefined, store: string, now: number): ServiceRow {
+  const alive = i.pid !== undefined && i.startTime !== undefined && isAlive(i.pid, BigInt(i.startTime));
+  return {
+    name: i.name,
+    service: i.service,
+    state: i.state,
+    desired: i.desired,
+    pid: i.pid ?? null,
+    alive,
+    restarts: i.restarts,
+    uptimeMs: alive && i.startTime !== undefined ? Math.max(0, now - startedAtMs(BigInt(i.startTime))) : null,
+    lastExit: exit ? { code: exit.exitCode ?? null, signal: exit.signal ?? null, time: exit.timestamp } : null,
+    reason: i.reason ?? null,
+    store,
+  };
+}
+
+function lastExit(history: SqliteHistorySink, name: string): HistoryEvent | undefined {
+  return history
+    .events({ name, limit: 50 })
+    .reverse()
+    .find((e) => e.type === 'exit');
+}
