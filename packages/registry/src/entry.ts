@@ -9,6 +9,12 @@ export interface ServiceEntry {
   registeredAt: Date;
   /** The last `heartbeat(name)`, if any. */
   heartbeatAt?: Date;
+  /**
+   * True when the entry carries a death lease held by its registering thread (a registration of the process
+   * itself): its death is known from the kernel at once (see waitForDeath). False for registrations made for
+   * another pid, whose death is known from their exit.
+   */
+  leased?: boolean;
   meta?: string;
 }
 

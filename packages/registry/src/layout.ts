@@ -1,12 +1,12 @@
-import { HEADER_SIZE, IDENTITY_SLOT_SIZE, IncompatibleError, type SharedMemory } from '@libipc/shm';
+import { HEADER_SIZE, IDENTITY_SLOT_SIZE, IncompatibleError, LEASE_SIZE, type SharedMemory } from '@libipc/shm';
 
 /**
- * Layout version 1 of a registry segment `libipc.registry.<domain>`, after the 128-byte segment header
+ * Layout version 2 of a registry segment (2: entries and group records carry a death lease) `libipc.registry.<domain>`, after the 128-byte segment header
  * of @libipc/shm. All integers little-endian; every area starts 8-byte aligned. Described for other
  * languages in the package README ("Segment layout").
  */
 export const KIND = 'registry';
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 export const DEFAULT_CAPACITY = 32;
 export const MAX_CAPACITY = 8192;
@@ -30,9 +30,9 @@ export const RH_EVENT_SIZE = 32;
 export const RH_GROUP_SIZE = 36;
 const REGISTRY_HEADER_SIZE = 64;
 
-// Entry slot (512 bytes). A slot is filled while its state is WRITING and published by storing LIVE last,
+// Entry slot (608 bytes). A slot is filled while its state is WRITING and published by storing LIVE last,
 // so a slot left WRITING by a process killed mid-write is never read as an entry (repair frees it).
-export const ENTRY_SIZE = 512;
+export const ENTRY_SIZE = 512 + LEASE_SIZE;
 export const E_STATE = 0; // u32: FREE, WRITING or LIVE
 export const E_PID = 4; // u32
 export const E_START = 8; // u64 start time (clock ticks since boot, /proc/<pid>/stat field 22)
@@ -43,6 +43,8 @@ export const E_NAME = 40;
 export const E_CONTROL = E_NAME + NAME_FIELD;
 export const E_REPLY = E_CONTROL + NAME_FIELD;
 export const E_META = E_REPLY + NAME_FIELD; // META_MAX_BYTES of UTF-8
+/** The registering thread's death lease (@libipc/shm Lease, 96 bytes); "no lease" for a registration made for another pid. */
+export const E_LEASE = 512;
 
 export const FREE = 0;
 export const WRITING = 1;
@@ -50,12 +52,14 @@ export const LIVE = 2;
 
 // Group record (216 bytes): two copies of (epoch, primary) and the index of the current one, so that a
 // claim is published by one store and a writer killed mid-claim leaves the previous copy in force.
-export const GROUP_SIZE = 216;
+export const GROUP_SIZE = 216 + LEASE_SIZE;
 export const G_STATE = 0; // u32: FREE, WRITING or LIVE
 export const G_CURRENT = 4; // u32: 0 or 1
 export const G_NAME = 8;
 export const G_COPY = 72; // two copies of: u32 epoch, u32 reserved, primary name field
 export const G_COPY_SIZE = 8 + NAME_FIELD;
+/** The group's host's death lease: members exit with their host the moment it dies. */
+export const G_HOST_LEASE = 216;
 
 // Change event (520 bytes) in a ring of ringCapacity events: event number s lives at index s % ringCapacity.
 export const EVENT_SIZE = 8 + ENTRY_SIZE;

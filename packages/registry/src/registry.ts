@@ -4,6 +4,12 @@ import {
   IdentityTable,
   IncompatibleError,
   InvalidArgumentError,
+  isAlive,
+  Lease,
+  type LeaseState,
+  type LeaseWatchOptions,
+  describeValue,
+  watchExit,
   MAX_TIMER_MS,
   option,
   parseOptions,
@@ -24,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RegistryChange, ServiceEntry } from './entry.js';
 import { DEFAULT_CAPACITY, geometry, initialise, KIND, LAYOUT_VERSION, MAX_CAPACITY, META_MAX_BYTES, readGeometry, USER_CAPACITY } from './layout.js';
 import { nameKey, RegistryTable } from './table.js';
+import { type LeasedSlot, LeaseWatchSet } from './lease-watch.js';
 import { ChangeFeed } from './watch.js';
 
 export interface RegistryOptions {
@@ -65,6 +72,26 @@ const REGISTER_OPTIONS = {
 };
 const WAIT_FOR_OPTIONS = { timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }), signal: option.signal() };
 const WATCH_OPTIONS = { signal: option.signal() };
+const WAIT_FOR_DEATH_OPTIONS = { timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }), signal: option.signal(), ref: option.boolean() };
+
+export interface WaitForDeathOptions {
+  /** Reject with ERR_LIBIPC_TIMEOUT when the process still lives after this long. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Keep the process alive while waiting (default true). */
+  ref?: boolean;
+}
+
+/** An entry argument: a ServiceEntry from find/list/waitFor (its name and identity are what count). */
+function checkEntry(entry: unknown): ServiceEntry {
+  const e = entry as ServiceEntry;
+  if (typeof e !== 'object' || e === null || typeof e.name !== 'string' || !Number.isInteger(e.pid) || typeof e.startTime !== 'bigint') {
+    throw new InvalidArgumentError(`entry must be a ServiceEntry returned by find, list or waitFor, got ${describeValue(entry)}`);
+  }
+  validateName(e.name, 'entry name');
+  if (e.pid < 1) throw new InvalidArgumentError(`entry.pid must be a positive whole number, got ${e.pid}`);
+  return e;
+}
 
 function validateCapacity(capacity: unknown): number {
   if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
@@ -215,7 +242,9 @@ export class ServiceRegistry {
             'or recreate the domain with a larger { capacity }',
         );
       }
-      const generation = t.write(free, { name, controlChannel, replyChannel, pid: who.pid, startTime: who.startTime, meta });
+      // A registration of this process carries a death lease taken by this thread; one made for a given pid (even
+      // our own) has none, and its liveness is the process identity alone.
+      const generation = t.write(free, { name, controlChannel, replyChannel, pid: who.pid, startTime: who.startTime, meta }, o.pid === undefined);
       t.emitRegistered(free);
       this.mine.set(name, { slot: free, generation });
       return true;
@@ -295,6 +324,8 @@ export class ServiceRegistry {
         return;
       }
     }
+    // Our entry was removed by someone else: let go of its lease, so that its slot can be used again.
+    if (cached && !this.mem.isClosed) this.mem.handle.leaseRelease(this.table.leaseOffset(cached.slot));
     this.mine.delete(name);
     throw new NotFoundError(
       `process ${process.pid} holds no entry '${name}' in registry '${this.domain}' (never registered, unregistered or cleared); register it first`,
@@ -352,23 +383,151 @@ export class ServiceRegistry {
   }
 
   async *#changes(feed: ChangeFeed, signal: AbortSignal | undefined): AsyncGenerator<RegistryChange> {
-    while (!this.closed && !signal?.aborted) {
-      let batch: RegistryChange[];
-      try {
-        batch = this.#locked((t) => feed.take(t.eventsSince(feed.position)));
-      } catch (err) {
-        if (this.closed) return;
-        if (!(err instanceof TimeoutError)) throw err;
-        // A stopped process holds the lock: try again later rather than end the stream.
-        await sleep(this.lockTimeoutMs, undefined, { signal }).catch(() => undefined);
-        continue;
+    // Leases of the live entries are watched too: a death is published ('removed-dead') the moment its lease breaks.
+    const leases = new LeaseWatchSet(this.mem);
+    try {
+      while (!this.closed && !signal?.aborted) {
+        let batch: RegistryChange[];
+        let leased: LeasedSlot[];
+        try {
+          [batch, leased] = this.#locked((t) => {
+            // A holder that died before we started watching its lease: publish its death now.
+            if (t.hasBrokenLease()) this.#collectDead(t);
+            return [feed.take(t.eventsSince(feed.position)), t.leasedSlots()] as const;
+          });
+        } catch (err) {
+          if (this.closed) return;
+          if (!(err instanceof TimeoutError)) throw err;
+          // A stopped process holds the lock: try again later rather than end the stream.
+          await sleep(this.lockTimeoutMs, undefined, { signal }).catch(() => undefined);
+          continue;
+        }
+        for (const change of batch) {
+          if (this.closed || signal?.aborted) return;
+          yield change;
+        }
+        if (batch.length > 0) continue;
+        leases.sync(leased);
+        const woke = await Promise.race([
+          this.#waitChange(feed.position, Infinity, signal),
+          leases.broken().then(() => 'lease' as const),
+        ]);
+        if (woke === 'closed') return;
+        if (woke === 'lease' && !this.closed) {
+          try {
+            this.#locked((t) => this.#collectDead(t)); // writes the 'removed-dead' events every watcher reads
+          } catch (err) {
+            if (!(err instanceof TimeoutError)) throw err;
+          }
+        }
       }
-      for (const change of batch) {
-        if (this.closed || signal?.aborted) return;
-        yield change;
-      }
-      if (batch.length === 0 && (await this.#waitChange(feed.position, Infinity, signal)) === 'closed') return;
+    } finally {
+      leases.close();
     }
+  }
+
+  /**
+   * Whether an entry's process (its registering thread, when the entry carries a lease) is alive now: the lease
+   * first — broken by the kernel the moment its holder dies — then the process identity (pid + start time).
+   */
+  isAlive(entry: ServiceEntry): boolean {
+    const e = checkEntry(entry);
+    return this.#locked((t) => {
+      const slot = t.slotOf(e);
+      return slot >= 0 ? t.isSlotAlive(slot) : isAlive(e.pid, e.startTime);
+    });
+  }
+
+  /**
+   * Resolves when the entry's process is dead: 'owner-died' as soon as the kernel breaks its lease (before a large
+   * process's memory is torn down), else 'exited' when the process is gone (its exit, watched with a pidfd) —
+   * whichever comes first. Rejects with the signal's reason, or ERR_LIBIPC_TIMEOUT after timeoutMs.
+   */
+  async waitForDeath(entry: ServiceEntry, opts: WaitForDeathOptions = {}): Promise<'owner-died' | 'exited'> {
+    const e = checkEntry(entry);
+    const o = parseOptions(opts, WAIT_FOR_DEATH_OPTIONS, 'waitForDeath options');
+    const leaseAt = this.#locked((t) => {
+      const slot = t.slotOf(e);
+      return slot >= 0 && t.leaseState(slot) !== 'free' ? t.leaseOffset(slot) : undefined;
+    });
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(o.signal?.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = o.timeoutMs === undefined || o.timeoutMs === Infinity
+      ? undefined
+      : setTimeout(() => stop.abort(new TimeoutError(`'${e.name}' (pid ${e.pid}) was still alive after ${o.timeoutMs} ms`)), o.timeoutMs);
+    const ref = o.ref ?? true;
+    try {
+      const exited = watchExit(e.pid, e.startTime, { signal: stop.signal, ref }).then(() => 'exited' as const);
+      if (leaseAt === undefined) return await exited;
+      const holder = this.mem.handle.leaseHolder(leaseAt);
+      const broken = Lease.watch(this.mem, leaseAt, { holder: { pid: holder[0], tid: holder[1] }, signal: stop.signal, ref: false }).then(
+        // Released (unregistered while alive): only the process's exit tells now.
+        (outcome) => (outcome === 'owner-died' ? ('owner-died' as const) : exited),
+      );
+      return await Promise.race([broken, exited]);
+    } catch (err) {
+      if (stop.signal.aborted && stop.signal.reason !== undefined) throw stop.signal.reason;
+      if (err instanceof ClosedError || this.closed) throw new ClosedError(`registry '${this.domain}' was closed while waiting for '${e.name}' to die`);
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      stop.abort();
+    }
+  }
+
+  /**
+   * Takes the group's host lease on this thread (creating the group record if needed): the group's members
+   * watch it (watchGroupLease) to exit the moment their host dies. False when another live thread holds it.
+   */
+  holdGroupLease(group: string): boolean {
+    validateName(group, 'group');
+    const key = nameKey(group);
+    return this.#locked((t) => {
+      const found = t.findGroup(key);
+      let index = found.index;
+      if (index < 0) {
+        if (found.free < 0) {
+          throw new RegistryFullError(`registry '${this.domain}' holds ${this.table.g.groupCapacity} group records, all in use; use fewer groups`);
+        }
+        index = found.free;
+        t.createGroup(index, group);
+      }
+      return this.mem.handle.leaseAcquire(t.groupLeaseOffset(index));
+    });
+  }
+
+  /** Releases the group's host lease if this thread holds it (its watchers see 'released'). */
+  releaseGroupLease(group: string): boolean {
+    validateName(group, 'group');
+    const key = nameKey(group);
+    return this.#locked((t) => {
+      const { index } = t.findGroup(key);
+      return index >= 0 && this.mem.handle.leaseRelease(t.groupLeaseOffset(index));
+    });
+  }
+
+  /** The group's host lease now: 'held', 'released', 'owner-died', or 'free' (no host ever held it). */
+  groupLeaseState(group: string): LeaseState {
+    validateName(group, 'group');
+    const key = nameKey(group);
+    return this.#locked((t) => {
+      const { index } = t.findGroup(key);
+      return index < 0 ? 'free' : t.groupLeaseState(index);
+    });
+  }
+
+  /** Resolves when the group's host lease is no longer held: 'owner-died' (the host died) or 'released'. */
+  async watchGroupLease(group: string, opts: LeaseWatchOptions = {}): Promise<'released' | 'owner-died'> {
+    validateName(group, 'group');
+    const key = nameKey(group);
+    const at = this.#locked((t) => {
+      const { index } = t.findGroup(key);
+      return index < 0 ? undefined : t.groupLeaseOffset(index);
+    });
+    if (at === undefined) return 'released';
+    return Lease.watch(this.mem, at, opts);
   }
 
   /**

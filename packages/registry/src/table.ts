@@ -1,7 +1,9 @@
-import { IncompatibleError, isAlive, processIdentity, selfIdentity, type SharedMemory, wake } from '@libipc/shm';
+import { IncompatibleError, isAlive, type LeaseState, processIdentity, selfIdentity, type SharedMemory, wake } from '@libipc/shm';
 import type { ChangeType, RegistryChange, ServiceEntry } from './entry.js';
 import {
   META_MAX_BYTES,
+  E_LEASE,
+  G_HOST_LEASE,
   E_CONTROL,
   E_HEARTBEAT,
   E_META,
@@ -99,6 +101,21 @@ export class RegistryTable {
     return Atomics.load(this.words, (this.entryOffset(slot) + E_STATE) >> 2);
   }
 
+  /** Byte offset of the entry's death lease. */
+  leaseOffset(slot: number): number {
+    return this.entryOffset(slot) + E_LEASE;
+  }
+
+  /** The entry's lease: 'held' (its registering thread lives), 'owner-died', 'released' or 'free' (no lease). */
+  leaseState(slot: number): LeaseState {
+    return this.mem.handle.leaseState(this.leaseOffset(slot));
+  }
+
+  /** A slot can take a new entry unless a live thread still holds its lease (its memory is on that thread's robust list). */
+  private reusable(slot: number): boolean {
+    return this.leaseState(slot) !== 'held';
+  }
+
   private nameEquals(fieldOffset: number, key: Buffer): boolean {
     return key.compare(this.bytes, fieldOffset, fieldOffset + NAME_FIELD) === 0;
   }
@@ -110,7 +127,7 @@ export class RegistryTable {
       const state = this.state(slot);
       if (state === LIVE) {
         if (this.nameEquals(this.entryOffset(slot) + E_NAME, key)) return { slot, free };
-      } else if (free < 0) {
+      } else if (free < 0 && this.reusable(slot)) {
         free = slot;
       }
     }
@@ -138,18 +155,35 @@ export class RegistryTable {
     const pid = this.view.getUint32(at + E_PID, true);
     const startTime = this.view.getBigUint64(at + E_START, true);
     if (pid === 0 || pid > MAX_PID) return false; // not a pid: a corrupt entry is a dead one
+    // The lease first: the kernel breaks it as its thread starts to die, long before /proc says so.
+    const lease = this.leaseState(slot);
+    if (lease === 'owner-died') return false;
+    if (lease === 'held') return true;
     if (pid === process.pid) return startTime === selfIdentity().startTime;
     if (!seen) return isAlive(pid, startTime);
     if (!seen.has(pid)) seen.set(pid, processIdentity(pid)?.startTime);
     return seen.get(pid) === startTime;
   }
 
+  /**
+   * Fills a slot and publishes it. With `lease`, the calling thread takes the entry's death lease (a registration of
+   * this process); otherwise the entry has none (a registration made for another process).
+   */
   write(
     slot: number,
     e: { name: string; controlChannel: string; replyChannel: string; pid: number; startTime: bigint; meta?: Buffer },
+    lease: boolean,
   ): number {
     const at = this.entryOffset(slot);
     Atomics.store(this.words, (at + E_STATE) >> 2, WRITING);
+    if (lease) {
+      if (!this.mem.handle.leaseAcquire(at + E_LEASE)) {
+        Atomics.store(this.words, (at + E_STATE) >> 2, FREE);
+        throw new IncompatibleError(`registry slot ${slot} has a lease held by a live thread; the registry is corrupt`);
+      }
+    } else {
+      this.mem.handle.leaseClear(at + E_LEASE);
+    }
     this.view.setUint32(at + E_PID, e.pid, true);
     this.view.setBigUint64(at + E_START, e.startTime, true);
     this.view.setFloat64(at + E_REGISTERED_AT, Date.now(), true);
@@ -166,18 +200,22 @@ export class RegistryTable {
     return generation;
   }
 
-  /** Frees a slot and records why, as a change event carrying the entry. */
+  /**
+   * Frees a slot and records why, as a change event carrying the entry. A lease this thread holds is released;
+   * one held by another live thread keeps the slot from being reused until that thread lets go or dies.
+   */
   remove(slot: number, type: 'unregistered' | 'removed-dead'): void {
     this.emit(type, slot);
     Atomics.store(this.words, (this.entryOffset(slot) + E_STATE) >> 2, FREE);
+    this.mem.handle.leaseRelease(this.leaseOffset(slot));
   }
 
   read(slot: number): ServiceEntry {
-    return this.decode(this.entryOffset(slot));
+    return this.decode(this.entryOffset(slot), true);
   }
 
   /** Reads an entry, checking every field read from shared memory; IncompatibleError when one is out of range. */
-  private decode(at: number): ServiceEntry {
+  private decode(at: number, withLease = false): ServiceEntry {
     const heartbeat = Number(Atomics.load(this.wide, (at + E_HEARTBEAT) >> 3) & HEARTBEAT_MS_MASK);
     const metaLength = this.view.getUint32(at + E_META_LENGTH, true);
     const name = this.readName(at + E_NAME);
@@ -197,6 +235,7 @@ export class RegistryTable {
       registeredAt: new Date(this.view.getFloat64(at + E_REGISTERED_AT, true)),
     };
     if (heartbeat !== 0) entry.heartbeatAt = new Date(heartbeat);
+    if (withLease) entry.leased = this.mem.handle.leaseState(at + E_LEASE) === 'held';
     if (metaLength !== 0) entry.meta = this.bytes.toString('utf8', at + E_META, at + E_META + metaLength - 1);
     return entry;
   }
@@ -322,6 +361,44 @@ export class RegistryTable {
     const primary = this.readName(copy + 8);
     if (primary && !NAME_RULE.test(primary)) throw corrupt(`group record '${this.readName(at + G_NAME)}'`);
     return primary ? { epoch: this.view.getUint32(copy, true), primary } : { epoch: this.view.getUint32(copy, true) };
+  }
+
+  /** The live slot of exactly this entry (same name, process and registration time), or -1. */
+  slotOf(e: ServiceEntry): number {
+    const { slot } = this.findSlot(nameKey(e.name));
+    if (slot < 0) return -1;
+    const at = this.entryOffset(slot);
+    const same =
+      this.view.getUint32(at + E_PID, true) === e.pid &&
+      this.view.getBigUint64(at + E_START, true) === e.startTime &&
+      (!(e.registeredAt instanceof Date) || this.view.getFloat64(at + E_REGISTERED_AT, true) === e.registeredAt.getTime());
+    return same ? slot : -1;
+  }
+
+  /** Live entries whose lease is held now, with its holder: what a watcher watches. */
+  leasedSlots(): Array<{ offset: number; pid: number; tid: number }> {
+    const out: Array<{ offset: number; pid: number; tid: number }> = [];
+    for (const slot of this.liveSlots()) {
+      const offset = this.leaseOffset(slot);
+      if (this.mem.handle.leaseState(offset) !== 'held') continue;
+      const [pid, tid] = this.mem.handle.leaseHolder(offset);
+      out.push({ offset, pid, tid });
+    }
+    return out;
+  }
+
+  /** Whether a live entry's lease says its holder died (an entry to collect). */
+  hasBrokenLease(): boolean {
+    return this.liveSlots().some((slot) => this.leaseState(slot) === 'owner-died');
+  }
+
+  groupLeaseState(index: number): LeaseState {
+    return this.mem.handle.leaseState(this.groupLeaseOffset(index));
+  }
+
+  /** Byte offset of the group host's death lease. */
+  groupLeaseOffset(index: number): number {
+    return this.groupOffset(index) + G_HOST_LEASE;
   }
 
   createGroup(index: number, name: string): void {

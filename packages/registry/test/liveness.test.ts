@@ -55,8 +55,10 @@ describe('liveness is process identity', () => {
   it('treats an entry whose pid now belongs to another process (other start time) as dead', () => {
     const domain = uniqueName('reused');
     const r = openRegistry(domain, { capacity: 4 });
-    expect(r.register('svc', 'ctl', 'rep')).toBe(true);
+    // Registered for a pid (no lease): its liveness is the process identity alone.
+    expect(r.register('svc', 'ctl', 'rep', { pid: process.pid })).toBe(true);
     const entry = r.find('svc')!;
+    expect(entry.leased).toBe(false);
     // Make the entry say it was registered by an earlier process with this pid.
     const mem = SharedMemory.open(domain, { kind: 'registry' });
     try {
@@ -74,7 +76,7 @@ describe('liveness is process identity', () => {
   it('gc() removes the entries of dead processes (reused pids included)', async () => {
     const domain = uniqueName('gcdead');
     const r = openRegistry(domain, { capacity: 4 });
-    r.register('mine', 'ctl', 'rep');
+    r.register('mine', 'ctl', 'rep', { pid: process.pid });
     const start = r.find('mine')!.startTime;
     const mem = SharedMemory.open(domain, { kind: 'registry' });
     new DataView(mem.buffer).setBigUint64(geometry(4).entries + E_START, start + 7n, true);

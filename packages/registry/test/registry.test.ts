@@ -166,10 +166,10 @@ describe('ServiceRegistry', () => {
   it('refuses a segment of another layout version or with a corrupt header (ERR_LIBIPC_INCOMPATIBLE)', () => {
     const incompatible = expect.objectContaining({ code: 'ERR_LIBIPC_INCOMPATIBLE' });
 
-    const v2 = uniqueName('v2');
-    const other = attachSegment({ kind: 'registry', name: v2, layoutVersion: 2, size: 4096 });
+    const v2 = uniqueName('v1');
+    const other = attachSegment({ kind: 'registry', name: v2, layoutVersion: 1, size: 4096 });
     expect(() => new ServiceRegistry(v2)).toThrow(incompatible);
-    expect(() => new ServiceRegistry(v2)).toThrow(/layout version 2/);
+    expect(() => new ServiceRegistry(v2)).toThrow(/layout version 1/);
     SharedMemory.unlink(v2, { kind: 'registry' });
     other.mem.close();
 
@@ -185,7 +185,7 @@ describe('ServiceRegistry', () => {
     const seg = attachSegment({
       kind: 'registry',
       name: bent,
-      layoutVersion: 1,
+      layoutVersion: 2,
       size: 65536,
       init: (m) => new DataView(m.buffer).setUint32(128, 0xffffffff, true),
     });

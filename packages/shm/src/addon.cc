@@ -91,6 +91,7 @@ void Teardown(void* arg) {
     h.mapping->release();
   }
   state->held.clear();
+  state->leases.clear();  // pins kept on purpose (see HeldLease): the kernel breaks these leases as the thread exits
   state->waits->shutdown();
   if (state->uring) state->uring->shutdown();
   state->waits->close_handle();

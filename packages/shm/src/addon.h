@@ -23,6 +23,14 @@ struct HeldLock {
   uint32_t acquired;  // the word as this acquisition set it
 };
 
+// A lease this environment's thread holds. Its mapping is pinned (Mapping::acquire) until release: the mutex is on
+// the thread's robust list, and neither the C library nor the kernel may ever find that memory unmapped. A lease
+// still held when the environment ends stays pinned: the thread exits next, and the kernel marks it owner-died.
+struct HeldLease {
+  std::shared_ptr<Mapping> mapping;
+  size_t offset;
+};
+
 struct AddonState {
   Napi::FunctionReference segment_ctor;
   Napi::FunctionReference pid_watch_ctor;
@@ -30,6 +38,7 @@ struct AddonState {
   std::unique_ptr<WaitPool> waits;
   std::unique_ptr<UringWaiter> uring;  // preferred when the kernel offers io_uring futex waits
   std::vector<HeldLock> held;
+  std::vector<HeldLease> leases;
   uv_loop_t* loop = nullptr;
 };
 

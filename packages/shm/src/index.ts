@@ -25,6 +25,7 @@ export { validateName, validateKind, objectName } from './names.js';
 export { SharedMemory, translateNativeError, type CreateOptions, type OpenOptions } from './shared-memory.js';
 export { wait, waitBackend, waitSync, wake, type WaitOptions } from './wait.js';
 export { RobustMutex, ROBUST_MUTEX_SIZE, type LockResult } from './robust-mutex.js';
+export { Lease, LEASE_SIZE, type LeaseState, type LeaseWatchOptions } from './lease.js';
 export { processIdentity, isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
 export { watchExit, type WatchExitOptions } from './watch-exit.js';
 export {

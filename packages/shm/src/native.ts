@@ -25,7 +25,14 @@ export interface NativeSegmentHandle {
     timeoutMs: number,
     spinUs: number,
     done: (outcome: WaitOutcome | 'closed') => void,
+    ref?: boolean,
   ): WaitOutcome | 'closed' | 'pending';
+  leaseAcquire(offset: number): boolean;
+  leaseRelease(offset: number): boolean;
+  leaseState(offset: number): 'free' | 'held' | 'released' | 'owner-died';
+  leasePrepareWait(offset: number): [wordOffset: number, value: number] | 'free' | 'held' | 'released' | 'owner-died';
+  leaseClear(offset: number): boolean;
+  leaseHolder(offset: number): [pid: number, tid: number];
   waitSync(offset: number, expected: number, timeoutMs: number): WaitOutcome;
   wake(offset: number, count: number): number;
   mutexInit(offset: number): void;

@@ -105,7 +105,7 @@ export class SegmentHeader {
   }
 
   setState(state: SegmentState): void {
-    if (!Object.prototype.hasOwnProperty.call(STATE_CODES, state)) {
+    if (typeof state !== 'string' || !Object.prototype.hasOwnProperty.call(STATE_CODES, state)) {
       throw new InvalidArgumentError(`state must be 'initialising', 'ready' or 'retired', got ${describeValue(state)}`);
     }
     Atomics.store(this.words, OFF_STATE / 4, STATE_CODES[state]);

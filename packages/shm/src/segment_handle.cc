@@ -7,6 +7,7 @@
 
 #include "addon.h"
 #include "libipc/futex.h"
+#include "libipc/lease.h"
 #include "libipc/robust_mutex.h"
 
 namespace libipc {
@@ -50,6 +51,12 @@ Napi::Function SegmentHandle::Init(Napi::Env env) {
                          InstanceMethod<&SegmentHandle::MutexLockSync>("mutexLockSync"),
                          InstanceMethod<&SegmentHandle::MutexUnlock>("mutexUnlock"),
                          InstanceMethod<&SegmentHandle::MutexPrepareWait>("mutexPrepareWait"),
+                         InstanceMethod<&SegmentHandle::LeaseAcquire>("leaseAcquire"),
+                         InstanceMethod<&SegmentHandle::LeaseRelease>("leaseRelease"),
+                         InstanceMethod<&SegmentHandle::LeaseStateOf>("leaseState"),
+                         InstanceMethod<&SegmentHandle::LeasePrepareWait>("leasePrepareWait"),
+                         InstanceMethod<&SegmentHandle::LeaseClear>("leaseClear"),
+                         InstanceMethod<&SegmentHandle::LeaseHolder>("leaseHolder"),
                      });
 }
 
@@ -170,7 +177,7 @@ uint8_t* SegmentHandle::word_at(const Napi::CallbackInfo& info, size_t width, si
   return mapping_->data() + static_cast<size_t>(off);
 }
 
-// waitAsync(offset, expected, timeoutMs, spinUs, done) -> 'ok'|'not-equal'|'timed-out' when settled at once,
+// waitAsync(offset, expected, timeoutMs, spinUs, done, ref = true) -> 'ok'|'not-equal'|'timed-out' when settled at once,
 // else 'pending' and done(outcome) is called later from the event loop ('ok'|'not-equal'|'timed-out'|'closed').
 Napi::Value SegmentHandle::WaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -203,6 +210,7 @@ Napi::Value SegmentHandle::WaitAsync(const Napi::CallbackInfo& info) {
   job->addr = reinterpret_cast<const uint32_t*>(p);
   job->expected = expected;
   job->deadline_ns = timeout_ns < 0 ? -1 : start + timeout_ns;
+  job->ref = !(info.Length() > 5 && info[5].IsBoolean() && !info[5].As<Napi::Boolean>().Value());
   // io_uring first; when its completion queue is full, this wait goes to the thread pool.
   if (state->uring && state->uring->submit(job)) return Napi::String::New(env, "pending");
   const char* err_name = "EAGAIN";
@@ -317,6 +325,118 @@ Napi::Value SegmentHandle::MutexPrepareWait(const Napi::CallbackInfo& info) {
   out.Set(0u, Napi::Number::New(env, observed));
   out.Set(1u, Napi::Number::New(env, owner.pid));
   out.Set(2u, Napi::BigInt::New(env, owner.start_time));
+  return out;
+}
+
+namespace {
+const char* lease_state_name(LeaseState s) {
+  switch (s) {
+    case LeaseState::Held: return "held";
+    case LeaseState::Released: return "released";
+    case LeaseState::OwnerDied: return "owner-died";
+    default: return "free";
+  }
+}
+}  // namespace
+
+// leaseAcquire(offset) -> true, or false when another live thread holds it. Takes it on the calling (JS) thread.
+Napi::Value SegmentHandle::LeaseAcquire(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
+  if (p == nullptr) return env.Undefined();
+  if (offset + kLeaseSize > mapping_->size()) {
+    Napi::RangeError::New(env, "offset out of range or misaligned").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!mapping_->acquire()) return Napi::Boolean::New(env, false);
+  int err = Lease(p).acquire();
+  if (err == EBUSY) {
+    mapping_->release();
+    return Napi::Boolean::New(env, false);
+  }
+  if (err != 0) {
+    mapping_->release();
+    errno_error(env, "pthread_mutex_lock", err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  addon_state(env)->leases.push_back(HeldLease{mapping_, offset});
+  return Napi::Boolean::New(env, true);
+}
+
+// leaseRelease(offset) -> true when this thread held it (watchers see 'released'), false otherwise.
+Napi::Value SegmentHandle::LeaseRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
+  if (p == nullptr) return env.Undefined();
+  if (offset + kLeaseSize > mapping_->size() || Lease(p).release() != 0) return Napi::Boolean::New(env, false);
+  // Unpin: the lease of this mapping at this offset, taken through any handle of this environment.
+  auto& leases = addon_state(env)->leases;
+  const uint8_t* at = p;
+  for (auto it = leases.begin(); it != leases.end(); ++it) {
+    if (it->mapping->data() + it->offset == at || (it->mapping == mapping_ && it->offset == offset)) {
+      it->mapping->release();
+      leases.erase(it);
+      break;
+    }
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// leaseState(offset) -> 'free' | 'held' | 'released' | 'owner-died'
+Napi::Value SegmentHandle::LeaseStateOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
+  if (p == nullptr) return env.Undefined();
+  if (offset + kLeaseSize > mapping_->size()) return Napi::String::New(env, "free");
+  return Napi::String::New(env, lease_state_name(Lease(p).state()));
+}
+
+// leasePrepareWait(offset) -> [byte offset of the word to sleep on, value] while held, else the state's name.
+Napi::Value SegmentHandle::LeasePrepareWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
+  if (p == nullptr) return env.Undefined();
+  if (offset + kLeaseSize > mapping_->size()) return Napi::String::New(env, "free");
+  Lease lease(p);
+  LeaseState s = lease.state();
+  if (s != LeaseState::Held) return Napi::String::New(env, lease_state_name(s));
+  uint32_t v = lease.prepare_wait();
+  if (v == 0) return Napi::String::New(env, lease_state_name(lease.state()));
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, static_cast<double>(offset + lease.word_offset())));
+  out.Set(1u, Napi::Number::New(env, v));
+  return out;
+}
+
+// leaseClear(offset): marks the place as holding no lease (a registration made for another process).
+Napi::Value SegmentHandle::LeaseClear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
+  if (p == nullptr) return env.Undefined();
+  if (offset + kLeaseSize > mapping_->size()) {
+    Napi::RangeError::New(env, "offset out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (Lease(p).state() == LeaseState::Held) return Napi::Boolean::New(env, false);  // never under a live holder
+  Lease::clear(p);
+  return Napi::Boolean::New(env, true);
+}
+
+// leaseHolder(offset) -> [pid, tid] of the recorded holder (0, 0 when none).
+Napi::Value SegmentHandle::LeaseHolder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t offset = 0;
+  uint8_t* p = word_at(info, 8, &offset);
+  if (p == nullptr) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, 2);
+  bool ok = offset + kLeaseSize <= mapping_->size() && Lease(p).word() != nullptr;
+  out.Set(0u, Napi::Number::New(env, ok ? Lease(p).holder_pid() : 0));
+  out.Set(1u, Napi::Number::New(env, ok ? Lease(p).holder_tid() : 0));
   return out;
 }
 

@@ -34,6 +34,12 @@ class SegmentHandle : public Napi::ObjectWrap<SegmentHandle> {
   Napi::Value MutexLockSync(const Napi::CallbackInfo& info);
   Napi::Value MutexUnlock(const Napi::CallbackInfo& info);
   Napi::Value MutexPrepareWait(const Napi::CallbackInfo& info);
+  Napi::Value LeaseAcquire(const Napi::CallbackInfo& info);
+  Napi::Value LeaseRelease(const Napi::CallbackInfo& info);
+  Napi::Value LeaseStateOf(const Napi::CallbackInfo& info);
+  Napi::Value LeasePrepareWait(const Napi::CallbackInfo& info);
+  Napi::Value LeaseClear(const Napi::CallbackInfo& info);
+  Napi::Value LeaseHolder(const Napi::CallbackInfo& info);
 
   // The address of a word at info[0], checked against the mapping; nullptr (and a JS exception) if not.
   uint8_t* word_at(const Napi::CallbackInfo& info, size_t width, size_t* offset = nullptr);

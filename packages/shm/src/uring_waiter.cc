@@ -170,7 +170,7 @@ bool UringWaiter::submit(std::unique_ptr<WaitJob>& job) {
   uncancelled_++;
   active_.insert(j);
   submit_pending();
-  if (active_.size() == 1) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  if (j->ref && refs_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
   return true;
 }
 
@@ -224,10 +224,10 @@ void UringWaiter::reap() {
     else if (cqe.res == -ECANCELED || cqe.res == -ETIME) result = job->cancelled.load() ? "closed" : "timed-out";
     else if (cqe.res < 0) result = "ok";  // anything else (EINTR-like): a spurious wake-up, the caller re-checks
     job->mapping->release();
+    if (job->ref && --refs_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
     job->settle(env_, result, *context_);
     delete job;
   }
-  if (active_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
 }
 
 void UringWaiter::shutdown() {
@@ -243,6 +243,7 @@ void UringWaiter::shutdown() {
     delete job;
   }
   active_.clear();
+  refs_ = 0;
   outstanding_ = 0;
   uncancelled_ = 0;
 }

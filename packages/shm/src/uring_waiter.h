@@ -59,6 +59,7 @@ class UringWaiter {
   unsigned cq_entries_ = 0;
   unsigned outstanding_ = 0;  // submitted entries whose completion is not reaped yet
   size_t uncancelled_ = 0;    // active waits that may still need a cancel entry
+  size_t refs_ = 0;           // active waits that keep the event loop alive
   unsigned* cq_head_ = nullptr;
   unsigned* cq_tail_ = nullptr;
   unsigned* cq_mask_ = nullptr;

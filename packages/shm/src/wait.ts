@@ -8,9 +8,11 @@ import { validateOffset, validateTimeout } from './validate.js';
 export interface WaitOptions {
   /** Spin this many microseconds on the word before sleeping (an active peer answers faster than a wake-up). */
   spinUs?: number;
+  /** Keep the process alive while waiting (default true); false: like an unref'd timer. */
+  ref?: boolean;
 }
 
-const WAIT_OPTIONS = { spinUs: option.number(0, 1_000_000) };
+const WAIT_OPTIONS = { spinUs: option.number(0, 1_000_000), ref: option.boolean() };
 
 function toUint32(expected: unknown): number {
   if (typeof expected !== 'number' || !Number.isInteger(expected) || expected < -(2 ** 31) || expected > 2 ** 32 - 1) {
@@ -45,11 +47,12 @@ export async function wait(
   const offset = validateOffset(mem, byteOffset, 4);
   const value = toUint32(expected);
   const timeout = validateTimeout(timeoutMs);
-  const spinUs = parseOptions(opts, WAIT_OPTIONS, 'wait options').spinUs ?? 0;
+  const o = parseOptions(opts, WAIT_OPTIONS, 'wait options');
+  const spinUs = o.spinUs ?? 0;
   let outcome: WaitOutcome | 'closed';
   try {
     outcome = await new Promise<WaitOutcome | 'closed'>((resolve) => {
-      const now = mem.handle.waitAsync(offset, value, timeout, spinUs, resolve);
+      const now = mem.handle.waitAsync(offset, value, timeout, spinUs, resolve, o.ref ?? true);
       if (now !== 'pending') resolve(now);
     });
   } catch (err) {

@@ -107,12 +107,12 @@ const char* WaitPool::submit(std::unique_ptr<WaitJob>& job, const char** errno_o
       *syscall_out = "wait";
       return stopping_ ? "the environment is shutting down" : "too many waits pending in this thread (more than 8128); settle some first";
     }
+    // A pending wait keeps the process alive, like a pending timer (unless asked not to).
+    if (job->ref && pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
     w->incoming.push_back(job.release());
     w->assigned++;
     poke(w);
   }
-  // A pending wait keeps the process alive, like a pending timer.
-  if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
   return nullptr;
 }
 
@@ -243,9 +243,10 @@ void WaitPool::drain_done() {
   Napi::HandleScope scope(env_);
   for (WaitJob* job : done) {
     job->mapping->release();
+    const bool ref = job->ref;
     job->settle(env_, job->result, *context_);
     delete job;
-    if (--pending_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    if (ref && --pending_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
   }
 }
 

@@ -31,6 +31,7 @@ struct WaitJob {
   Napi::FunctionReference callback;
   std::atomic<bool> cancelled{false};
   bool slept = false;  // a value change after we slept is a wake-up ('ok'), before it 'not-equal'
+  bool ref = true;     // keeps the event loop alive while pending (like a ref'd timer)
   const char* result = "ok";
   __kernel_timespec timeout{};  // io_uring's linked timeout reads it at submission
   explicit WaitJob(Napi::Function fn) : callback(Napi::Persistent(fn)) {}
@@ -75,7 +76,7 @@ class WaitPool {
   std::deque<WaitJob*> done_;
   size_t live_threads_ = 0;
   std::condition_variable all_exited_;
-  size_t pending_ = 0;  // event loop thread only
+  size_t pending_ = 0;  // ref'd waits not yet settled; event loop thread only
   bool stopping_ = false;
   bool handle_closed_ = false;
 };
