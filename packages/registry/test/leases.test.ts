@@ -40,7 +40,7 @@ describe('death leases in the registry', () => {
     const next = changes.next(); // the first change after watch() is the death, wherever the watcher is then
     child.child.kill('SIGKILL');
     expect((await next).value).toMatchObject({ type: 'removed-dead', entry: { name: 'svc', pid: child.child.pid } });
-    await changes.return(undefined);
+    await changes.return?.(undefined);
   });
 
   it('a registration made by a worker thread dies with the worker, though its process lives', async () => {
