@@ -18,15 +18,16 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 100);
 const PM2_TRIALS = Number(process.env.BENCH_PM2_TRIALS ?? 20);
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 
-async function libipcFailover() {
-  const tag = `${process.pid}`;
+async function libipcFailover({ ballastMb = 0, leases = true, trials = TRIALS } = {}) {
+  const tag = `${process.pid}${ballastMb}${leases ? 'l' : 'x'}`;
   const registry = new ServiceRegistry(`bench-${tag}`);
   const group = new ServiceGroup(registry, {
     serviceName: 'pong',
     executable: process.execPath,
     args: [here('./_group-member.mjs')],
     replicas: 2,
-    env: { BENCH_TAG: tag },
+    env: { BENCH_TAG: tag, BENCH_BALLAST_MB: String(ballastMb) },
+    watchLeases: leases,
     // Respawn after 50 ms, so that the dead instance's respawn (a fork in this process) does not overlap the measurement.
     restart: { policy: 'always', backoff: { initialMs: 50, factor: 1, maxMs: 50 }, maxRestarts: 100_000, windowMs: 1000 },
   });
@@ -45,7 +46,7 @@ async function libipcFailover() {
   const samples = [];
   const detected = [];
   const ping = Buffer.alloc(64, 7);
-  for (let i = 0; i < TRIALS; i++) {
+  for (let i = 0; i < trials; i++) {
     await ready();
     const victim = group.primary();
     const failover = once(group, 'failover');
@@ -104,11 +105,20 @@ async function pm2Restart() {
 }
 
 console.log(`@libipc/group failover benchmark — ${await machine()}`);
-const ours = await libipcFailover();
+// The same failover with the primary's death lease and with the exit event alone, for a primary that holds
+// ~30 MB (a small Node process) and 300 MB of touched memory (its teardown delays the exit event).
+const rows = [];
+for (const ballastMb of [30, 300]) {
+  for (const leases of [true, false]) {
+    const r = await libipcFailover({ ballastMb, leases });
+    const how = `${ballastMb} MB primary, ${leases ? 'death lease' : 'exit event only'}`;
+    rows.push({ what: `libipc group: SIGKILL → 'failover' event (${how}, ${r.event.n} trials)`, 'p50 ms': r.event.p50, 'p99 ms': r.event.p99 });
+    rows.push({ what: `libipc group: SIGKILL → reply from promoted standby (${how})`, 'p50 ms': r.reply.p50, 'p99 ms': r.reply.p99 });
+  }
+}
 const theirs = await pm2Restart();
 printTable('Crash of the serving process → first answer from a serving process (ms)', [
-  { what: `libipc group: SIGKILL primary → 'failover' event (${ours.event.n} trials)`, 'p50 ms': ours.event.p50, 'p99 ms': ours.event.p99 },
-  { what: `libipc group: SIGKILL primary → reply from promoted standby (${ours.reply.n} trials)`, 'p50 ms': ours.reply.p50, 'p99 ms': ours.reply.p99 },
+  ...rows,
   { what: `PM2 autorestart: SIGKILL → restarted process answers (${theirs.n} trials)`, 'p50 ms': theirs.p50, 'p99 ms': theirs.p99 },
 ], 2);
 // PM2's client library keeps sockets to its daemon open: leave explicitly.

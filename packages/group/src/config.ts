@@ -24,6 +24,11 @@ export interface GroupConfig {
   env?: Record<string, string>;
   stdio?: 'inherit' | 'pipe' | 'ignore';
   cwd?: string;
+  /**
+   * Fail over the moment an instance's death lease breaks (default true): the kernel breaks it as the process
+   * starts to die, before its exit event. false: the exit event and heartbeats alone (for comparison).
+   */
+  watchLeases?: boolean;
 }
 
 export type ResolvedGroupConfig = Required<Omit<GroupConfig, 'heartbeatTimeoutMs' | 'restart' | 'cwd'>> & {
@@ -61,6 +66,7 @@ const GROUP_OPTIONS = {
   env: envRecord,
   stdio: option.oneOf('inherit', 'pipe', 'ignore'),
   cwd: option.string(4096),
+  watchLeases: option.boolean(),
 };
 
 /** Checks a group's configuration up front, so that a bad one fails at construction, not at the first crash. */
@@ -89,5 +95,6 @@ export function resolveGroupConfig(config: GroupConfig): ResolvedGroupConfig {
     env: c.env ?? {},
     stdio: c.stdio ?? 'inherit',
     cwd: c.cwd,
+    watchLeases: c.watchLeases ?? true,
   };
 }

@@ -72,16 +72,26 @@ export class GroupMember extends EventEmitter {
     this.beat.unref();
     if (ctx.parent) {
       const exitWithHost = opts.exitWithHost ?? true;
-      watchExit(ctx.parent.pid, ctx.parent.startTime, { signal: this.hostWatch.signal, ref: false }).then(
-        () => {
-          this.emit('host-exit');
-          if (exitWithHost) {
-            this.leave();
-            process.exit(0);
-          }
-        },
-        () => undefined,
-      );
+      let gone = false;
+      const hostGone = () => {
+        if (gone || this.left) return;
+        gone = true;
+        this.hostWatch.abort();
+        this.emit('host-exit');
+        if (exitWithHost) {
+          this.leave();
+          process.exit(0);
+        }
+      };
+      watchExit(ctx.parent.pid, ctx.parent.startTime, { signal: this.hostWatch.signal, ref: false }).then(hostGone, () => undefined);
+      // The host's death lease, when our host holds it: the kernel breaks it as the host starts to die, before its
+      // exit is reported (which waits for a large host's memory to be torn down).
+      if (this.registry.groupLeaseState(ctx.service) === 'held') {
+        this.registry.watchGroupLease(ctx.service, { signal: this.hostWatch.signal, ref: false }).then(
+          (outcome) => outcome === 'owner-died' && hostGone(),
+          () => undefined,
+        );
+      }
     }
     // The first 'role' event comes after join() returns, so that listeners added right after it see it.
     process.nextTick(() => this.tick());

@@ -38,6 +38,8 @@ interface Slot {
   /** Left running after a missed heartbeat ('fence'): not eligible until it beats again. */
   fenced: boolean;
   everRan: boolean;
+  /** Stops watching the current entry's death lease. */
+  unwatch?: AbortController;
 }
 
 const LEFTOVER_GRACE_MS = 3_000;
@@ -47,7 +49,8 @@ const LEFTOVER_GRACE_MS = 3_000;
  * from the exit event and a standby is promoted at once through the registry's claimPrimary (the epoch only
  * grows, so a stale primary knows it was replaced). Dead instances are respawned in the background.
  * Events: 'primary' (every new primary), 'elected' (a primary where there was none, e.g. the first),
- * 'failover' (a primary replaced a previous one: `previous` is always set), 'respawn', 'instance-exit', 'degraded',
+ * 'failover' (a primary replaced a previous one: `previous` is always set), 'respawn', 'instance-died' (its death
+ * lease broke: it is dying, its exit event follows), 'instance-exit', 'degraded',
  * 'failed', 'registry-error' (the registry could not be read or written, e.g. a corrupt record; retried).
  */
 export class ServiceGroup extends EventEmitter {
@@ -78,6 +81,8 @@ export class ServiceGroup extends EventEmitter {
     if (this.state !== 'new') throw new IllegalStateError(`group '${this.serviceName}' was already started; create a new ServiceGroup`);
     this.state = 'starting';
     await this.stopLeftovers();
+    // The host's own lease: members exit the moment this process dies (their pidfd watch is the back-up).
+    this.guarded(() => this.registry.holdGroupLease(this.serviceName));
     const me = selfIdentity();
     for (let id = 0; id < this.config.replicas; id++) this.slots.push(this.createSlot(id, me));
     const results = await Promise.allSettled(this.slots.map((s) => s.proc.start()));
@@ -129,11 +134,13 @@ export class ServiceGroup extends EventEmitter {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     if (this.watchdog) clearInterval(this.watchdog);
+    for (const s of this.slots) s.unwatch?.abort();
     await Promise.all(this.slots.map((s) => s.proc.stop(graceMs).catch(() => undefined)));
     for (const s of this.slots) {
       s.role = 'dead';
       this.registry.unregister(s.name);
     }
+    this.guarded(() => this.registry.releaseGroupLease(this.serviceName));
     this.primaryId = undefined;
     this.state = 'stopped';
   }
@@ -180,6 +187,7 @@ export class ServiceGroup extends EventEmitter {
         break;
       case 'running': {
         slot.entry = this.guarded(() => this.registry.find(slot.name));
+        this.watchDeath(slot);
         slot.role = 'standby';
         slot.fenced = false;
         if (slot.everRan) this.emit('respawn', { id: slot.id, name: slot.name, pid: slot.proc.pid });
@@ -198,12 +206,38 @@ export class ServiceGroup extends EventEmitter {
     }
   }
 
+  /**
+   * Watches the instance's death lease: the kernel breaks it as the process starts to die, long before its exit
+   * event when the process is large. Whichever of the two comes first promotes a standby (one claimPrimary CAS).
+   */
+  private watchDeath(slot: Slot): void {
+    slot.unwatch?.abort();
+    const entry = slot.entry;
+    if (!entry?.leased || !this.config.watchLeases) return;
+    const stop = new AbortController();
+    slot.unwatch = stop;
+    this.registry.waitForDeath(entry, { signal: stop.signal, ref: false }).then(
+      () => {
+        if (slot.entry !== entry || this.state !== 'running') return;
+        const knownAt = performance.now();
+        const wasPrimary = this.primaryId === slot.id;
+        slot.role = 'dead';
+        slot.entry = undefined;
+        this.emit('instance-died', { id: slot.id, name: slot.name, pid: entry.pid, role: wasPrimary ? 'primary' : 'standby' });
+        if (wasPrimary) this.promote(slot, 'exit', knownAt);
+        this.checkDegraded();
+      },
+      () => undefined, // stopped watching: a new entry, or the group stopped
+    );
+  }
+
   private onExit(slot: Slot, status: ExitStatus, pid: number): void {
     const knownAt = performance.now();
     const wasPrimary = this.primaryId === slot.id;
     const role = slot.role;
     slot.role = 'dead';
     slot.entry = undefined;
+    slot.unwatch?.abort();
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.emit('instance-exit', { id: slot.id, name: slot.name, pid, status, role });
     if (wasPrimary && this.state === 'running') this.promote(slot, 'exit', knownAt);
@@ -219,7 +253,7 @@ export class ServiceGroup extends EventEmitter {
         !s.fenced &&
         s.proc.state === 'running' &&
         s.entry !== undefined &&
-        isAlive(s.entry.pid, s.entry.startTime),
+        this.entryAlive(s.entry),
     );
   }
 
@@ -256,6 +290,15 @@ export class ServiceGroup extends EventEmitter {
     }
     if (previous) this.lostPrimary = { slot: previous, reason, knownAt };
     this.checkDegraded();
+  }
+
+  /** Alive by its lease first (broken the moment it starts to die), then by identity. */
+  private entryAlive(entry: ServiceEntry): boolean {
+    try {
+      return this.registry.isAlive(entry);
+    } catch {
+      return isAlive(entry.pid, entry.startTime);
+    }
   }
 
   /** Runs a registry operation from an event or timer: a failure is reported and retried later, never thrown. */

@@ -44,6 +44,22 @@ function setup(config: Partial<GroupConfig> = {}, env: Record<string, string> = 
 const nextEvent = <T>(emitter: ServiceGroup, name: string) => once(emitter, name).then(([e]) => e as T);
 
 describe('ServiceGroup', () => {
+  it("a 300 MB primary SIGKILLed: failover comes from its death lease, before the primary's exit event", async () => {
+    const { group } = setup({ autoRespawn: false }, { MEMBER_BALLAST_MB: '300' });
+    await group.start();
+    const primary = group.primary()!;
+    const order: string[] = [];
+    const failover = nextEvent<FailoverEvent>(group, 'failover').then((f) => (order.push('failover'), f));
+    const exited = new Promise<void>((resolve) =>
+      group.on('instance-exit', (e: { name: string }) => e.name === primary.name && (order.push('instance-exit'), resolve())),
+    );
+    process.kill(primary.pid!, 'SIGKILL');
+    const f = await failover;
+    await exited;
+    expect(order).toEqual(['failover', 'instance-exit']);
+    expect(f).toMatchObject({ previous: 'svc.0', primary: 'svc.1', reason: 'exit' });
+  });
+
   it('seed flow: the primary is SIGKILLed, the standby takes over, the dead one is respawned as standby', async () => {
     const { group, registry } = setup();
     await group.start();
