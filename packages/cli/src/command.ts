@@ -40,3 +40,22 @@ export function nameArgument(what: string): (value: string) => string {
     return value;
   };
 }
+
+/**
+ * Resolves when `signal` aborts (Ctrl-C, SIGTERM, a closed pipe). It holds the event loop open meanwhile:
+ * what a command waits on (adopted processes' pidfds, say) may not.
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const hold = setInterval(() => {}, 1 << 30);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(hold);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { IllegalStateError, NotFoundError } from '@libipc/shm';
 import type { ServiceSpec } from '@libipc/supervisor';
-import { type RegisterCommand, example, intArgument } from '../command.js';
+import { type RegisterCommand, example, intArgument, untilAborted } from '../command.js';
 import { writeLine } from '../io.js';
 import { follow, lastLines, logFile, mergeByTime } from '../log-files.js';
 import { listRuns } from '../runs.js';
@@ -43,10 +43,7 @@ export const registerLogs: RegisterCommand = (program, ctx) => {
       const stop = o.follow ? follow(files, show) : undefined;
       for (const l of last) show(l.label, l.line);
       if (!stop) return;
-      await new Promise<void>((done) => {
-        if (ctx.signal.aborted) done();
-        ctx.signal.addEventListener('abort', () => done(), { once: true });
-      });
+      await untilAborted(ctx.signal);
       stop();
     });
 };

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { type RegisterCommand, example } from '../command.js';
+import { type RegisterCommand, example, untilAborted } from '../command.js';
 import { loadConfig } from '../config/load-config.js';
 import { EXIT } from '../errors.js';
 import { PlainView } from '../run/plain-view.js';
@@ -39,9 +39,9 @@ export const registerRun: RegisterCommand = (program, ctx) => {
         const footer = () => (ctx.signal.aborted ? 'stopping (dependents first); Ctrl-C again to kill' : `libipc run ${file}: Ctrl-C stops everything`);
         const started = session.start(view, footer);
         // Ctrl-C while starting stops too: whatever started is stopped.
-        await Promise.race([started.catch(() => undefined), aborted(ctx.signal)]);
+        await Promise.race([started.catch(() => undefined), untilAborted(ctx.signal)]);
         if (!ctx.signal.aborted) view.event('libipc', `all ${session.names().length} service(s) started; Ctrl-C stops them`);
-        await aborted(ctx.signal);
+        await untilAborted(ctx.signal);
         view.update(() => session.manager.statusAll(), footer());
         view.event('libipc', 'stopping everything, dependents first (Ctrl-C again to kill)', 'warn');
         const problems = await session.stop(ctx.force);
@@ -59,8 +59,3 @@ export const registerRun: RegisterCommand = (program, ctx) => {
       }
     });
 };
-
-function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}

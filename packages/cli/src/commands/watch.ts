@@ -1,7 +1,7 @@
 import { watch as watchDir } from 'node:fs';
 import { type RegistryChange, ServiceRegistry } from '@libipc/registry';
 import { watchExit } from '@libipc/shm';
-import { type RegisterCommand, example, nameArgument } from '../command.js';
+import { type RegisterCommand, example, nameArgument, untilAborted } from '../command.js';
 import { domainsFor } from '../domains.js';
 import { writeLine } from '../io.js';
 import { toJson } from '../output.js';
@@ -89,10 +89,7 @@ export const registerWatch: RegisterCommand = (program, ctx) => {
         }
         const what = o.domain ?? (registries.size > 0 ? [...registries.keys()].join(', ') + ' and new domains' : 'every new domain');
         if (!o.json) writeLine(io.stdout, c.dim(`watching ${what}; Ctrl-C to stop`));
-        await new Promise<void>((resolve) => {
-          if (stop.signal.aborted) resolve();
-          stop.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await untilAborted(stop.signal);
       } finally {
         stop.abort();
         dirWatcher?.close();

@@ -170,7 +170,8 @@ function issueError(
   where: (p: Path) => number | undefined,
   whereKey: (p: Path, key: string) => number | undefined,
 ): ConfigError {
-  const { issue, path } = precise(error.issues[0]!);
+  // An unknown field first: a misspelt one also makes the field it meant look missing.
+  const { issue, path } = precise(error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0]!);
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     const known = knownFields(path);
@@ -181,12 +182,15 @@ function issueError(
       `unknown field '${key}'${known ? `; known fields: ${known}` : ''}`,
     );
   }
-  let message = issue.message;
-  if (issue.code === 'invalid_type' && message.startsWith('Invalid input: expected')) {
-    const at = path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as string], data);
-    message = at === undefined ? `is required (${message.replace('Invalid input: ', '')})` : message.replace('Invalid input: ', '');
+  let message = issue.message.replace(/^Invalid input: /, '');
+  const at = path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as string], data);
+  let line = where(path);
+  if (at === undefined) {
+    message = `is required: it ${message.startsWith('must') ? message : `must be ${message.replace(/^expected /, '')}`}`;
+    // A missing field is reported where its object is named (the key of the service, say).
+    if (path.length >= 2 && typeof path[path.length - 2] === 'string') line = whereKey(path.slice(0, -2), String(path[path.length - 2]));
   }
-  return new ConfigError(shown, where(path), fieldName(path, data), message);
+  return new ConfigError(shown, line, fieldName(path, data), message);
 }
 
 function knownFields(path: Path): string | undefined {

@@ -4,7 +4,7 @@ import { ExistsError, IllegalStateError, LibipcError } from '@libipc/shm';
 import { type HistoryEvent, Manager, type ServiceSpec } from '@libipc/supervisor';
 import { SqliteHistorySink, SqliteStore } from '@libipc/supervisor/sqlite';
 import type { RunConfig } from '../config/load-config.js';
-import { type RunRecord, removeRunRecord, writeRunRecord } from '../runs.js';
+import { type RunRecord, listRuns, removeRunRecord, writeRunRecord } from '../runs.js';
 import type { RunView } from './view.js';
 
 export interface SessionOptions {
@@ -64,6 +64,8 @@ export class RunSession {
       }
       throw err;
     }
+    // A run that died holding this store is over: this one took its services (and its place).
+    for (const old of listRuns({ LIBIPC_RUNTIME_DIR: opts.runtimeDir })) if (!old.alive && old.store === opts.storePath) removeRunRecord(opts.runtimeDir, old.pid);
     writeRunRecord(opts.runtimeDir, opts.record);
     return new RunSession(opts, store, manager, previous);
   }

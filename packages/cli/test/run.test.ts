@@ -1,0 +1,103 @@
+// `libipc run` of the example: a live table under a pseudo-terminal, restarts, Ctrl-C in reverse dependency
+// order leaving nothing behind, and --store: a second run after a crash adopts instead of starting twice.
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXAMPLE, cli, libipc, running, start, tempDir } from './support.js';
+
+interface PsRow {
+  name: string;
+  state: string;
+  pid: number | null;
+  alive: boolean;
+  restarts: number;
+  manager: { pid: number; alive: boolean } | null;
+}
+
+async function ps(env: Record<string, string>, ...args: string[]): Promise<PsRow[]> {
+  const r = await cli(['ps', '--json', ...args], env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as PsRow[];
+}
+
+const dir = tempDir();
+
+describe('libipc run', () => {
+  it('shows a live table on a terminal, restarts a killed service, and Ctrl-C stops everything dependents first', async () => {
+    const rt = join(dir, 'rt-pty');
+    mkdirSync(rt);
+    const env = { LIBIPC_RUNTIME_DIR: rt };
+    const run = start(libipc('run', EXAMPLE), { pty: true, env });
+    const pids = new Set<number>();
+    try {
+      await run.waitFor('all 4 service(s) started');
+      expect(run.output()).toMatch(/NAME\s+STATE\s+PID\s+RESTARTS\s+UPTIME/);
+      expect(run.output()).toMatch(/worker\.1\s+running/);
+      const rows = await ps(env);
+      expect(rows.map((r) => r.name)).toEqual(['api', 'store', 'worker.0', 'worker.1']);
+      for (const r of rows) {
+        expect(r).toMatchObject({ state: 'running', alive: true });
+        pids.add(r.pid!);
+      }
+      const victim = rows.find((r) => r.name === 'worker.0')!.pid!;
+      process.kill(victim, 'SIGKILL');
+      await run.waitFor(/worker\.0 restarting/);
+      await run.waitFor(new RegExp(`worker\\.0 running \\(pid (?!${victim}\\))\\d+\\)`));
+      const again = (await ps(env)).find((r) => r.name === 'worker.0')!;
+      expect(again).toMatchObject({ state: 'running', alive: true, restarts: 1 });
+      expect(again.pid).not.toBe(victim);
+      pids.add(again.pid!);
+      // The logs command finds the run's services by itself.
+      const logs = await cli(['logs', 'store', '--lines', '5'], env);
+      expect(logs.code, logs.stderr).toBe(0);
+      expect(logs.stdout).toMatch(/store ready/);
+    } finally {
+      run.write('\x03'); // Ctrl-C on the terminal: SIGINT to its foreground process group
+    }
+    await run.waitFor('everything stopped cleanly');
+    expect(await run.exited).toBe(0);
+    const out = run.output();
+    const at = (name: string) => out.search(new RegExp(`\\d\\d:\\d\\d:\\d\\d ${name.replace('.', '\\.')} stopped`));
+    for (const n of ['worker.0', 'worker.1', 'api', 'store']) expect(at(n), `${n} stopped`).toBeGreaterThan(0);
+    expect(at('worker.0')).toBeLessThan(at('api'));
+    expect(at('worker.1')).toBeLessThan(at('api'));
+    expect(at('api')).toBeLessThan(at('store'));
+    for (const pid of pids) expect(running(pid), `pid ${pid}`).toBe(false);
+    expect(readdirSync(rt)).toEqual([]); // no record, private store or logs left
+  });
+
+  it('with --store, a run started after the first was SIGKILLed adopts its services instead of starting them twice', async () => {
+    const rt = join(dir, 'rt-store');
+    mkdirSync(rt);
+    const env = { LIBIPC_RUNTIME_DIR: rt };
+    const store = join(dir, 'services.db');
+    const first = start(libipc('run', EXAMPLE, '--store', store), { env });
+    await first.waitFor('all 4 service(s) started');
+    expect(first.output()).toMatch(/store\s+running \(pid \d+\)/); // plain lines when not on a terminal
+    const before = await ps(env, '--store', store);
+    const manager = before[0]!.manager!;
+    expect(manager.alive).toBe(true);
+    process.kill(manager.pid, 'SIGKILL');
+    const orphaned = await ps(env, '--store', store);
+    expect(orphaned.every((r) => r.alive && r.manager?.alive === false)).toBe(true);
+    const table = await cli(['ps', '--store', store], env);
+    expect(table.stdout).toMatch(/is dead/);
+
+    const second = start(libipc('run', EXAMPLE, '--store', store), { env });
+    try {
+      await second.waitFor('all 4 service(s) started');
+      for (const n of ['store', 'api', 'worker.0', 'worker.1']) expect(second.output()).toMatch(new RegExp(`${n.replace('.', '\\.')}\\s+adopted pid`));
+      const after = await ps(env, '--store', store);
+      expect(after.map((r) => [r.name, r.pid])).toEqual(before.map((r) => [r.name, r.pid]));
+      const logs = await cli(['logs', 'worker', '--store', store, '--lines', '50'], env);
+      expect(logs.stdout).toMatch(/worker\.\d \| .*worker \d started/);
+    } finally {
+      second.child.kill('SIGINT');
+    }
+    expect(await second.exited).toBe(0);
+    expect(second.output()).toContain('everything stopped cleanly');
+    expect(await first.exited).toBe(137); // SIGKILLed; its reaper waited for the adopted services to end
+    for (const r of before) expect(running(r.pid!), r.name).toBe(false);
+    expect(readdirSync(rt)).toEqual([]);
+  });
+});
