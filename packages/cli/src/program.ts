@@ -7,7 +7,7 @@ import { colorsFor } from './output.js';
 import { version } from './version.js';
 
 /** The `libipc` program with every command of commands/ registered. */
-export function buildProgram(ctx: CommandContext): Command {
+export function buildProgram(ctx: CommandContext, hint: { command: string } = { command: 'libipc' }): Command {
   const { io } = ctx;
   const program = new Command('libipc')
     .description('See what runs on this machine, clean up what crashed, run services from a config file.')
@@ -17,7 +17,7 @@ export function buildProgram(ctx: CommandContext): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
       // Commander's errors as one line that says what to do.
-      outputError: (s, write) => write(`${oneLine(s)}\n`),
+      outputError: (s, write) => write(`${oneLine(s, hint.command)}\n`),
     })
     .exitOverride();
   for (const register of commands) register(program, ctx);
@@ -25,9 +25,23 @@ export function buildProgram(ctx: CommandContext): Command {
   return program;
 }
 
-function oneLine(s: string): string {
+function oneLine(s: string, command: string): string {
   const text = s.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
-  return `libipc: ${text}; see 'libipc --help'`.replace(/\.; see/, '; see');
+  return `${command}: ${text}; see '${command} --help'`.replace(/\.; see/, '; see');
+}
+
+/** The command a command line names ('libipc shm clean'), for the hint of a usage error. */
+function commandOf(program: Command, argv: readonly string[]): string {
+  const path = ['libipc'];
+  let cmd = program;
+  for (const word of argv) {
+    if (word.startsWith('-')) break;
+    const sub = cmd.commands.find((c) => c.name() === word);
+    if (!sub) break;
+    path.push(word);
+    cmd = sub;
+  }
+  return path.join(' ');
 }
 
 /**
@@ -37,7 +51,9 @@ function oneLine(s: string): string {
  */
 export async function runCli(argv: readonly string[], io: Io, stop: { signal: AbortSignal; force: AbortSignal }): Promise<number> {
   const ctx: CommandContext = { io, colors: colorsFor(io), exitCode: EXIT.ok, signal: stop.signal, force: stop.force };
-  const program = buildProgram(ctx);
+  const hint = { command: 'libipc' };
+  const program = buildProgram(ctx, hint);
+  hint.command = commandOf(program, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ctx.exitCode;

@@ -17,9 +17,9 @@ export interface RunRecord {
 }
 
 /** This user's folder for live runs: $LIBIPC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/libipc, else <tmp>/libipc-<uid>. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+export function runtimeDir(env: NodeJS.ProcessEnv = process.env, create = true): string {
   const dir = env.LIBIPC_RUNTIME_DIR || (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'libipc') : join(tmpdir(), `libipc-${process.getuid?.() ?? 0}`));
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (create) mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
 
@@ -37,9 +37,15 @@ export function removeRunRecord(dir: string, pid: number): void {
 
 /** Every run that left a record, with whether it still runs (by identity). */
 export function listRuns(env: NodeJS.ProcessEnv = process.env): Array<RunRecord & { alive: boolean }> {
-  const dir = runtimeDir(env);
+  const dir = runtimeDir(env, false);
   const out: Array<RunRecord & { alive: boolean }> = [];
-  for (const f of readdirSync(dir)) {
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return out; // no run ever started here
+  }
+  for (const f of files) {
     if (!/^run-\d+\.json$/.test(f)) continue;
     try {
       const rec = JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord;

@@ -2,7 +2,7 @@
 // order leaving nothing behind, and --store: a second run after a crash adopts instead of starting twice.
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE, cli, libipc, running, start, tempDir } from './support.js';
 
 interface PsRow {
@@ -14,10 +14,18 @@ interface PsRow {
   manager: { pid: number; alive: boolean } | null;
 }
 
+// Every service pid a test saw: killed after the file's tests, should a failed test have left one running.
+const seen = new Set<number>();
+afterAll(() => {
+  for (const pid of seen) if (running(pid)) process.kill(pid, 'SIGKILL');
+});
+
 async function ps(env: Record<string, string>, ...args: string[]): Promise<PsRow[]> {
   const r = await cli(['ps', '--json', ...args], env);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as PsRow[];
+  const rows = JSON.parse(r.stdout) as PsRow[];
+  for (const row of rows) if (row.pid !== null) seen.add(row.pid);
+  return rows;
 }
 
 const dir = tempDir();

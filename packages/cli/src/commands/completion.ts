@@ -13,7 +13,7 @@ export const registerCompletion: RegisterCommand = (program, ctx) => {
       const tree = describe(program);
       if (shell === 'bash') ctx.io.stdout.write(bash(tree));
       else if (shell === 'zsh') ctx.io.stdout.write(zsh(tree));
-      else throw new UsageError(`completion: unknown shell '${shell}'; use 'bash' or 'zsh'`);
+      else throw new UsageError(`unknown shell '${shell}'; use 'bash' or 'zsh'`);
     });
 };
 
