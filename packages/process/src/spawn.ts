@@ -30,6 +30,12 @@ export interface ProcessHandle {
   isAlive(): boolean;
   /** Resolves when the child exits; the child is reaped by then. Never rejects. */
   readonly exit: Promise<ExitStatus>;
+  /** The child's stdin with `stdio: 'pipe'`, else null. */
+  readonly stdin: Writable | null;
+  /** The child's stdout with `stdio: 'pipe'`, else null. Read it, or the child blocks once the pipe is full. */
+  readonly stdout: Readable | null;
+  /** The child's stderr with `stdio: 'pipe'`, else null (its last 4 KB are also kept for error messages). */
+  readonly stderr: Readable | null;
 }
 
 /** Per-handle state the other modules of this package need (not public). */
