@@ -1,4 +1,6 @@
-// node examples/hello.mjs — a receiver process and a sender process on one channel.
+// A sender that forks its receiver, on one channel (the README's second example):
+//   node node_modules/@libipc/typed-channel/examples/hello.mjs    (installed from npm)
+//   node packages/typed-channel/examples/hello.mjs                 (in the repository, after building)
 import { fork } from 'node:child_process';
 import { Channel } from '@libipc/typed-channel';
 
@@ -13,7 +15,7 @@ if (process.argv[2] === 'receiver') {
   rx.close();
 } else {
   const tx = new Channel('hello-example');
-  const child = fork(new URL(import.meta.url).pathname, ['receiver']);
+  const child = fork(process.argv[1], ['receiver']);
   await new Promise((resolve) => child.once('message', resolve));
   await tx.waitForRecv(1, { timeoutMs: 5000 });
   for (const text of ['hello', 'world', 'bye']) await tx.send(text, { timeoutMs: 1000 });

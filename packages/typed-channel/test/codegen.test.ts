@@ -4,22 +4,10 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { ensureFlatc } from './flatc.js';
 
 const CODEGEN = new URL('../scripts/codegen.mjs', import.meta.url).pathname;
 const SCHEMAS = new URL('../schemas', import.meta.url).pathname;
-
-/** flatc on PATH: installed from Debian when missing and we are root (serialized with the other installs). */
-function ensureFlatc(): string | undefined {
-  const has = (): boolean => spawnSync('flatc', ['--version']).status === 0;
-  if (has()) return undefined;
-  if (process.getuid?.() !== 0) return 'flatc is not installed and the tests do not run as root (apt-get install -y flatbuffers-compiler)';
-  const r = spawnSync(
-    'flock',
-    ['/tmp/libipc-apt.lock', 'sh', '-c', 'command -v flatc >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q flatbuffers-compiler || { apt-get update -q && apt-get install -y -q flatbuffers-compiler; }; }'],
-    { encoding: 'utf8', timeout: 600_000 },
-  );
-  return has() ? undefined : `installing flatbuffers-compiler failed: ${(r.stderr || r.stdout || String(r.error)).slice(-1000)}`;
-}
 
 let noFlatc: string | undefined;
 beforeAll(() => {
