@@ -1,7 +1,9 @@
 // Two processes on one registry: a service announces itself and heartbeats; a client waits for it,
 // watches the domain, and sees the service removed when it is killed.
-// Run from the repository root after building: node packages/registry/examples/announce-and-find.mjs
+//   node node_modules/@libipc/registry/examples/announce-and-find.mjs   (installed from npm)
+//   node packages/registry/examples/announce-and-find.mjs                (in the repository, after building)
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { ServiceRegistry } from '@libipc/registry';
 
@@ -24,7 +26,9 @@ if (process.argv[2] === 'service') {
   console.log(`primary of audio_compute: ${registry.groupState('audio_compute').primary}, epoch ${epoch}`);
 
   service.kill('SIGKILL'); // no unregister: its entry belongs to a dead process now
-  service.on('exit', () => console.log('service killed; find() says', registry.find('audio_compute.0')));
+  await once(service, 'exit');
+  // Gone already (its death was noticed) or removed by this find(): either way undefined, and a change.
+  console.log('service killed; find() says', registry.find('audio_compute.0'));
 
   for await (const change of changes) {
     console.log(`change: ${change.type} ${change.entry.name}`);
