@@ -1,4 +1,5 @@
-// Run: corepack pnpm turbo run build --filter @libipc/process... && node packages/process/examples/supervise.mjs
+//   node node_modules/@libipc/process/examples/supervise.mjs   (installed from npm)
+//   node packages/process/examples/supervise.mjs                (in the repository, after building)
 // Starts a service that crashes twice and then stays up, watches the supervisor restart it with backoff, then
 // stops it. The same file plays the service (with the argument 'service').
 import { ManagedProcess, ready, spawn, shutdown, waitForReady } from '@libipc/process';
