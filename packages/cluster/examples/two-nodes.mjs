@@ -1,19 +1,20 @@
-// Two cluster nodes in one process (on two machines they would be two processes with the same code),
-// on an etcd at 127.0.0.1:2379. Run from the repository root after building:
-//   node packages/cluster/examples/two-nodes.mjs
+// Two cluster nodes in one process (on two machines they would be two processes with the same code), on the
+// etcd at $ETCD_ENDPOINTS (default http://127.0.0.1:2379):
+//   node node_modules/@libipc/cluster/examples/two-nodes.mjs   (installed from npm)
+//   node packages/cluster/examples/two-nodes.mjs                (in the repository, after building)
 import { once } from 'node:events';
 import { ClusterNode } from '@libipc/cluster';
 
-const endpoints = ['http://127.0.0.1:2379'];
+const endpoints = (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',');
 const cluster = `demo-${process.pid}`;
 
 // A launcher starts the daemons assigned to its node. Here a daemon is a timer; a real one spawns a process.
 function launcher(node) {
   const running = new Map();
   return {
-    async spawn({ processName, args }) {
+    async spawn({ processName, args = [] }) {
       running.set(processName, setInterval(() => {}, 1000));
-      console.log(`${node}: started ${processName} ${JSON.stringify(args ?? [])}`);
+      console.log(`${node}: started ${processName} ${JSON.stringify(args)}`);
     },
     async stop({ processName }) {
       clearInterval(running.get(processName));
