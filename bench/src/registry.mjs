@@ -26,6 +26,17 @@ async function childRegister(domain, rounds) {
   registry.close();
 }
 
+function childHolder(domain, how, mb) {
+  // A registrant holding `mb` MB of touched memory: 'lease' registers itself (a death lease), 'pid' registers
+  // for its own pid (no lease: only its exit tells). Until SIGKILLed.
+  const ballast = [];
+  for (let i = 0; i < Number(mb); i++) ballast.push(Buffer.alloc(1 << 20, 1));
+  const registry = new ServiceRegistry(domain);
+  registry.register('victim', 'ctl', 'rep', how === 'pid' ? { pid: process.pid } : {});
+  console.log('registered');
+  setInterval(() => ballast.length, 1 << 30);
+}
+
 function childHoldLock(domain) {
   const registry = new ServiceRegistry(domain);
   const mem = SharedMemory.open(domain, { kind: 'registry' });
@@ -137,10 +148,43 @@ async function main() {
     rows.push(stats("recovery after lock holder's SIGKILL (kill → next op done)", recovery, 'ms'));
   }
 
+  {
+    // "Dead entry noticed": SIGKILL of a registrant → its 'removed-dead' reaches a watch() in this process. With a
+    // death lease the watcher hears it from the kernel; without one, the entry's pid is watched (its exit).
+    const rounds = quick ? 5 : 30;
+    for (const mb of [30, 300]) {
+      for (const how of ['lease', 'pid']) {
+        const noticed = [];
+        for (let i = 0; i < rounds; i++) {
+          const name = domain(`dead${mb}${how}${i}`);
+          const registry = new ServiceRegistry(name);
+          const holder = startChild(['--child-holder', name, how, String(mb)]);
+          await holder.next(); // 'registered'
+          const entry = registry.find('victim');
+          const changes = registry.watch();
+          const removed = (async () => {
+            for await (const c of changes) if (c.type === 'removed-dead') return;
+          })();
+          // Without a lease nothing in the registry learns of the death by itself: a watcher watches the pid.
+          const exit = how === 'pid' ? registry.waitForDeath(entry).then(() => registry.gc()) : undefined;
+          const t = now();
+          holder.child.kill('SIGKILL');
+          await removed;
+          noticed.push(Number(now() - t));
+          await exit;
+          await holder.exited;
+          registry.close();
+        }
+        rows.push(stats(`dead entry noticed by watch() (${mb} MB registrant, ${how === 'lease' ? 'death lease' : 'no lease: exit'})`, noticed, 'ms'));
+      }
+    }
+  }
+
   console.log(`| operation | median | p90 | p99 | samples |\n| --- | ---: | ---: | ---: | ---: |`);
   for (const r of rows) console.log(`| ${r.name} | ${r.median} | ${r.p90} | ${r.p99} | ${r.n} |`);
 }
 
 if (process.argv[2] === '--child-register') await childRegister(process.argv[3], process.argv[4]);
 else if (process.argv[2] === '--child-hold-lock') childHoldLock(process.argv[3]);
+else if (process.argv[2] === '--child-holder') childHolder(process.argv[3], process.argv[4], process.argv[5]);
 else await main();

@@ -28,7 +28,7 @@ import {
 } from '@libipc/shm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RegistryChange, ServiceEntry } from './entry.js';
-import { DEFAULT_CAPACITY, geometry, initialise, KIND, LAYOUT_VERSION, MAX_CAPACITY, META_MAX_BYTES, readGeometry, USER_CAPACITY } from './layout.js';
+import { DEFAULT_CAPACITY, geometry, initialise, KIND, LAYOUT_VERSION, LIVE, MAX_CAPACITY, META_MAX_BYTES, readGeometry, USER_CAPACITY } from './layout.js';
 import { nameKey, RegistryTable } from './table.js';
 import { type LeasedSlot, LeaseWatchSet } from './lease-watch.js';
 import { ChangeFeed } from './watch.js';
@@ -599,11 +599,24 @@ export class ServiceRegistry {
     const { ownerDied } = this.header.lock.lockSync(this.lockTimeoutMs);
     try {
       if (ownerDied) repair(this.table, this.users);
+      this.#dropRemovedLeases();
       const result = fn(this.table);
       this.table.publish();
       return result;
     } finally {
       this.header.lock.unlock();
+    }
+  }
+
+  /**
+   * Another process removed (unregistered, cleared) an entry of ours: let go of its lease, so that its slot can be
+   * used again (a slot whose lease a live thread holds is never reused). Caller holds the lock.
+   */
+  #dropRemovedLeases(): void {
+    for (const [name, { slot, generation }] of this.mine) {
+      if (this.table.state(slot) === LIVE && this.table.generation(slot) === generation && this.table.nameIs(slot, nameKey(name))) continue;
+      this.mem.handle.leaseRelease(this.table.leaseOffset(slot));
+      this.mine.delete(name);
     }
   }
 
