@@ -18,9 +18,20 @@ const projects = ['packages', 'apps']
     },
   }));
 
+// The README examples and the packed tarballs (test/doctest): one more project, run by `pnpm test` and `pnpm doctest`.
+const doctest = {
+  extends: true as const,
+  test: {
+    name: 'doctest',
+    root: join(root, 'test/doctest'),
+    include: ['*.test.ts'],
+    typecheck: { enabled: true, include: ['*.test-d.ts'], tsconfig: join(root, 'test/doctest/tsconfig.json') },
+  },
+};
+
 export default defineConfig({
   test: {
-    projects,
+    projects: [...projects, doctest],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     setupFiles: [join(root, 'test/setup.ts')],
