@@ -56,6 +56,14 @@ uint32_t u32_arg(const Napi::CallbackInfo& info, size_t i) {
 
 }  // namespace
 
+// A private mapping of a channel segment, unmapped when its last holder (the core or an in-place view) lets go.
+struct OwnMap {
+  OwnMap(uint8_t* p, size_t n) : p(p), n(n) {}
+  ~OwnMap() { munmap(p, n); }
+  uint8_t* p;
+  size_t n;
+};
+
 // The native face of one channel handle: one row of the receiver table, one view of the ring.
 class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
  public:
@@ -72,6 +80,9 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
                            InstanceMethod<&ChannelCore::Deactivate>("deactivate"),
                            InstanceMethod<&ChannelCore::IsActive>("isActive"),
                            InstanceMethod<&ChannelCore::Recv>("recv"),
+                           InstanceMethod<&ChannelCore::RecvMany>("recvMany"),
+                           InstanceMethod<&ChannelCore::TrySendMany>("trySendMany"),
+                           InstanceMethod<&ChannelCore::ReleaseView>("releaseView"),
                            InstanceMethod<&ChannelCore::Pending>("pending"),
                            InstanceMethod<&ChannelCore::Close>("close"),
                        });
@@ -111,6 +122,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     }
     map_ = static_cast<uint8_t*>(mine);
     map_size_ = size;
+    own_ = std::make_shared<OwnMap>(map_, size);
     ring_ = Ring(map_, size, geometry);
     open_ = true;
     tag_ = row_ + 1;
@@ -123,8 +135,9 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     unmap();
   }
 
+  // Drops our hold on the mapping; it is unmapped once no in-place view holds it either.
   void unmap() {
-    if (map_ != nullptr) munmap(map_, map_size_);
+    own_.reset();
     map_ = nullptr;
     open_ = false;
   }
@@ -345,17 +358,126 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
       return env.Undefined();
     }
     slab_ = slab + static_cast<size_t>(off);
+    release_view();
+    in_place_ = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
     const int64_t deadline = spin_us > 0 ? monotonic_ns() + static_cast<int64_t>(spin_us * 1000) : 0;
     for (;;) {
       Napi::Value out = env.Undefined();
-      if (step(env, &out)) return out;
+      bool got = step(env, &out);
+      in_place_ = false;
+      if (got) return out;
       if (env.IsExceptionPending()) return env.Undefined();
       if (spin_us <= 0 || monotonic_ns() >= deadline) return Napi::Number::New(env, -1);
       cpu_relax();
     }
   }
 
+  // recvMany(max, slab, offset) -> array of up to `max` results, each like recv's: a length (the message was
+  // copied into the slab, one after another from offset, 8-byte aligned), a Uint8Array (assembled from
+  // fragments), or a lag count (-2 - missed; it ends the batch). Empty when nothing is there.
+  Napi::Value RecvMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!usable(env)) return env.Undefined();
+    double max = number_arg(info, 0, 0);
+    uint8_t* slab = nullptr;
+    size_t slab_size = 0;
+    double off = number_arg(info, 2, -1);
+    if (!(max >= 1) || max > 1e6 || !slab_arg(info, 1, &slab, &slab_size) || !(off >= 0) || std::floor(off) != off ||
+        off + ring_.payload() > static_cast<double>(slab_size)) {
+      Napi::RangeError::New(env, "recvMany needs max >= 1 and a slab with a slot payload of room at offset").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    release_view();
+    Napi::Array out = Napi::Array::New(env);
+    size_t at = static_cast<size_t>(off);
+    uint32_t n = 0;
+    const uint32_t limit = static_cast<uint32_t>(max);
+    while (n < limit && at + ring_.payload() <= slab_size) {
+      slab_ = slab + at;
+      Napi::Value one = env.Undefined();
+      if (!step(env, &one)) break;
+      out.Set(n++, one);
+      if (one.IsNumber()) {
+        double v = one.As<Napi::Number>().DoubleValue();
+        if (v < 0) break;  // lagged: report it before anything newer
+        at += (static_cast<size_t>(v) + 7) & ~size_t(7);
+      }
+    }
+    if (env.IsExceptionPending()) return env.Undefined();
+    return out;
+  }
+
+  // trySendMany(messages, selfReceives, spinUs) -> how many of the messages (a prefix) were sent: each one whole
+  // and published on its own, under one lock, with one wake-up of sleeping receivers for the batch. Stops at a
+  // message that needs streaming (larger than the ring) or when the ring stays full past spinUs; -1 when there
+  // is no receiver; -2 when another sender holds the lock.
+  Napi::Value TrySendMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!usable(env)) return env.Undefined();
+    if (info.Length() < 1 || !info[0].IsArray()) {
+      Napi::TypeError::New(env, "messages must be an array of Uint8Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Array list = info[0].As<Napi::Array>();
+    bool self_receives = number_arg(info, 1, 0) != 0;
+    double spin_us = std::min(number_arg(info, 2, 0), 1e6);
+    Control* c = ring_.control();
+    if (c->receiver_count.load(std::memory_order_acquire) <= (self_receives ? 1u : 0u)) return Napi::Number::New(env, -1);
+    RobustMutex lock(&c->send_lock);
+    if (lock.try_lock() == LockResult::Busy) return Napi::Number::New(env, -2);
+    const uint32_t count = list.Length();
+    const int64_t deadline = spin_us > 0 ? monotonic_ns() + static_cast<int64_t>(spin_us * 1000) : 0;
+    uint32_t sent = 0;
+    for (; sent < count; sent++) {
+      Napi::Value item = list.Get(sent);
+      napi_typedarray_type type;
+      size_t len = 0;
+      void* d = nullptr;
+      bool is_typed = false;
+      if (napi_is_typedarray(env, item, &is_typed) != napi_ok || !is_typed ||
+          napi_get_typedarray_info(env, item, &type, &len, &d, nullptr, nullptr) != napi_ok || type != napi_uint8_array ||
+          len > ring_.max_message()) {
+        break;  // checked by the caller; never written
+      }
+      static uint8_t empty = 0;
+      const uint8_t* data = d != nullptr ? static_cast<const uint8_t*>(d) : &empty;
+      const uint64_t need = ring_.fragments(len);
+      if (need > ring_.capacity()) break;
+      size_t pos = 0;
+      uint64_t n = ring_.write(data, len, &pos, tag_, true, &cached_min_);
+      while (n == 0 && spin_us > 0 && monotonic_ns() < deadline) {
+        cpu_relax();
+        if (ring_.free_slots(need, &cached_min_) >= need) n = ring_.write(data, len, &pos, tag_, true, &cached_min_);
+      }
+      if (n == 0) break;
+    }
+    lock.unlock();
+    if (sent > 0) wake_receivers();
+    return Napi::Number::New(env, sent);
+  }
+
+  // releaseView(): the in-place view handed out last is detached and its slot handed back to the senders.
+  Napi::Value ReleaseView(const Napi::CallbackInfo& info) {
+    if (open_) release_view();
+    return info.Env().Undefined();
+  }
+
+  // Ends the in-place view of the last receive: later use of it throws (detached), and the cursor moves past it.
+  void release_view() {
+    if (view_.IsEmpty()) return;
+    Napi::ArrayBuffer ab = view_.Value();
+    if (!ab.IsDetached()) ab.Detach();
+    view_.Reset();
+    Receiver* me = ring_.receiver(row_);
+    uint64_t cur = me->cursor.load(std::memory_order_relaxed);
+    if (cur == held_pos_) {
+      me->cursor.store(held_pos_ + 1, std::memory_order_release);
+      ring_.notify_senders(held_pos_, held_pos_ + 1);
+    }
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (open_) release_view();  // before the mapping goes: a view must never outlive it
     open_ = false;
     release();
     bells_.reset();
@@ -406,6 +528,22 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
             skip_msg_ = msg;
           }
         } else if (flags & kLast) {
+          if (len == total && in_place_) {
+            // Read in place: a view of the slot itself, valid until the next receive. The cursor stays on this
+            // slot meanwhile, so no sender ('wait' mode) can overwrite it; the view is detached when it ends.
+            // The view holds the mapping: collected or not, it never outlives the memory it shows.
+            auto* hold = new std::shared_ptr<OwnMap>(own_);
+            Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+                env, const_cast<uint8_t*>(src), len, [](Napi::Env, void*, std::shared_ptr<OwnMap>* h) { delete h; }, hold);
+            if (env.IsExceptionPending()) return false;
+            view_ = Napi::Persistent(ab);
+            held_pos_ = r;
+            expected_ = msg + 1;
+            me->cursor.store(r, std::memory_order_release);
+            ring_.notify_senders(r0, r);
+            *out = Napi::Uint8Array::New(env, len, ab, 0);
+            return true;
+          }
           if (len == total) {  // the common case: a whole message in one slot, copied into the caller's slab
             memcpy(slab_, src, len);
             std::atomic_thread_fence(std::memory_order_acquire);
@@ -497,6 +635,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
 
   uint8_t* map_ = nullptr;
   size_t map_size_ = 0;
+  std::shared_ptr<OwnMap> own_;  // our mapping of the segment, shared with in-place views
   std::string object_name_;
   uint64_t dev_ = 0;
   uint64_t inode_ = 0;
@@ -519,6 +658,9 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   bool skipping_ = false;
   uint64_t skip_msg_ = 0;
   uint8_t* slab_ = nullptr;  // where the current recv call copies a one-fragment message
+  bool in_place_ = false;     // the current recv hands out a view of the slot instead of a copy
+  Napi::Reference<Napi::ArrayBuffer> view_;  // the in-place view handed out last (detached at the next receive)
+  uint64_t held_pos_ = 0;     // its slot position: the cursor stays there until the view is released
 };
 
 // init(arrayBuffer, type, onFull, capacity, slotSize, maxMessage): lays out a new segment (creator only).

@@ -7,6 +7,7 @@ import {
   IncompatibleError,
   InvalidArgumentError,
   isAlive,
+  describeValue,
   LaggedError,
   MAX_TIMER_MS,
   option,
@@ -55,6 +56,13 @@ export interface SendOptions {
 export interface RecvOptions {
   /** Resolve undefined when nothing arrived within this long (default: wait until a message or close()). */
   timeoutMs?: number;
+  /**
+   * false: read the message in place — a view of the ring itself, no copy — valid until the next receive (or
+   * close()) on this handle; after that the view is detached, so using it throws a TypeError instead of showing
+   * other bytes. Only in 'wait' mode (in 'lag' mode a sender may overwrite the slot at any time). Messages larger
+   * than a slot are assembled into their own buffer either way. Default true (a copy that stays valid).
+   */
+  copy?: boolean;
 }
 
 const KIND = 'chan';
@@ -150,7 +158,11 @@ export const CHANNEL_OPTIONS = {
   ),
 };
 const SEND_OPTIONS = { timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true }) };
-const RECV_OPTIONS = SEND_OPTIONS;
+const RECV_OPTIONS = { ...SEND_OPTIONS, copy: option.boolean() };
+const TRY_RECV_OPTIONS = { copy: option.boolean() };
+const WAIT_FOR_RECV_OPTIONS = SEND_OPTIONS;
+/** Most messages one recvMany call returns (default 64 per call). */
+const MAX_BATCH = 65_536;
 
 /** The explicitly given options (absent, undefined and null alike mean "default"), checked. */
 export function parseChannelOptions(opts: unknown): Partial<ChannelOptions> {
@@ -208,6 +220,7 @@ abstract class ChannelBase {
   #bell: NativeDoorbell | undefined;
   #bellWaiting: ((outcome: 'ok' | 'timed-out' | 'closed') => void) | undefined;
   #slabOffset = 0;
+  #pendingLag = 0;
   #sendTail: Promise<unknown> | undefined;
   #recvTail: Promise<unknown> | undefined;
 
@@ -383,16 +396,50 @@ abstract class ChannelBase {
    */
   async recv(opts: RecvOptions = {}): Promise<Uint8Array | undefined> {
     this.#checkRecv();
-    const timeout = validateTimeout(parseOptions(opts, RECV_OPTIONS, 'recv options').timeoutMs);
+    const o = parseOptions(opts, RECV_OPTIONS, 'recv options');
+    const timeout = validateTimeout(o.timeoutMs);
+    const inPlace = this.#inPlace(o.copy);
+    const take = (spinUs: number) => this.#take(spinUs, inPlace);
     if (this.#recvTail === undefined) {
       // Fast path: a message is here (or arrives while we spin).
-      const msg = this.#take(this.spinUs);
+      const msg = take(this.spinUs);
       if (msg !== undefined || timeout === 0) return msg;
     }
+    return this.#queueRecv(timeout, take);
+  }
+
+  /**
+   * Every message available now, up to `max` (default 64): waits (like recv) until at least one arrives, then
+   * returns them all at once — one native call for the batch. An empty array on timeout or close. A lag in
+   * 'lag' mode ends the batch; the next call throws ERR_LIBIPC_LAGGED.
+   */
+  async recvMany(max = 64, opts: Omit<RecvOptions, 'copy'> = {}): Promise<Uint8Array[]> {
+    this.#checkRecv();
+    const limit = checkInt(max, 'max', 1, MAX_BATCH);
+    const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'recvMany options').timeoutMs);
+    const take = (spinUs: number) => {
+      const batch = this.#takeMany(spinUs, limit);
+      return batch.length > 0 ? batch : undefined;
+    };
+    if (this.#recvTail === undefined) {
+      const batch = take(this.spinUs);
+      if (batch !== undefined || timeout === 0) return batch ?? [];
+    }
+    return (await this.#queueRecv(timeout, take)) ?? [];
+  }
+
+  /** Every message available now, up to `max` (default 64), without waiting (throws LaggedError like recv). */
+  tryRecvMany(max = 64): Uint8Array[] {
+    this.#checkRecv();
+    return this.#takeMany(0, checkInt(max, 'max', 1, MAX_BATCH));
+  }
+
+  /** Queues a waiting receive behind earlier ones of this handle (receives of one handle settle in call order). */
+  async #queueRecv<T>(timeout: number, take: (spinUs: number) => T | undefined): Promise<T | undefined> {
     const deadline = performance.now() + timeout;
     const prev = this.#recvTail;
     // A queued recv spins when its turn comes; the first one has just spun above.
-    const mine = prev ? prev.then(() => this.#recvLoop(deadline, true)) : this.#recvLoop(deadline, false);
+    const mine = prev ? prev.then(() => this.#recvLoop(deadline, true, take)) : this.#recvLoop(deadline, false, take);
     const tail = mine.then(
       () => undefined,
       () => undefined,
@@ -405,25 +452,59 @@ abstract class ChannelBase {
     }
   }
 
-  /** A message if one is here now, else undefined (throws LaggedError like recv). */
-  tryRecv(): Uint8Array | undefined {
+  /** A message if one is here now, else undefined (throws LaggedError like recv). `{ copy: false }`: see recv. */
+  tryRecv(opts: { copy?: boolean } = {}): Uint8Array | undefined {
     this.#checkRecv();
-    return this.#take(0);
+    const inPlace = this.#inPlace(parseOptions(opts, TRY_RECV_OPTIONS, 'tryRecv options').copy);
+    return this.#take(0, inPlace);
   }
 
+  /**
+   * Sends several messages as one batch: under one lock, each whole and published in order, with one wake-up of
+   * sleeping receivers. Resolves how many were sent (all of them, unless there is no receiver: then 0, or the
+   * handle closes). A ring that fills mid-batch makes the rest wait like send(); a sender killed mid-batch has
+   * delivered a prefix of whole messages.
+   */
+  async sendMany(messages: ReadonlyArray<Uint8Array | string>, opts: SendOptions = {}): Promise<number> {
+    const list = this.#checkBatch(messages);
+    const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'sendMany options').timeoutMs);
+    const deadline = performance.now() + timeout;
+    let sent = 0;
+    if (this.#sendTail === undefined) {
+      this.#maybeReap();
+      const n = this.#core.trySendMany(list, this.#receives ? 1 : 0, this.spinUs);
+      if (n === -1) return 0;
+      if (n > 0) sent = n;
+    }
+    for (; sent < list.length; sent++) {
+      const left = Math.max(0, deadline - performance.now());
+      if (!(await this.send(list[sent]!, { timeoutMs: timeout === Infinity ? Infinity : left }))) break;
+    }
+    return sent;
+  }
+
+  /** Sends what it can of the batch right now (a prefix, under one lock, one wake-up); returns how many. */
+  trySendMany(messages: ReadonlyArray<Uint8Array | string>): number {
+    const list = this.#checkBatch(messages);
+    if (this.#sendTail !== undefined) return 0;
+    this.#maybeReap();
+    return Math.max(0, this.#core.trySendMany(list, this.#receives ? 1 : 0, 0));
+  }
+
+  /** Every message until close(), drained in batches (one native call per batch). */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     for (;;) {
       if (this.#closed) return;
-      const msg = await this.recv();
-      if (msg === undefined) return;
-      yield msg;
+      const batch = await this.recvMany(64);
+      if (batch.length === 0) return;
+      for (const msg of batch) yield msg;
     }
   }
 
   /** Waits until at least `count` live receivers are connected; false at the timeout. */
   async waitForRecv(count: number, opts: { timeoutMs?: number } = {}): Promise<boolean> {
     checkInt(count, 'count', 0, native().layout.maxHandles);
-    const timeout = validateTimeout(parseOptions(opts, RECV_OPTIONS, 'waitForRecv options').timeoutMs);
+    const timeout = validateTimeout(parseOptions(opts, WAIT_FOR_RECV_OPTIONS, 'waitForRecv options').timeoutMs);
     const deadline = performance.now() + timeout;
     for (;;) {
       this.#assertOpen();
@@ -513,6 +594,14 @@ abstract class ChannelBase {
     return bytes;
   }
 
+  #checkBatch(messages: unknown): Uint8Array[] {
+    this.#assertOpen();
+    if (!Array.isArray(messages)) {
+      throw new InvalidArgumentError(`messages must be an array of Uint8Array (or Buffer) or strings, got ${describeValue(messages)}`);
+    }
+    return messages.map((m) => this.#checkSend(m));
+  }
+
   #checkRecv(): void {
     this.#assertOpen();
     if (!this.#receives) {
@@ -520,13 +609,37 @@ abstract class ChannelBase {
     }
   }
 
-  #take(spinUs: number): Uint8Array | undefined {
+  /** copy: false (in place) is only safe where senders never overwrite unread slots. */
+  #inPlace(copy: boolean | undefined): boolean {
+    if (copy !== false) return false;
+    if (this.onFull === 'lag') {
+      throw new InvalidArgumentError(
+        `${this.#what()} ${this.name} is in 'lag' mode, where a sender may overwrite a slot while it is read: in-place reads ({ copy: false }) need 'wait' mode`,
+      );
+    }
+    return true;
+  }
+
+  /** A slab with room for at least one slot payload at #slabOffset (received messages are views into it). */
+  #roomInSlab(): void {
     const room = this.slotSize - this.#layout.slotHeader;
     if (this.#slab.byteLength - this.#slabOffset < room) {
       this.#slab = new ArrayBuffer(Math.max(SLAB_BYTES, room));
       this.#slabOffset = 0;
     }
-    const r = this.#core.recv(spinUs, this.#slab, this.#slabOffset);
+  }
+
+  #throwPendingLag(): void {
+    if (this.#pendingLag === 0) return;
+    const missed = this.#pendingLag;
+    this.#pendingLag = 0;
+    throw new LaggedError(missed);
+  }
+
+  #take(spinUs: number, inPlace = false): Uint8Array | undefined {
+    this.#throwPendingLag();
+    this.#roomInSlab();
+    const r = this.#core.recv(spinUs, this.#slab, this.#slabOffset, inPlace);
     if (typeof r !== 'number') return r;
     if (r === -1) return undefined;
     if (r < 0) throw new LaggedError(-2 - r);
@@ -535,10 +648,37 @@ abstract class ChannelBase {
     return msg;
   }
 
-  async #recvLoop(deadline: number, spin: boolean): Promise<Uint8Array | undefined> {
+  #takeMany(spinUs: number, max: number): Uint8Array[] {
+    this.#throwPendingLag();
+    this.#roomInSlab();
+    // A short spin before looking: an active sender's next message is probably microseconds away.
+    if (spinUs > 0 && !this.#core.pending()) {
+      const first = this.#take(spinUs);
+      if (first === undefined) return [];
+      const rest = max > 1 ? this.#takeMany(0, max - 1) : [];
+      return [first, ...rest];
+    }
+    const results = this.#core.recvMany(max, this.#slab, this.#slabOffset);
+    const out: Uint8Array[] = [];
+    for (const r of results) {
+      if (typeof r !== 'number') {
+        out.push(r);
+      } else if (r < 0) {
+        // Lagged after some messages: hand those over first, report the lag on the next call.
+        if (out.length === 0) throw new LaggedError(-2 - r);
+        this.#pendingLag = -2 - r;
+      } else {
+        out.push(new Uint8Array(this.#slab, this.#slabOffset, r));
+        this.#slabOffset += (r + 7) & ~7;
+      }
+    }
+    return out;
+  }
+
+  async #recvLoop<T>(deadline: number, spin: boolean, take: (spinUs: number) => T | undefined): Promise<T | undefined> {
     for (let first = true; ; first = false) {
       if (this.#closed) return undefined;
-      const msg = this.#take(first && spin ? this.spinUs : 0);
+      const msg = take(first && spin ? this.spinUs : 0);
       if (msg !== undefined) return msg;
       const left = deadline - performance.now();
       if (left <= 0) return undefined;

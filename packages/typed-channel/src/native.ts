@@ -17,7 +17,10 @@ export interface NativeChannelCore {
   activate(): void;
   deactivate(row?: number): boolean;
   isActive(row?: number): boolean;
-  recv(spinUs: number, slab: ArrayBuffer, offset: number): Uint8Array | number;
+  recv(spinUs: number, slab: ArrayBuffer, offset: number, inPlace?: boolean): Uint8Array | number;
+  recvMany(max: number, slab: ArrayBuffer, offset: number): Array<Uint8Array | number>;
+  trySendMany(messages: Uint8Array[], selfReceives: 0 | 1, spinUs: number): number;
+  releaseView(): void;
   pending(): boolean;
   close(): void;
 }

@@ -133,16 +133,22 @@ class TypedBase<T> {
 
   /**
    * The next message as a table object, or undefined on timeout/close. A short, malformed or foreign buffer
-   * rejects with ERR_LIBIPC_BAD_MESSAGE and is dropped; the channel goes on.
+   * rejects with ERR_LIBIPC_BAD_MESSAGE and is dropped; the channel goes on. With `{ copy: false }` the table
+   * reads the ring in place (no copy): read what you need before the next receive on this handle.
    */
   async recv(opts?: RecvOptions): Promise<T | undefined> {
     const bytes = await this.channel.recv(opts);
     return bytes === undefined ? undefined : this.decode(bytes);
   }
 
-  tryRecv(): T | undefined {
-    const bytes = this.channel.tryRecv();
+  tryRecv(opts?: { copy?: boolean }): T | undefined {
+    const bytes = this.channel.tryRecv(opts);
     return bytes === undefined ? undefined : this.decode(bytes);
+  }
+
+  /** Every message available now (up to max), decoded; waits like recv for the first. */
+  async recvMany(max = 64, opts?: Omit<RecvOptions, 'copy'>): Promise<T[]> {
+    return (await this.channel.recvMany(max, opts)).map((bytes) => this.decode(bytes));
   }
 
   /** Turns received bytes into a table object (the checks of recv). */

@@ -1,0 +1,131 @@
+// The batch API (sendMany / recvMany) and in-place reads, across processes: same guarantees as single messages.
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type NodeChild, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
+import { Channel } from '../src/index.js';
+
+const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
+const children: NodeChild[] = [];
+const names: string[] = [];
+function start(script: string, o: object): NodeChild {
+  const c = spawnNode(fixture(script), [JSON.stringify(o)]);
+  children.push(c);
+  return c;
+}
+function named(prefix: string): string {
+  const n = uniqueName(prefix);
+  names.push(n);
+  return n;
+}
+afterEach(async () => {
+  for (const c of children.splice(0)) {
+    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGCONT');
+    await c.kill('SIGKILL');
+  }
+  for (const n of names.splice(0)) {
+    Channel.clearStorage(n);
+    expect(shmObjects(n)).toEqual([]);
+  }
+});
+const result = async (c: NodeChild) => JSON.parse((await c.line('result ', 120_000)).slice(7));
+
+describe('batches across processes', () => {
+  it('2 senders x 2 receivers, sizes 0..70,000 mixed in each batch: everything once, in order, checksums intact', async () => {
+    const name = named('b22');
+    const channel = { capacity: 64 };
+    const receivers = [0, 1].map(() => start('batch-receiver.mjs', { name, senders: 2, channel }));
+    await Promise.all(receivers.map((r) => r.line('ready')));
+    const sizes = [0, 1, 12, 64, 4127, 4128, 4129, 9000, 70_000, 300];
+    const senders = [0, 1].map((id) => start('batch-sender.mjs', { name, id, batches: 20, batch: 10, sizes, waitRecv: 2, channel }));
+    const results = await Promise.all(receivers.map(result));
+    for (const r of results) {
+      expect(r.errors).toEqual([]);
+      expect(r.got).toBe(2 * 20 * 10);
+      expect(r.maxBatch).toBeGreaterThan(1); // batches really arrive together
+    }
+    for (const s of senders) expect(await s.line('done')).toBe('done 200');
+  });
+
+  it('a sender SIGKILLed mid-batch: receivers get a prefix of whole messages and the channel goes on', async () => {
+    const name = named('bkill');
+    const channel = { capacity: 32 };
+    const receiver = start('batch-receiver.mjs', { name, senders: 1, channel, idleMs: 3000, progressAt: 200 });
+    await receiver.line('ready');
+    const victim = start('batch-sender.mjs', { name, id: 0, forever: true, batch: 50, sizes: [10, 5000, 20_000, 100], waitRecv: 1, channel });
+    await receiver.line('progress'); // a few batches are through: kill it mid-stream
+    await victim.kill('SIGKILL');
+    // A new sender finishes the run; the receiver sees whole messages only, the dead sender's in order.
+    const next = start('batch-sender.mjs', { name, id: 1, batches: 2, batch: 5, sizes: [100], channel });
+    expect(await next.line('done')).toBe('done 10');
+    const r = await result(receiver);
+    expect(r.errors.filter((e: string) => e.startsWith('bad message'))).toEqual([]);
+    expect(r.errors).toEqual([]);
+    expect(r.got).toBeGreaterThan(10);
+  });
+
+  it("'lag' mode with batches: a stopped receiver gets ERR_LIBIPC_LAGGED once with the count, then the oldest held", async () => {
+    const name = named('blag');
+    const channel = { capacity: 16, onFull: 'lag' };
+    const receiver = start('batch-receiver.mjs', { name, senders: 2, channel, lag: true, progressAt: 1 });
+    await receiver.line('ready');
+    const sender = start('batch-sender.mjs', { name, id: 0, batches: 1, batch: 1, sizes: [16], waitRecv: 1, channel });
+    await receiver.line('progress');
+    await sender.exited;
+    receiver.child.kill('SIGSTOP');
+    const more = start('batch-sender.mjs', { name, id: 1, batches: 10, batch: 10, sizes: [16, 200], channel });
+    await more.line('done');
+    receiver.child.kill('SIGCONT');
+    const r = await result(receiver);
+    expect(r.errors).toEqual([]);
+    expect(r.lagged).toHaveLength(1);
+    expect(r.got + r.lagged[0]).toBe(1 + 100);
+  });
+});
+
+describe('in-place reads', () => {
+  it('a view of the ring, valid until the next receive; then detached (no stale bytes), also at close', () => {
+    const name = named('inplace');
+    const tx = new Channel(name, { capacity: 4, slotSize: 128 });
+    const rx = new Channel(name, { mode: 'receiver' });
+    for (const m of ['one', 'two', 'three']) expect(tx.trySend(m)).toBe(true);
+    const a = rx.tryRecv({ copy: false })!;
+    expect(Buffer.from(a).toString()).toBe('one');
+    // While the view lives its slot is not handed back: the ring holds 4, one is held by the view.
+    expect(tx.trySend('four')).toBe(true);
+    expect(tx.trySend('five')).toBe(false);
+    const b = rx.tryRecv({ copy: false })!;
+    expect(a.byteLength).toBe(0); // detached by the next receive: never shows what a sender wrote since
+    expect(() => a.slice()).toThrow(TypeError);
+    expect(Buffer.from(b).toString()).toBe('two');
+    const copied = rx.tryRecv()!;
+    expect(b.byteLength).toBe(0);
+    expect(Buffer.from(copied).toString()).toBe('three');
+    const c = rx.tryRecv({ copy: false })!;
+    expect(Buffer.from(c).toString()).toBe('four');
+    rx.close();
+    expect(c.byteLength).toBe(0); // and at close
+    tx.close();
+  });
+
+  it("is refused in 'lag' mode (a sender could overwrite the slot mid-read)", async () => {
+    const name = named('inlag');
+    const rx = new Channel(name, { mode: 'receiver', onFull: 'lag', capacity: 8 });
+    expect(() => rx.tryRecv({ copy: false })).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' }));
+    await expect(rx.recv({ copy: false, timeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    rx.close();
+  });
+
+  it('batch calls refuse bad input with coded errors', async () => {
+    const name = named('bbad');
+    const tx = new Channel(name);
+    const rx = new Channel(name, { mode: 'receiver' });
+    expect(() => tx.trySendMany('x' as unknown as string[])).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' }));
+    expect(() => tx.trySendMany([Buffer.from('ok'), 5 as unknown as string])).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' }));
+    await expect(tx.sendMany([Buffer.alloc(17 * 1024 * 1024)])).rejects.toMatchObject({ code: 'ERR_LIBIPC_TOO_LARGE' });
+    expect(() => rx.tryRecvMany(0)).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' }));
+    expect(tx.trySendMany([])).toBe(0);
+    expect(rx.tryRecvMany()).toEqual([]);
+    tx.close();
+    rx.close();
+  });
+});
