@@ -85,7 +85,7 @@ export async function runExample(ex: Example, opts: { cwd: string; file: string;
 
   // Processes the example started and did not stop: give them a moment to finish exiting, then end them.
   let strays = markedProcesses(marker);
-  for (let i = 0; i < 40 && strays.length > 0; i++) {
+  for (let i = 0; i < 100 && strays.length > 0; i++) {
     await new Promise((r) => setTimeout(r, 50));
     strays = markedProcesses(marker);
   }
