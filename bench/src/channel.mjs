@@ -53,6 +53,22 @@ async function child() {
       const m = await req.recv();
       if (m) await rep.send(m);
     }
+  } else if (role === 'chan-spin-echo') {
+    // Both sides active: the echo spins on tryRecv and answers with trySend (no promise, no sleep).
+    const [name] = args;
+    const req = new Channel(`${name}-req`, { mode: 'receiver' });
+    const rep = new Channel(`${name}-rep`);
+    let stop = false;
+    process.on('message', () => (stop = true));
+    process.send('ready');
+    while (!stop) {
+      for (let i = 0; i < 10_000; i++) {
+        const m = req.tryRecv({ copy: false });
+        if (m) while (!rep.trySend(m));
+      }
+      await new Promise((r) => setImmediate(r)); // let the stop message in
+    }
+    process.exit(0);
   } else if (role === 'chan-sink') {
     const [name, count] = args;
     const ch = new Channel(name, { mode: 'receiver', spinUs: 200 });
@@ -66,6 +82,28 @@ async function child() {
     }
     process.send({ got, bytes });
     ch.close();
+  } else if (role === 'chan-batch-sink') {
+    // recvMany: every message available in one call; `inplace` reads one-slot messages in place (no copy).
+    const [name, count, inplace] = args;
+    const ch = new Channel(name, { mode: 'receiver', spinUs: 200 });
+    process.send('ready');
+    let got = 0;
+    let bytes = 0;
+    const cpu0 = process.cpuUsage();
+    while (got < Number(count)) {
+      if (inplace === '1') {
+        const m = ch.tryRecv({ copy: false }) ?? (await ch.recv({ copy: false }));
+        got++;
+        bytes += m.length;
+      } else {
+        const batch = ch.tryRecvMany(1024);
+        const msgs = batch.length > 0 ? batch : await ch.recvMany(1024);
+        got += msgs.length;
+        for (const m of msgs) bytes += m.length;
+      }
+    }
+    process.send({ got, bytes, cpu: process.cpuUsage(cpu0) });
+    ch.close();
   } else if (role === 'chan-victim') {
     const ch = new Channel(args[0], { mode: 'receiver', capacity: 4 });
     process.send('ready');
@@ -78,11 +116,13 @@ async function child() {
   } else if (role === 'socket-sink') {
     const [path, count] = args;
     let got = 0;
+    let cpu0;
     const server = net.createServer((s) =>
       s.on(
         'data',
         frames(() => {
-          if (++got === Number(count)) process.send({ got });
+          cpu0 ??= process.cpuUsage();
+          if (++got === Number(count)) process.send({ got, cpu: process.cpuUsage(cpu0) });
         }),
       ),
     );
@@ -142,6 +182,28 @@ async function channelPeer(size, spinUs) {
     },
     async close() {
       await stop(c);
+      req.close();
+      rep.close();
+    },
+  };
+}
+
+/** Both sides spinning: trySend + a tryRecv loop here, the same in the echo. */
+async function channelSpinPeer(size) {
+  const name = `bench-spin-${process.pid}-${size}`;
+  const req = new Channel(`${name}-req`);
+  const rep = new Channel(`${name}-rep`, { mode: 'receiver' });
+  const c = await startChild('chan-spin-echo', name);
+  await req.waitForRecv(1);
+  const msg = Buffer.alloc(size, 1);
+  return {
+    trip() {
+      while (!req.trySend(msg));
+      while (rep.tryRecv({ copy: false }) === undefined);
+    },
+    async close() {
+      c.send('stop');
+      await once(c, 'exit');
       req.close();
       rep.close();
     },
@@ -228,6 +290,62 @@ async function channelThroughput(size, count, opts = {}) {
   ch.close();
   await once(c, 'exit');
   return s;
+}
+
+/** sendMany batches of `batch` messages into a recvMany receiver (or, with inPlace, an in-place reader). */
+async function channelBatchThroughput(size, count, opts = {}, { batch = 256, inPlace = false } = {}) {
+  const name = `bench-tpb-${process.pid}-${size}`;
+  const ch = new Channel(name, opts);
+  const c = await startChild('chan-batch-sink', name, String(count), inPlace ? '1' : '0');
+  await ch.waitForRecv(1);
+  const msg = Buffer.alloc(size, 2);
+  const messages = Array.from({ length: batch }, () => msg);
+  const done = once(c, 'message');
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let sent = 0; sent < count; ) {
+    const list = count - sent >= batch ? messages : messages.slice(0, count - sent);
+    const n = ch.trySendMany(list);
+    sent += n > 0 ? n : await ch.sendMany(list.slice(0, 1));
+  }
+  const [{ cpu }] = await done;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const mine = process.cpuUsage(cpu0);
+  ch.close();
+  await once(c, 'exit');
+  return { s, cpuUs: (mine.user + mine.system + cpu.user + cpu.system) / count };
+}
+
+/** The socket with the same batching: frames written `batch` at a time in one write, read many per 'data'. */
+async function socketBatchThroughput(size, count, batch = 256) {
+  const path = `/tmp/libipc-bench-tpb-${process.pid}.sock`;
+  rmSync(path, { force: true });
+  const c = await startChild('socket-sink', path, String(count));
+  const sock = net.connect(path);
+  await once(sock, 'connect');
+  const chunk = Buffer.concat(Array.from({ length: batch }, () => frame(Buffer.alloc(size, 2))).flat());
+  const done = once(c, 'message');
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let sent = 0; sent < count; sent += batch) {
+    if (!sock.write(count - sent >= batch ? chunk : chunk.subarray(0, (count - sent) * (size + 4)))) await once(sock, 'drain');
+  }
+  const [{ cpu }] = await done;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const mine = process.cpuUsage(cpu0);
+  sock.destroy();
+  await stop(c);
+  rmSync(path, { force: true });
+  return { s, cpuUs: (mine.user + mine.system + cpu.user + cpu.system) / count };
+}
+
+/** The reference for large messages: copying them once within one process (Buffer.copy, i.e. memcpy). */
+async function memcpyThroughput(size, count) {
+  const src = Buffer.alloc(size, 3);
+  const dst = Buffer.alloc(size * 4);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) src.copy(dst, (i % 4) * size);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 async function socketThroughput(size, count) {
@@ -321,6 +439,7 @@ async function roundTrips() {
   for (const size of [64, 4096]) {
     const row = (mechanism, r) => ({ mechanism, size: `${size} B`, 'p50 µs': r.p50, 'p99 µs': r.p99 });
     // The spinning peer has its own block (it would steal a CPU from the others); the rest are interleaved.
+    const [spinning] = await interleaved([await channelSpinPeer(size)]);
     const [active] = await interleaved([await channelPeer(size, 1000)]);
     const [asleep, sock, ipc, port] = await interleaved([
       await channelPeer(size, 0),
@@ -329,7 +448,8 @@ async function roundTrips() {
       await portPeer(size),
     ]);
     rt.push(
-      row('Channel, receiver active (spinUs 1000)', active),
+      row('Channel, both sides spinning (trySend / tryRecv in place)', spinning),
+      row('Channel, receiver active (await send / recv, spinUs 1000)', active),
       row('Channel, receiver asleep (spinUs 0)', asleep),
       row('Unix socket (net)', sock),
       row('process.send', ipc),
@@ -342,12 +462,16 @@ async function roundTrips() {
 async function throughputs() {
   // Each mechanism runs REPEAT times, the runs interleaved; the table shows the median run.
   const cases = [
+    ['Channel, batched (sendMany 256 → recvMany)', 64, SMALL_COUNT, (size, count) => channelBatchThroughput(size, count, { capacity: 4096, slotSize: 128 })],
+    ['Unix socket (net), batched (256 frames per write)', 64, SMALL_COUNT, (size, count) => socketBatchThroughput(size, count)],
     ['Channel (defaults)', 64, SMALL_COUNT, channelThroughput],
     ['Unix socket (net)', 64, SMALL_COUNT, socketThroughput],
     ['process.send', 64, SMALL_COUNT, ipcThroughput],
     ['MessagePort (reference)', 64, SMALL_COUNT, portThroughput],
     ['Channel (defaults: 512 slots of 4160 B)', MiB, LARGE_COUNT, channelThroughput],
     ['Channel (64 x 64 KiB slots)', MiB, LARGE_COUNT, (size, count) => channelThroughput(size, count, { capacity: 64, slotSize: 64 * 1024 })],
+    ['Channel (8 x 1 MiB slots, read in place)', MiB, LARGE_COUNT, (size, count) => channelBatchThroughput(size, count, { capacity: 8, slotSize: MiB + 64 }, { batch: 4, inPlace: true })],
+    ['memcpy in one process (Buffer.copy, reference)', MiB, LARGE_COUNT * 10, memcpyThroughput],
     ['Unix socket (net)', MiB, LARGE_COUNT, socketThroughput],
     ['process.send', MiB, LARGE_COUNT, ipcThroughput],
     ['MessagePort (reference)', MiB, LARGE_COUNT, portThroughput],
@@ -360,8 +484,15 @@ async function throughputs() {
     }
   }
   const tp = cases.map(([mechanism, size, count], i) => {
-    const s = [...seconds[i]].sort((a, b) => a - b)[Math.floor(REPEAT / 2)];
-    return { mechanism, size: size === 64 ? '64 B' : '1 MiB', 'msgs/s': Math.round(count / s), 'GB/s': (count * size) / s / 1e9 };
+    const runs = seconds[i].map((r) => (typeof r === 'number' ? { s: r } : r)).sort((a, b) => a.s - b.s);
+    const mid = runs[Math.floor(REPEAT / 2)];
+    return {
+      mechanism,
+      size: size === 64 ? '64 B' : '1 MiB',
+      'msgs/s': Math.round(count / mid.s),
+      'GB/s': (count * size) / mid.s / 1e9,
+      'CPU µs/msg (both sides)': mid.cpuUs === undefined ? '' : mid.cpuUs.toFixed(2),
+    };
   });
   printTable(`One-way throughput (median of ${REPEAT} interleaved runs)`, tp, 2);
 }

@@ -22,6 +22,13 @@ export type ParsedOptions<S extends OptionsShape> = { [K in keyof S]?: S[K] exte
 /** Longest time any libipc interval or timeout may be, in ms: Node's timers treat more as 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+const knownKeys = new WeakMap<object, string[]>();
+
+function isEmpty(value: object): boolean {
+  for (const key in value) if (Object.prototype.hasOwnProperty.call(value, key)) return false;
+  return true;
+}
+
 function suggestion(key: string, known: string[]): string {
   if (known.length === 0) return 'this call takes no options';
   const near = closest(key, known);
@@ -40,7 +47,10 @@ export function parseOptions<S extends OptionsShape>(value: unknown, shape: S, w
     throw new InvalidArgumentError(`${what}: the shape must be an object of option schemas (from option.* or zod)`);
   }
   if (value === undefined || value === null) return {};
-  const known = Object.keys(shape);
+  // Hot paths (send, recv) pass an empty object most of the time: no work then.
+  if (typeof value === 'object' && isEmpty(value)) return {};
+  let known = knownKeys.get(shape);
+  if (known === undefined) knownKeys.set(shape, (known = Object.keys(shape)));
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidArgumentError(
       `${what} must be an object${known.length ? ` such as { ${known[0]}: … }` : ''}, got ${describeValue(value)}; pass options by name`,
