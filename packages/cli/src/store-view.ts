@@ -35,20 +35,25 @@ export function readStore(path: string): StoreView {
   }
   const store = new SqliteStore(path);
   try {
-    const snap = store.load();
-    const history = new SqliteHistorySink(store);
-    const now = Date.now();
-    const rows = snap.instances.map((i) => row(i, lastExit(history, i.name), path, now));
-    const owner = snap.owner;
-    return {
-      store: path,
-      manager: owner ? { pid: owner.pid, alive: isAlive(owner.pid, BigInt(owner.startTime)) } : null,
-      specs: snap.services.map((s) => s.spec),
-      rows,
-    };
+    return viewStore(store);
   } finally {
     store.close();
   }
+}
+
+/** The view of a store that is already open (the dashboard keeps one open and reads it again on each change). */
+export function viewStore(store: SqliteStore): StoreView {
+  const snap = store.load();
+  const history = new SqliteHistorySink(store);
+  const now = Date.now();
+  const rows = snap.instances.map((i) => row(i, lastExit(history, i.name), store.path, now));
+  const owner = snap.owner;
+  return {
+    store: store.path,
+    manager: owner ? { pid: owner.pid, alive: isAlive(owner.pid, BigInt(owner.startTime)) } : null,
+    specs: snap.services.map((s) => s.spec),
+    rows,
+  };
 }
 
 function row(i: StoredInstance, exit: HistoryEvent | undefined, store: string, now: number): ServiceRow {

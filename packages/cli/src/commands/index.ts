@@ -1,5 +1,6 @@
 import type { RegisterCommand } from '../command.js';
 import { registerCompletion } from './completion.js';
+import { registerDashboard } from './dashboard.js';
 import { registerGc } from './gc.js';
 import { registerLogs } from './logs.js';
 import { registerLs } from './ls.js';
@@ -17,5 +18,6 @@ export const commands: RegisterCommand[] = [
   registerRun,
   registerPs,
   registerLogs,
+  registerDashboard,
   registerCompletion,
 ];

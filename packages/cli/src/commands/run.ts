@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { type RegisterCommand, example, untilAborted } from '../command.js';
 import { loadConfig } from '../config/load-config.js';
+import { ControlServer } from '../control/control-server.js';
 import { EXIT } from '../errors.js';
 import { PlainView } from '../run/plain-view.js';
 import { RunSession } from '../run/session.js';
@@ -33,11 +34,17 @@ export const registerRun: RegisterCommand = (program, ctx) => {
       const config = loadConfig(file, { cwd: io.cwd, defaultLogs });
       const session = RunSession.open({ config, storePath, ephemeral, defaultLogs, runtimeDir: dir, record: selfRecord(config.file, storePath, ephemeral) });
       let view: RunView | undefined;
+      let control: ControlServer | undefined;
       try {
         const names = [...new Set([...session.names(), ...config.specs.flatMap((s) => (s.instances ? Array.from({ length: s.instances }, (_, i) => `${s.name}.${i}`) : [s.name]))])];
         view = io.stdout.isTTY ? new StatusTable(io, ctx.colors) : new PlainView(io, ctx.colors, names);
         const footer = () => (ctx.signal.aborted ? 'stopping (dependents first); Ctrl-C again to kill' : `libipc run ${file}: Ctrl-C stops everything`);
         const started = session.start(view, footer);
+        // After start(): it listens to the manager's first events in this tick. `libipc dashboard --store` asks
+        // this run to restart/stop services through a socket beside the store.
+        control = await ControlServer.listen(storePath, session.manager, { env: io.env, onRequest: (r) => view?.event('libipc', `dashboard asks: ${r.action} ${r.name}`) }).catch(
+          (err: Error) => void view?.event('libipc', `no dashboard control socket: ${err.message}`, 'warn'),
+        );
         // Ctrl-C while starting stops too: whatever started is stopped.
         await Promise.race([started.catch(() => undefined), untilAborted(ctx.signal)]);
         if (!ctx.signal.aborted) view.event('libipc', `all ${session.names().length} service(s) started; Ctrl-C stops them`);
@@ -54,6 +61,7 @@ export const registerRun: RegisterCommand = (program, ctx) => {
           view.event('libipc', 'everything stopped cleanly', 'good');
         }
       } finally {
+        await control?.close();
         view?.close();
         session.close();
       }

@@ -1,0 +1,114 @@
+// `libipc dashboard` in a real browser (Debian's headless Chromium): a ServiceGroup in a child process and a
+// `libipc run --store`; the page follows a SIGKILLed primary's failover live, and restarts a supervisor
+// service only with the token.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shmObjects, spawnNode, uniqueName, zombieChildren } from '../../../test/helpers.js';
+import { browserProfiles, launch } from './browser.js';
+import { type RunningDashboard, startDashboard } from './dashboard-support.js';
+import { FIXTURES, cli, libipc, running, start, tempDir } from './support.js';
+
+const OUTPUT = new URL('../test-output/', import.meta.url).pathname;
+const dir = tempDir();
+const seen = new Set<number>();
+afterAll(() => {
+  for (const pid of seen) if (running(pid)) process.kill(pid, 'SIGKILL');
+});
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launch();
+}, 15 * 60_000);
+afterAll(async () => {
+  await browser?.close();
+  expect(browserProfiles()).toEqual([]);
+});
+
+async function servicePid(env: Record<string, string>, store: string, name: string): Promise<number> {
+  const r = await cli(['ps', '--json', '--store', store], env);
+  expect(r.code, r.stderr).toBe(0);
+  const row = (JSON.parse(r.stdout) as Array<{ name: string; pid: number | null; state: string }>).find((x) => x.name === name)!;
+  expect(row.state).toBe('running');
+  seen.add(row.pid!);
+  return row.pid!;
+}
+
+describe('libipc dashboard in a browser', () => {
+  it('shows the primary, follows a failover live, and restarts a service only with the token', async () => {
+    const domain = uniqueName('dash');
+    const rt = join(dir, 'rt');
+    mkdirSync(rt);
+    const env = { LIBIPC_RUNTIME_DIR: rt };
+    const store = join(dir, 'services.db');
+    const host = spawnNode(`${FIXTURES}group-host.mjs`, [domain, 'grp'], {}, [], { underReaper: true });
+    const run = start(libipc('run', `${FIXTURES}dashboard.yaml`, '--store', store), { env });
+    let dashboard: RunningDashboard | undefined;
+    let page: Page | undefined;
+    try {
+      const first = await host.line('primary ');
+      const [, primary, primaryPid] = /^primary (\S+) (\d+)/.exec(first)!;
+      seen.add(Number(primaryPid));
+      await run.waitFor('all 2 service(s) started');
+      // No --token: the dashboard makes one and prints it.
+      dashboard = await startDashboard(['--store', store, '--domain', domain], env);
+      expect(dashboard.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(dashboard.token.length).toBeGreaterThanOrEqual(32);
+
+      page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(dashboard.url);
+      await page.locator('#link[data-state=live]').waitFor();
+      const card = page.locator(`[data-group="${domain}/grp"]`);
+      await expect.poll(() => card.locator('[data-field=primary]').textContent(), { timeout: 10_000 }).toBe(primary);
+      await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
+
+      // SIGKILL of the primary: the new one and the failover show within a second, pushed (no reload).
+      const other = primary === 'grp.0' ? 'grp.1' : 'grp.0';
+      const killedAt = Date.now();
+      process.kill(Number(primaryPid), 'SIGKILL');
+      await card.locator('[data-field=primary]', { hasText: other }).waitFor({ timeout: 5_000 });
+      const tookMs = Date.now() - killedAt;
+      expect(tookMs, 'failover shown on the page').toBeLessThan(1000);
+      await expect.poll(() => card.locator('[data-field=failover]').textContent(), { timeout: 2_000 }).toContain(`${primary} → ${other}`);
+      expect(await card.getAttribute('data-epoch')).toBe('2');
+      expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+      await page.locator('#events li[data-event=failover]').first().waitFor({ timeout: 2_000 });
+
+      // Restart without the token: refused (403), nothing restarts.
+      const web = page.locator('tr[data-service=web]');
+      const before = await servicePid(env, store, 'web');
+      await expect.poll(() => web.locator('[data-field=pid]').textContent(), { timeout: 5_000 }).toBe(String(before));
+      const refused = page.waitForResponse((r) => r.url().endsWith('/services/web/restart'));
+      await web.locator('button[data-action=restart]').click();
+      expect((await refused).status()).toBe(403);
+      await page.locator('#notice.error', { hasText: 'refused (403)' }).waitFor();
+      expect(await servicePid(env, store, 'web')).toBe(before);
+
+      // With the token (typed into the page): restarted, and the page shows the new pid without a reload.
+      await page.locator('#token').fill(dashboard.token);
+      const done = page.waitForResponse((r) => r.url().endsWith('/services/web/restart'));
+      await web.locator('button[data-action=restart]').click();
+      expect((await done).status()).toBe(200);
+      const after = await servicePid(env, store, 'web');
+      expect(after).not.toBe(before);
+      await web.locator('[data-field=pid]', { hasText: String(after) }).waitFor({ timeout: 5_000 });
+      await run.waitFor(/dashboard asks: restart web/);
+
+      await page.locator('#events li[data-event=restart]').first().waitFor();
+      mkdirSync(OUTPUT, { recursive: true });
+      await page.screenshot({ path: join(OUTPUT, 'dashboard.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await page?.close();
+      if (dashboard) expect(await dashboard.stop()).toBe(0);
+      run.child.kill('SIGINT');
+      await host.kill('SIGTERM');
+    }
+    expect(await run.exited).toBe(0);
+    expect(shmObjects(domain)).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
+  });
+});
