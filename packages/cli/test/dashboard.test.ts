@@ -151,7 +151,7 @@ describe('libipc dashboard: under abuse', () => {
     const Database = createRequire(import.meta.url)('better-sqlite3') as new (p: string) => { exec(s: string): void; close(): void };
     const holder = new Database(path);
     holder.exec('BEGIN EXCLUSIVE');
-    const d = await startDashboard(['--store', path]);
+    const d = await startDashboard(['--store', path, '--domain', uniqueName('lock')]);
     try {
       const t0 = Date.now();
       const s = await state(d.url);

@@ -1,5 +1,5 @@
 import { type RegistryChange, type RegistrySnapshot, ServiceRegistry, inspectRegistry } from '@libipc/registry';
-import { LibipcError } from '@libipc/shm';
+import { LibipcError, SharedMemory } from '@libipc/shm';
 import { registryDomains } from '../domains.js';
 import { startedAtMs } from '../proc.js';
 import type { DashboardState } from './dashboard-state.js';
@@ -21,6 +21,7 @@ const AFTER_DEATH_MS = [2, 10, 25, 50, 100, 200, 400, 800, 1500, 3000];
  */
 export class RegistrySource {
   private readonly registries = new Map<string, ServiceRegistry>();
+  private readonly watches = new Map<string, AbortController>();
   private readonly snapshots = new Map<string, RegistrySnapshot>();
   private readonly problems = new Map<string, string>();
   private readonly tasks: Array<Promise<void>> = [];
@@ -39,18 +40,20 @@ export class RegistrySource {
     if (this.domain !== undefined) {
       this.follow(this.domain); // created if it does not exist yet, as `libipc watch --domain` does
     } else {
+      // Found domains are read first, and joined only when someone uses them (see idle()).
       shm.on('name', (file: string) => {
         const m = DOMAIN_FILE.exec(file);
-        if (m) this.follow(m[1]!);
+        if (m) this.refresh(m[1]!);
       });
-      for (const d of registryDomains()) this.follow(d);
+      for (const d of registryDomains()) this.dirty.add(d);
+      this.flush();
     }
     this.publish();
   }
 
   /** Reads every domain again: heartbeats move without change events. */
   sample(): void {
-    for (const d of this.registries.keys()) this.dirty.add(d);
+    for (const d of [...this.registries.keys(), ...this.snapshots.keys()]) this.dirty.add(d);
     this.flush();
   }
 
@@ -65,11 +68,14 @@ export class RegistrySource {
 
   private follow(domain: string): void {
     if (this.registries.has(domain) || this.stop.signal.aborted) return;
+    // A domain found in /dev/shm is joined only while it exists: joining one that just went would create it.
+    if (this.domain === undefined && !SharedMemory.exists(domain, { kind: 'registry' })) return;
     let registry: ServiceRegistry;
     let changes: AsyncIterableIterator<RegistryChange>;
+    const watch = new AbortController();
     try {
       registry = new ServiceRegistry(domain);
-      changes = registry.watch({ signal: this.stop.signal });
+      changes = registry.watch({ signal: AbortSignal.any([this.stop.signal, watch.signal]) });
     } catch (err) {
       this.problems.set(domain, message(err));
       this.publish();
@@ -77,12 +83,13 @@ export class RegistrySource {
     }
     this.problems.delete(domain);
     this.registries.set(domain, registry);
+    this.watches.set(domain, watch);
     this.refresh(domain);
     this.tasks.push(
       (async () => {
         for await (const change of changes) this.onChange(domain, change);
       })().catch((err: unknown) => {
-        if (this.stop.signal.aborted) return;
+        if (this.stop.signal.aborted || watch.signal.aborted) return;
         this.problems.set(domain, `stopped watching: ${message(err)}`);
         this.publish();
       }),
@@ -103,7 +110,7 @@ export class RegistrySource {
     for (const ms of AFTER_DEATH_MS) {
       const t = setTimeout(() => {
         this.timers.delete(t);
-        if (this.registries.has(domain)) this.refresh(domain);
+        if (this.snapshots.has(domain)) this.refresh(domain);
       }, ms);
       t.unref();
       this.timers.add(t);
@@ -126,10 +133,18 @@ export class RegistrySource {
         try {
           snap = inspectRegistry(domain);
         } catch (err) {
-          this.problems.set(domain, message(err));
+          if (this.domain === undefined && err instanceof LibipcError && err.code === 'ERR_LIBIPC_NOT_FOUND') {
+            this.release(domain); // removed by its last user
+            this.snapshots.delete(domain);
+            this.problems.delete(domain);
+          } else {
+            this.problems.set(domain, message(err));
+          }
           continue;
         }
         this.problems.delete(domain);
+        if (this.idle(snap)) this.release(domain);
+        else if (!this.registries.has(domain)) this.follow(domain); // in use again
         this.snapshots.set(domain, snap);
         const at = Date.now();
         for (const e of snap.entries) if (!e.alive) this.tracker.noteDeath(domain, e.name, at);
@@ -148,11 +163,28 @@ export class RegistrySource {
     }
   }
 
+  /**
+   * Found in /dev/shm, and nobody else uses it any more: let it go, so that its last user's close can remove it
+   * (a dashboard must not keep dead domains alive). Still shown (read without joining) while it exists, and
+   * joined again when someone uses it.
+   */
+  private idle(snap: RegistrySnapshot): boolean {
+    if (this.domain !== undefined) return false;
+    return !snap.entries.some((e) => e.alive) && !snap.users.some((u) => u.alive && u.pid !== process.pid);
+  }
+
+  private release(domain: string): void {
+    this.watches.get(domain)?.abort();
+    this.watches.delete(domain);
+    this.registries.get(domain)?.close();
+    this.registries.delete(domain);
+  }
+
   private publish(): void {
     const domains: DomainView[] = [];
     const entries: EntryView[] = [];
     const groups: GroupView[] = [];
-    const names = [...new Set([...this.registries.keys(), ...this.problems.keys()])].sort();
+    const names = [...new Set([...this.registries.keys(), ...this.snapshots.keys(), ...this.problems.keys()])].sort();
     for (const domain of names) {
       const snap = this.snapshots.get(domain);
       domains.push({ domain, capacity: snap?.capacity ?? null, problem: this.problems.get(domain) ?? null });
