@@ -1,64 +1,19 @@
-import { closeSync, fstatSync, openSync, readSync, statSync, watch } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, watch } from 'node:fs';
+import { lastLogLines, type LogStream, logPaths } from '@libipc/supervisor';
 import { basename, dirname, join } from 'node:path';
 
 // Reading the log files a supervisor writes (dir/<name>.stdout.log and .stderr.log, rotated to .1 … .keep),
 // without a manager: the `libipc logs` side of @libipc/supervisor's logs option.
 
-export type Stream = 'stdout' | 'stderr';
+export type Stream = LogStream;
 
 export function logFile(dir: string, name: string, stream: Stream): string {
-  return join(dir, `${name}.${stream}.log`);
+  return logPaths(dir, name).file[stream];
 }
 
-/** The last `n` lines of one file, read backwards a block at a time (a huge log costs only what is shown). */
-function tail(path: string, n: number): string[] {
-  if (n === 0) return [];
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return [];
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const chunks: Buffer[] = [];
-    let pos = size;
-    let newlines = 0;
-    const block = Buffer.alloc(64 * 1024);
-    while (pos > 0 && newlines <= n) {
-      const len = Math.min(block.length, pos);
-      pos -= len;
-      const got = readSync(fd, block, 0, len, pos);
-      const part = Buffer.from(block.subarray(0, got));
-      for (const b of part) if (b === 10) newlines++;
-      chunks.unshift(part);
-    }
-    const lines = Buffer.concat(chunks).toString('utf8').split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    return lines.slice(-n);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The last `n` lines of a rotated log: the current file, then .1, .2, … while more are needed. */
+/** The last `n` lines of a rotated log: the current file, then .1, .2, … while more are needed (the supervisor's reader). */
 export function lastLines(path: string, n: number, keep = 1000): string[] {
-  let out: string[] = [];
-  for (let i = 0; i <= keep && out.length < n; i++) {
-    const f = i === 0 ? path : `${path}.${i}`;
-    if (i > 0 && !exists(f)) break;
-    out = [...tail(f, n - out.length), ...out];
-  }
-  return out;
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return lastLogLines(path, keep, n);
 }
 
 /** Lines of several logs merged by their ISO timestamp prefix (stable), keeping the last `n`. */

@@ -1,9 +1,9 @@
 import { EventEmitter, once } from 'node:events';
-import { type ExitStatus, ManagedProcess } from '@libipc/process';
+import { contractEnv, type ExitStatus, ManagedProcess } from '@libipc/process';
 import type { ServiceEntry, ServiceRegistry } from '@libipc/registry';
-import { IllegalStateError, isAlive, selfIdentity, watchExit } from '@libipc/shm';
+import { IllegalStateError, isAlive, watchExit } from '@libipc/shm';
 import { type GroupConfig, type ResolvedGroupConfig, resolveGroupConfig } from './config.js';
-import { ENV, instanceName } from './environment.js';
+import { instanceName } from './environment.js';
 
 export type Role = 'primary' | 'standby' | 'starting' | 'dead' | 'failed';
 
@@ -83,8 +83,7 @@ export class ServiceGroup extends EventEmitter {
     await this.stopLeftovers();
     // The host's own lease: members exit the moment this process dies (their pidfd watch is the back-up).
     this.guarded(() => this.registry.holdGroupLease(this.serviceName));
-    const me = selfIdentity();
-    for (let id = 0; id < this.config.replicas; id++) this.slots.push(this.createSlot(id, me));
+    for (let id = 0; id < this.config.replicas; id++) this.slots.push(this.createSlot(id));
     const results = await Promise.allSettled(this.slots.map((s) => s.proc.start()));
     if (this.state !== 'starting') return; // stop() was called meanwhile
     if (!this.slots.some((s) => s.role === 'standby')) {
@@ -147,7 +146,7 @@ export class ServiceGroup extends EventEmitter {
 
   // ---- internals ----
 
-  private createSlot(id: number, me: { pid: number; startTime: bigint }): Slot {
+  private createSlot(id: number): Slot {
     const c = this.config;
     const name = instanceName(c.serviceName, id);
     const proc = new ManagedProcess({
@@ -157,11 +156,7 @@ export class ServiceGroup extends EventEmitter {
       cwd: c.cwd,
       env: {
         ...c.env,
-        [ENV.domain]: this.registry.domain,
-        [ENV.service]: c.serviceName,
-        [ENV.instanceId]: String(id),
-        [ENV.parentPid]: String(me.pid),
-        [ENV.parentStart]: String(me.startTime),
+        ...contractEnv({ service: c.serviceName, instanceId: id, domain: this.registry.domain }),
       },
       restart: c.restart,
       readiness: { registered: name, domain: this.registry.domain },

@@ -8,3 +8,4 @@ export type { BackoffSpec } from './backoff.js';
 export { TRANSITIONS, type ProcessState, type Transition } from './state-machine.js';
 export { ManagedProcess, type ManagedProcessSpec, type ManagedProcessStatus, type Readiness } from './managed-process.js';
 export { resolveExecutable } from './resolve-executable.js';
+export { ENV, contractEnv, instanceName, readInstanceContext, type InstanceContext } from './environment.js';

@@ -1,15 +1,6 @@
-import { READY_FD_ENV } from '@libipc/process';
-import { selfIdentity } from '@libipc/shm';
+import { contractEnv, ENV } from '@libipc/process';
 
-/** DESIGN.md's environment contract between a host and the processes it starts. */
-export const ENV = {
-  domain: 'LIBIPC_DOMAIN',
-  service: 'LIBIPC_SERVICE',
-  instanceId: 'LIBIPC_INSTANCE_ID',
-  parentPid: 'LIBIPC_PARENT_PID',
-  parentStart: 'LIBIPC_PARENT_START',
-  readyFd: READY_FD_ENV,
-} as const;
+export { ENV };
 
 /**
  * A service's environment: the global env, under the spec's env, under the contract (which always wins).
@@ -20,15 +11,5 @@ export function serviceEnv(
   specEnv: Record<string, string>,
   contract: { service: string; instanceId: number; domain?: string },
 ): Record<string, string> {
-  const me = selfIdentity();
-  const env: Record<string, string> = {
-    ...globalEnv,
-    ...specEnv,
-    [ENV.service]: contract.service,
-    [ENV.instanceId]: String(contract.instanceId),
-    [ENV.parentPid]: String(me.pid),
-    [ENV.parentStart]: String(me.startTime),
-  };
-  if (contract.domain !== undefined) env[ENV.domain] = contract.domain;
-  return env;
+  return { ...globalEnv, ...specEnv, ...contractEnv(contract) };
 }

@@ -6,7 +6,7 @@ export { DependencyGraph } from './dependency-graph.js';
 export type { Store, StoreSnapshot, StoredService, StoredInstance, StoreOwner } from './store.js';
 export { JsonFileStore, JsonFileStore as JsonStore } from './json-store.js';
 export { JsonlHistorySink, JsonlHistorySink as JsonlSink, type HistorySink, type HistoryEvent, type HistoryEventType } from './history.js';
-export { LogReader } from './logs.js';
+export { LogReader, logPaths, lastLines as lastLogLines, type LogStream } from './logs.js';
 export { ENV } from './environment.js';
 export {
   LibipcError,
