@@ -97,6 +97,17 @@ describe('libipc dashboard in a browser', () => {
       await web.locator('[data-field=pid]', { hasText: String(after) }).waitFor({ timeout: 5_000 });
       await run.waitFor(/dashboard asks: restart web/);
 
+      // Stop, then Start: the button follows the state.
+      const stopped = page.waitForResponse((r) => r.url().endsWith('/services/web/stop'));
+      await web.locator('button[data-action=stop]').click();
+      expect((await stopped).status()).toBe(200);
+      await web.locator('[data-field=state]', { hasText: 'stopped' }).waitFor({ timeout: 5_000 });
+      const started = page.waitForResponse((r) => r.url().endsWith('/services/web/start'));
+      await web.locator('button[data-action=start]').click();
+      expect((await started).status()).toBe(200);
+      await web.locator('[data-field=state]', { hasText: 'running' }).waitFor({ timeout: 5_000 });
+      expect(await servicePid(env, store, 'web')).not.toBe(after);
+
       await page.locator('#events li[data-event=restart]').first().waitFor();
       mkdirSync(OUTPUT, { recursive: true });
       await page.screenshot({ path: join(OUTPUT, 'dashboard.png'), fullPage: true });

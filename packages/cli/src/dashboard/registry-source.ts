@@ -12,7 +12,7 @@ const DOMAIN_FILE = /^libipc\.registry\.([A-Za-z0-9._-]{1,63})$/;
  * A claimPrimary writes the group record without a change event, so after a death the record is read again a
  * few times: the new primary shows within milliseconds of its claim. Bounded: it stops after 3 s.
  */
-const AFTER_DEATH_MS = [2, 10, 25, 50, 100, 200, 400, 800, 1500, 3000];
+const AFTER_DEATH_MS = [1, 3, 6, 10, 20, 40, 80, 150, 300, 600, 1200, 3000];
 
 /**
  * Registry domains: each one joined and watched (registry `watch`: registrations, unregistrations and deaths as
