@@ -629,6 +629,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     expected_ = found_msg;
     ring_.receiver(row_)->cursor.store(q, std::memory_order_release);
     if (!ring_.lag_mode()) return false;
+    ring_.receiver(row_)->missed.fetch_add(missed, std::memory_order_relaxed);
     *out = Napi::Number::New(env, -2.0 - static_cast<double>(missed));
     return true;
   }
@@ -722,6 +723,8 @@ Napi::Object Layout(Napi::Env env) {
   set("receiverArmed", offsetof(Receiver, armed));
   set("receiverRow", sizeof(Receiver));
   set("receiverBell", offsetof(Receiver, bell));
+  set("receiverCursor", offsetof(Receiver, cursor));
+  set("receiverMissed", offsetof(Receiver, missed));
   set("receiverCount", kControlOffset + offsetof(Control, receiver_count));
   set("membership", kControlOffset + offsetof(Control, membership));
   set("sendLock", kControlOffset + offsetof(Control, send_lock));

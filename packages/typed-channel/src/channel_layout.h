@@ -66,7 +66,8 @@ struct alignas(64) Receiver {
   std::atomic<uint64_t> cursor;    // next slot this receiver reads
   std::atomic<uint32_t> bell;      // generation of this row's doorbell FIFO (bumped by each receiver taking the row)
   std::atomic<uint32_t> armed;     // 1: the receiver sleeps, counted in recv_sleepers; whoever swaps it to 0 uncounts it
-  uint64_t pad[5];
+  std::atomic<uint64_t> missed;    // messages this row's receiver missed ('lag' mode), for tools; written by the owner
+  uint64_t pad[4];
 };
 static_assert(sizeof(Receiver) == 64, "receiver row is one cache line");
 

@@ -19,6 +19,10 @@ export interface ChannelHandleInfo {
   alive: boolean;
   /** A receiver that counts for back-pressure. */
   active: boolean;
+  /** A receiver's unread slots (write cursor - its cursor). */
+  behind?: number;
+  /** A receiver's messages missed in 'lag' mode since it joined. */
+  missed?: bigint;
 }
 
 export interface ChannelSnapshot {
@@ -32,6 +36,10 @@ export interface ChannelSnapshot {
   handles: ChannelHandleInfo[];
   /** Messages sent so far. */
   messages: bigint;
+  /** How full the ring is for its slowest active receiver: 0 (all read) to 1 (full). */
+  fill: number;
+  /** Messages missed in 'lag' mode by the receivers attached now, in total. */
+  missed: bigint;
   /** Doorbell FIFOs present for this channel (file names in /dev/shm). */
   bells: string[];
   state: string;
@@ -73,6 +81,12 @@ export function inspectChannel(name: string): ChannelSnapshot {
         role: ROLES[identities.tag(row)] || 'unknown',
         alive: isAliveIdentity(id.pid, id.startTime),
         active: view.getUint32(base, true) === 1, // the row's first word
+        ...(identities.tag(row) === 2
+          ? {
+              behind: Math.max(0, Number(view.getBigUint64(layout.writeCursor, true) - view.getBigUint64(base + layout.receiverCursor, true))),
+              missed: view.getBigUint64(base + layout.receiverMissed, true),
+            }
+          : {}),
       });
     }
     return {
@@ -84,6 +98,8 @@ export function inspectChannel(name: string): ChannelSnapshot {
       maxMessageSize: view.getUint32(layout.maxMessage, true),
       handles,
       messages: view.getBigUint64(layout.nextMsg, true),
+      fill: Math.min(1, Math.max(0, ...handles.filter((h) => h.active && h.alive).map((h) => h.behind ?? 0)) / view.getUint32(layout.capacity, true)),
+      missed: handles.reduce((n, h) => n + (h.missed ?? 0n), 0n),
       state: header.state,
     };
   });

@@ -44,6 +44,8 @@ export interface ChannelLayout {
   receiverFlags: number;
   receiverRow: number;
   receiverBell: number;
+  receiverCursor: number;
+  receiverMissed: number;
   receiverArmed: number;
   type: number;
   onFull: number;

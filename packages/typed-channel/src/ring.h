@@ -94,6 +94,7 @@ class Ring {
     Receiver* r = receiver(row);
     r->bell.fetch_add(1);  // the caller has just (re)created the row's doorbell
     r->cursor.store(c_->write_cursor.load(std::memory_order_acquire), std::memory_order_relaxed);
+    r->missed.store(0, std::memory_order_relaxed);
     if (r->active.exchange(1, std::memory_order_acq_rel) == 0) c_->receiver_count.fetch_add(1);
   }
 

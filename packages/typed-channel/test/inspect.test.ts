@@ -29,3 +29,23 @@ describe('inspectChannel', () => {
     expect(() => inspectChannel(name)).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_NOT_FOUND' }));
   });
 });
+
+describe('inspectChannel: fill level and missed messages', () => {
+  it('reports how full the ring is for the slowest receiver and how many messages lagging receivers missed', () => {
+    const name = uniqueName('fill');
+    const tx = new Channel(name, { capacity: 8, onFull: 'lag' });
+    const rx = new Channel(name, { mode: 'receiver' });
+    try {
+      for (let i = 0; i < 6; i++) tx.trySend('x');
+      expect(inspectChannel(name)).toMatchObject({ fill: 6 / 8, missed: 0n });
+      for (let i = 0; i < 20; i++) tx.trySend('y');
+      expect(() => rx.tryRecv()).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_LAGGED' }));
+      const after = inspectChannel(name);
+      expect(after.missed).toBeGreaterThan(0n);
+      expect(after.handles.find((h) => h.role === 'receiver')!.missed).toBe(after.missed);
+    } finally {
+      tx.close();
+      rx.close();
+    }
+  });
+});

@@ -66,8 +66,8 @@ function view(name: string): ChannelView {
       receivers: receivers.length,
       activeReceivers: receivers.filter((h) => h.active).length,
       deadHandles: c.handles.length - live.length,
-      fill: null,
-      lagged: null,
+      fill: c.fill,
+      lagged: c.missed.toString(),
       problem: null,
     };
   } catch (err) {

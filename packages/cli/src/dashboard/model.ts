@@ -92,7 +92,7 @@ export interface ChannelView {
   deadHandles: number;
   /** Unread messages of the slowest receiver / capacity, and messages lagging receivers missed: inspectChannel does not report them yet. */
   fill: number | null;
-  lagged: number | null;
+  lagged: string | null;
   problem: string | null;
 }
 

@@ -153,7 +153,7 @@ function renderServices(sv) {
 function renderChannels(ch) {
   $('channel-count').textContent = `${ch.total} channel(s)${ch.total > ch.channels.length ? `, first ${ch.channels.length} shown` : ''}`;
   const rows = ch.channels.map((c) => {
-    const fill = c.fill === null ? h('td', { class: 'muted', title: 'not reported by inspectChannel yet' }, 'n/a') : h('td', {}, meter(c.fill), ` ${Math.round(c.fill * 100)}%`);
+    const fill = c.fill === null ? h('td', { class: 'muted', title: 'not reported' }, 'n/a') : h('td', {}, meter(c.fill), ` ${Math.round(c.fill * 100)}%`);
     return h(
       'tr',
       { 'data-channel': c.name },
