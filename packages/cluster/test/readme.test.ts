@@ -17,7 +17,7 @@ afterAll(async () => {
 it('the README example runs as written and leaves nothing behind', async () => {
   const example = readFileSync(new URL('../examples/two-nodes.mjs', import.meta.url), 'utf8');
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const block = readme.split('```js\n')[1]!.split('```')[0]!;
+  const block = /```js runnable file=two-nodes\.mjs[^\n]*\n([\s\S]*?)```/.exec(readme)![1]!; // the two-node example
   expect(example).toContain(block.trim());
   // Same code, pointed at the test's etcd instead of 127.0.0.1:2379; next to the package, so that
   // '@libipc/cluster' resolves to it.

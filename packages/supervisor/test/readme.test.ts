@@ -21,7 +21,7 @@ function startedBy(pid: number): number[] {
 describe('README', () => {
   it('its example is examples/quick-start.mjs, which runs, exits 0 and leaves no process behind', async () => {
     const readme = readFileSync(`${root}README.md`, 'utf8');
-    const block = /## Example\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    const block = /## Example\n[\s\S]*?```js[^\n]*\n([\s\S]*?)```/.exec(readme)![1]!;
     const file = readFileSync(`${root}examples/quick-start.mjs`, 'utf8');
     expect(file.endsWith(block)).toBe(true);
     expect(block.trim().split('\n').length).toBeLessThanOrEqual(13);
