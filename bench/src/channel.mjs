@@ -63,7 +63,7 @@ async function child() {
     process.send('ready');
     while (!stop) {
       for (let i = 0; i < 10_000; i++) {
-        const m = req.tryRecv({ copy: false });
+        const m = req.tryRecv();
         if (m) while (!rep.trySend(m));
       }
       await new Promise((r) => setImmediate(r)); // let the stop message in
@@ -199,7 +199,7 @@ async function channelSpinPeer(size) {
   return {
     trip() {
       while (!req.trySend(msg));
-      while (rep.tryRecv({ copy: false }) === undefined);
+      while (rep.tryRecv() === undefined);
     },
     async close() {
       c.send('stop');
@@ -448,7 +448,7 @@ async function roundTrips() {
       await portPeer(size),
     ]);
     rt.push(
-      row('Channel, both sides spinning (trySend / tryRecv in place)', spinning),
+      row('Channel, both sides spinning (trySend / tryRecv)', spinning),
       row('Channel, receiver active (await send / recv, spinUs 1000)', active),
       row('Channel, receiver asleep (spinUs 0)', asleep),
       row('Unix socket (net)', sock),

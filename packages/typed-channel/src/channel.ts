@@ -148,7 +148,7 @@ interface Resolved {
 export const CHANNEL_OPTIONS = {
   mode: option.oneOf('sender', 'receiver'),
   capacity: option.int(1, 1 << 20),
-  slotSize: option.int(64, MiB),
+  slotSize: option.int(64, 1 << 30),
   maxMessageSize: option.int(0, 2 ** 31 - 1),
   spinUs: option.number(0, 1_000_000),
   onFull: option.oneOf('wait', 'lag'),
@@ -453,9 +453,9 @@ abstract class ChannelBase {
   }
 
   /** A message if one is here now, else undefined (throws LaggedError like recv). `{ copy: false }`: see recv. */
-  tryRecv(opts: { copy?: boolean } = {}): Uint8Array | undefined {
+  tryRecv(opts?: { copy?: boolean }): Uint8Array | undefined {
     this.#checkRecv();
-    const inPlace = this.#inPlace(parseOptions(opts, TRY_RECV_OPTIONS, 'tryRecv options').copy);
+    const inPlace = opts === undefined ? false : this.#inPlace(parseOptions(opts, TRY_RECV_OPTIONS, 'tryRecv options').copy);
     return this.#take(0, inPlace);
   }
 
@@ -637,7 +637,7 @@ abstract class ChannelBase {
   }
 
   #take(spinUs: number, inPlace = false): Uint8Array | undefined {
-    this.#throwPendingLag();
+    if (this.#pendingLag !== 0) this.#throwPendingLag();
     this.#roomInSlab();
     const r = this.#core.recv(spinUs, this.#slab, this.#slabOffset, inPlace);
     if (typeof r !== 'number') return r;
