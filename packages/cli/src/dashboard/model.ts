@@ -90,7 +90,7 @@ export interface ChannelView {
   receivers: number;
   activeReceivers: number;
   deadHandles: number;
-  /** Unread messages of the slowest receiver / capacity, and messages lagging receivers missed: inspectChannel does not report them yet. */
+  /** Unread messages of the slowest live receiver / capacity, and messages the attached receivers missed in 'lag' mode (null when the channel could not be read). */
   fill: number | null;
   lagged: string | null;
   problem: string | null;
