@@ -189,10 +189,13 @@ describe('ServiceRegistry', () => {
       size: 65536,
       init: (m) => new DataView(m.buffer).setUint32(128, 0xffffffff, true),
     });
-    expect(() => new ServiceRegistry(bent)).toThrow(incompatible);
-    expect(() => new ServiceRegistry(bent)).toThrow(/corrupt/);
-    SharedMemory.unlink(bent, { kind: 'registry' });
-    seg.mem.close();
+    try {
+      expect(() => new ServiceRegistry(bent)).toThrow(incompatible);
+      expect(() => new ServiceRegistry(bent)).toThrow(/corrupt/);
+    } finally {
+      SharedMemory.unlink(bent, { kind: 'registry' });
+      seg.mem.close();
+    }
     expect(shmObjects(v2).concat(shmObjects(garbage), shmObjects(bent))).toEqual([]);
   });
 
