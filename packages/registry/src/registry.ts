@@ -152,6 +152,8 @@ export class ServiceRegistry {
   private readonly lockTimeoutMs: number;
   /** Slots this handle registered, for the lock-free heartbeat's fast path. */
   private readonly mine = new Map<string, { slot: number; generation: number }>();
+  /** The change sequence number at which `mine` was last checked against the table (see #dropRemovedLeases). */
+  #leasesCheckedAt = -1;
   private closed = false;
 
   constructor(domain = 'default', opts: RegistryOptions = {}) {
@@ -274,7 +276,8 @@ export class ServiceRegistry {
     return this.#locked((t) => {
       const { slot } = t.findSlot(key);
       if (slot < 0) return undefined;
-      if (t.isSlotAlive(slot)) return t.read(slot);
+      const liveness = t.liveness(slot);
+      if (liveness !== 'dead') return t.read(slot, liveness === 'leased');
       t.remove(slot, 'removed-dead');
       return undefined;
     });
@@ -613,6 +616,10 @@ export class ServiceRegistry {
    * used again (a slot whose lease a live thread holds is never reused). Caller holds the lock.
    */
   #dropRemovedLeases(): void {
+    // Only a published change (every removal is one) can have removed an entry of ours since the last look.
+    const seq = this.table.seq();
+    if (seq === this.#leasesCheckedAt) return;
+    this.#leasesCheckedAt = seq;
     for (const [name, { slot, generation }] of this.mine) {
       if (this.table.state(slot) === LIVE && this.table.generation(slot) === generation && this.table.nameIs(slot, nameKey(name))) continue;
       this.mem.handle.leaseRelease(this.table.leaseOffset(slot));
@@ -624,12 +631,13 @@ export class ServiceRegistry {
     const entries: ServiceEntry[] = [];
     const seen = new Map<number, bigint | undefined>();
     for (const slot of t.liveSlots(prefix)) {
-      if (!t.isSlotAlive(slot, seen)) {
+      const liveness = t.liveness(slot, seen);
+      if (liveness === 'dead') {
         t.remove(slot, 'removed-dead');
         continue;
       }
       try {
-        entries.push(t.read(slot));
+        entries.push(t.read(slot, liveness === 'leased'));
       } catch (err) {
         // A corrupt entry is left out of lists (find() of its name reports it as ERR_LIBIPC_INCOMPATIBLE).
         if (!(err instanceof IncompatibleError)) throw err;

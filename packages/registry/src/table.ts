@@ -151,18 +151,27 @@ export class RegistryTable {
    * start times read during one operation, so a list of many entries of one process reads /proc once.
    */
   isSlotAlive(slot: number, seen?: Map<number, bigint | undefined>): boolean {
+    return this.liveness(slot, seen) !== 'dead';
+  }
+
+  /** As isSlotAlive, telling too whether a held lease says so ('leased'), so a caller need not read the lease again. */
+  liveness(slot: number, seen?: Map<number, bigint | undefined>): 'leased' | 'alive' | 'dead' {
     const at = this.entryOffset(slot);
     const pid = this.view.getUint32(at + E_PID, true);
     const startTime = this.view.getBigUint64(at + E_START, true);
-    if (pid === 0 || pid > MAX_PID) return false; // not a pid: a corrupt entry is a dead one
+    if (pid === 0 || pid > MAX_PID) return 'dead'; // not a pid: a corrupt entry is a dead one
     // The lease first: the kernel breaks it as its thread starts to die, long before /proc says so.
     const lease = this.leaseState(slot);
-    if (lease === 'owner-died') return false;
-    if (lease === 'held') return true;
-    if (pid === process.pid) return startTime === selfIdentity().startTime;
-    if (!seen) return isAlive(pid, startTime);
-    if (!seen.has(pid)) seen.set(pid, processIdentity(pid)?.startTime);
-    return seen.get(pid) === startTime;
+    if (lease === 'owner-died') return 'dead';
+    if (lease === 'held') return 'leased';
+    let alive: boolean;
+    if (pid === process.pid) alive = startTime === selfIdentity().startTime;
+    else if (!seen) alive = isAlive(pid, startTime);
+    else {
+      if (!seen.has(pid)) seen.set(pid, processIdentity(pid)?.startTime);
+      alive = seen.get(pid) === startTime;
+    }
+    return alive ? 'alive' : 'dead';
   }
 
   /**
@@ -210,12 +219,13 @@ export class RegistryTable {
     this.mem.handle.leaseRelease(this.leaseOffset(slot));
   }
 
-  read(slot: number): ServiceEntry {
-    return this.decode(this.entryOffset(slot), true);
+  /** The entry in `slot`; `leased` when the caller already read its lease (a lease check may read /proc). */
+  read(slot: number, leased: boolean = this.leaseState(slot) === 'held'): ServiceEntry {
+    return this.decode(this.entryOffset(slot), leased);
   }
 
   /** Reads an entry, checking every field read from shared memory; IncompatibleError when one is out of range. */
-  private decode(at: number, withLease = false): ServiceEntry {
+  private decode(at: number, leased?: boolean): ServiceEntry {
     const heartbeat = Number(Atomics.load(this.wide, (at + E_HEARTBEAT) >> 3) & HEARTBEAT_MS_MASK);
     const metaLength = this.view.getUint32(at + E_META_LENGTH, true);
     const name = this.readName(at + E_NAME);
@@ -235,7 +245,7 @@ export class RegistryTable {
       registeredAt: new Date(this.view.getFloat64(at + E_REGISTERED_AT, true)),
     };
     if (heartbeat !== 0) entry.heartbeatAt = new Date(heartbeat);
-    if (withLease) entry.leased = this.mem.handle.leaseState(at + E_LEASE) === 'held';
+    if (leased !== undefined) entry.leased = leased;
     if (metaLength !== 0) entry.meta = this.bytes.toString('utf8', at + E_META, at + E_META + metaLength - 1);
     return entry;
   }

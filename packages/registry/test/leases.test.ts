@@ -14,6 +14,22 @@ describe('death leases in the registry', () => {
     expect(r.isAlive(r.find('self')!)).toBe(true);
   });
 
+  it('an entry of ours removed by another process: its slot stays taken until our handle lets go of the lease', async () => {
+    const domain = uniqueName('lr');
+    const ours = openRegistry(domain, { capacity: 1 });
+    ours.register('x', 'c', 'r');
+    ours.find('x'); // a look after our own change: the next one must still notice the other process's removal
+    const remover = startChild('unregister.mjs', [domain, 'x']);
+    expect(await remover.line('unregistered')).toBe('unregistered x');
+    expect((await remover.exited).code).toBe(0);
+    // The only slot's memory is still on this thread's robust list (ours holds the lease): never reused under it.
+    const other = openRegistry(domain);
+    expect(() => other.register('y', 'c', 'r')).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_REGISTRY_FULL' }));
+    expect(ours.find('x')).toBeUndefined(); // any call of ours notices the removal and releases the lease
+    expect(other.register('y', 'c', 'r')).toBe(true);
+    expect(other.find('y')!.leased).toBe(true);
+  });
+
   it('waitForDeath: a SIGKILLed 200 MB registrant is known dead from its lease before its exit event', async () => {
     const domain = uniqueName('ld');
     const r = openRegistry(domain);
