@@ -54,6 +54,19 @@ enum class LeaseState { Free, Held, Released, OwnerDied };
 
 inline int current_tid() { return static_cast<int>(syscall(SYS_gettid)); }
 
+// The calling thread's tid and start time. Read from /proc once per thread (a thread keeps both for life); a new tid
+// (a forked child's thread) reads again.
+inline const ProcessIdentity& current_thread_identity() {
+  thread_local ProcessIdentity cached{0, 0};
+  const int tid = current_tid();
+  if (cached.pid != tid || cached.start_time == 0) {
+    ProcessIdentity id{tid, 0};
+    read_process_identity(tid, &id);
+    cached = id;
+  }
+  return cached;
+}
+
 // Where this C library keeps the lock word of a robust mutex: found once by locking one and looking for our tid.
 inline uint32_t lease_word_offset() {
   static const uint32_t offset = [] {
@@ -132,8 +145,7 @@ class Lease {
     if (err == EOWNERDEAD) err = pthread_mutex_consistent(m);
     if (err != 0) return err;
     const ProcessIdentity& self = self_identity();
-    ProcessIdentity thread{current_tid(), 0};
-    read_process_identity(thread.pid, &thread);
+    const ProcessIdentity& thread = current_thread_identity();
     meta_->pid = static_cast<uint32_t>(self.pid);
     meta_->tid = static_cast<uint32_t>(thread.pid);
     meta_->tid_start = thread.start_time;
