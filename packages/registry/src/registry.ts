@@ -151,7 +151,8 @@ export class ServiceRegistry {
   private readonly userSlot: number;
   private readonly lockTimeoutMs: number;
   /** Slots this handle registered, for the lock-free heartbeat's fast path. */
-  private readonly mine = new Map<string, { slot: number; generation: number }>();
+  /** Entries this handle registered: where they are, and their name field (so checks allocate nothing). */
+  private readonly mine = new Map<string, { slot: number; generation: number; key: Buffer; leased: boolean }>();
   /** The change sequence number at which `mine` was last checked against the table (see #dropRemovedLeases). */
   #leasesCheckedAt = -1;
   private closed = false;
@@ -248,7 +249,7 @@ export class ServiceRegistry {
       // our own) has none, and its liveness is the process identity alone.
       const generation = t.write(free, { name, controlChannel, replyChannel, pid: who.pid, startTime: who.startTime, meta }, o.pid === undefined);
       t.emitRegistered(free);
-      this.mine.set(name, { slot: free, generation });
+      this.mine.set(name, { slot: free, generation, key, leased: o.pid === undefined });
       return true;
     });
   }
@@ -323,7 +324,7 @@ export class ServiceRegistry {
       const generation = this.table.generation(slot);
       if (this.table.pidOf(slot) !== process.pid || !this.table.nameIs(slot, key)) continue;
       if (this.table.stamp(slot, generation, now)) {
-        this.mine.set(name, { slot, generation });
+        this.mine.set(name, { slot, generation, key, leased: true }); // maybe: releasing a lease we do not hold is a no-op
         return;
       }
     }
@@ -620,8 +621,9 @@ export class ServiceRegistry {
     const seq = this.table.seq();
     if (seq === this.#leasesCheckedAt) return;
     this.#leasesCheckedAt = seq;
-    for (const [name, { slot, generation }] of this.mine) {
-      if (this.table.state(slot) === LIVE && this.table.generation(slot) === generation && this.table.nameIs(slot, nameKey(name))) continue;
+    for (const [name, { slot, generation, key, leased }] of this.mine) {
+      // An entry without a lease holds nothing here; heartbeat() drops its record when it finds it gone.
+      if (!leased || (this.table.state(slot) === LIVE && this.table.generation(slot) === generation && this.table.nameIs(slot, key))) continue;
       this.mem.handle.leaseRelease(this.table.leaseOffset(slot));
       this.mine.delete(name);
     }
