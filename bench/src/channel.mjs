@@ -8,12 +8,14 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Channel } from '@libipc/typed-channel';
+import { Channel, packMessages } from '@libipc/typed-channel';
 import { machine, printTable, summarize } from './stats.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5000);
 const WARMUP = 300;
 const SMALL_COUNT = Number(process.env.BENCH_SMALL ?? 200_000);
+// Batched rows move more messages: at millions per second, 200 000 would time mostly the start.
+const BATCHED_COUNT = SMALL_COUNT * 10;
 const LARGE_COUNT = Number(process.env.BENCH_LARGE ?? 300);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const MiB = 1024 * 1024;
@@ -31,6 +33,21 @@ function frames(onFrame) {
       const len = pending.readUInt32LE(off);
       if (pending.length - off - 4 < len) break;
       onFrame(pending.subarray(off + 4, off + 4 + len));
+      off += 4 + len;
+    }
+    pending = pending.subarray(off);
+  };
+}
+/** Like frames(), but only counts frames: no view of each one is made. */
+function walkFrames(onFrame) {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let off = 0;
+    while (pending.length - off >= 4) {
+      const len = pending.readUInt32LE(off);
+      if (pending.length - off - 4 < len) break;
+      onFrame();
       off += 4 + len;
     }
     pending = pending.subarray(off);
@@ -83,7 +100,8 @@ async function child() {
     process.send({ got, bytes });
     ch.close();
   } else if (role === 'chan-batch-sink') {
-    // recvMany: every message available in one call; `inplace` reads one-slot messages in place (no copy).
+    // recvMany: every message available in one call; `inplace` reads one-slot messages in place (no copy);
+    // `packed` takes packed batches (recvPacked: no JS value per message).
     const [name, count, inplace] = args;
     const ch = new Channel(name, { mode: 'receiver', spinUs: 200 });
     process.send('ready');
@@ -91,7 +109,12 @@ async function child() {
     let bytes = 0;
     const cpu0 = process.cpuUsage();
     while (got < Number(count)) {
-      if (inplace === '1') {
+      if (inplace === 'packed') {
+        const batch = ch.tryRecvPacked(4096);
+        const b = batch.offsets.length > 1 ? batch : await ch.recvPacked(4096);
+        got += b.offsets.length - 1;
+        bytes += b.data.length;
+      } else if (inplace === '1') {
         const m = ch.tryRecv({ copy: false }) ?? (await ch.recv({ copy: false }));
         got++;
         bytes += m.length;
@@ -114,18 +137,16 @@ async function child() {
     server.listen(args[0], () => process.send('ready'));
     process.on('message', () => process.exit(0));
   } else if (role === 'socket-sink') {
-    const [path, count] = args;
+    // `walk`: the least a socket reader can do per message — step over length prefixes, no view per frame
+    // (what recvPacked gives a channel reader).
+    const [path, count, walk] = args;
     let got = 0;
     let cpu0;
-    const server = net.createServer((s) =>
-      s.on(
-        'data',
-        frames(() => {
-          cpu0 ??= process.cpuUsage();
-          if (++got === Number(count)) process.send({ got, cpu: process.cpuUsage(cpu0) });
-        }),
-      ),
-    );
+    const onFrame = () => {
+      cpu0 ??= process.cpuUsage();
+      if (++got === Number(count)) process.send({ got, cpu: process.cpuUsage(cpu0) });
+    };
+    const server = net.createServer((s) => s.on('data', walk === '1' ? walkFrames(onFrame) : frames(onFrame)));
     server.listen(path, () => process.send('ready'));
     process.on('message', () => process.exit(0));
   } else if (role === 'ipc-echo') {
@@ -292,18 +313,28 @@ async function channelThroughput(size, count, opts = {}) {
   return s;
 }
 
-/** sendMany batches of `batch` messages into a recvMany receiver (or, with inPlace, an in-place reader). */
-async function channelBatchThroughput(size, count, opts = {}, { batch = 256, inPlace = false } = {}) {
+/**
+ * sendMany batches of `batch` messages into a recvMany receiver (or, with inPlace, an in-place reader); with
+ * packed, sendPacked batches into a recvPacked receiver.
+ */
+async function channelBatchThroughput(size, count, opts = {}, { batch = 256, inPlace = false, packed = false } = {}) {
   const name = `bench-tpb-${process.pid}-${size}`;
   const ch = new Channel(name, opts);
-  const c = await startChild('chan-batch-sink', name, String(count), inPlace ? '1' : '0');
+  const c = await startChild('chan-batch-sink', name, String(count), packed ? 'packed' : inPlace ? '1' : '0');
   await ch.waitForRecv(1);
   const msg = Buffer.alloc(size, 2);
   const messages = Array.from({ length: batch }, () => msg);
+  const block = packMessages(messages);
   const done = once(c, 'message');
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let sent = 0; sent < count; ) {
+    if (packed) {
+      const part = count - sent >= batch ? block : { data: block.data, offsets: block.offsets.subarray(0, count - sent + 1) };
+      const n = ch.trySendPacked(part);
+      sent += n > 0 ? n : await ch.sendPacked({ data: part.data, offsets: part.offsets.subarray(0, 2) });
+      continue;
+    }
     const list = count - sent >= batch ? messages : messages.slice(0, count - sent);
     const n = ch.trySendMany(list);
     sent += n > 0 ? n : await ch.sendMany(list.slice(0, 1));
@@ -317,10 +348,10 @@ async function channelBatchThroughput(size, count, opts = {}, { batch = 256, inP
 }
 
 /** The socket with the same batching: frames written `batch` at a time in one write, read many per 'data'. */
-async function socketBatchThroughput(size, count, batch = 256) {
+async function socketBatchThroughput(size, count, { batch = 256, walk = false } = {}) {
   const path = `/tmp/libipc-bench-tpb-${process.pid}.sock`;
   rmSync(path, { force: true });
-  const c = await startChild('socket-sink', path, String(count));
+  const c = await startChild('socket-sink', path, String(count), walk ? '1' : '0');
   const sock = net.connect(path);
   await once(sock, 'connect');
   const chunk = Buffer.concat(Array.from({ length: batch }, () => frame(Buffer.alloc(size, 2))).flat());
@@ -462,8 +493,10 @@ async function roundTrips() {
 async function throughputs() {
   // Each mechanism runs REPEAT times, the runs interleaved; the table shows the median run.
   const cases = [
-    ['Channel, batched (sendMany 256 → recvMany)', 64, SMALL_COUNT, (size, count) => channelBatchThroughput(size, count, { capacity: 4096, slotSize: 128 })],
-    ['Unix socket (net), batched (256 frames per write)', 64, SMALL_COUNT, (size, count) => socketBatchThroughput(size, count)],
+    ['Channel, packed batches (sendPacked 256 → recvPacked)', 64, BATCHED_COUNT, (size, count) => channelBatchThroughput(size, count, { capacity: 4096, slotSize: 128 }, { packed: true })],
+    ['Unix socket (net), batched, frames only counted (no view each)', 64, BATCHED_COUNT, (size, count) => socketBatchThroughput(size, count, { walk: true })],
+    ['Channel, batched (sendMany 256 → recvMany)', 64, BATCHED_COUNT, (size, count) => channelBatchThroughput(size, count, { capacity: 4096, slotSize: 128 })],
+    ['Unix socket (net), batched (256 frames per write, a view each)', 64, BATCHED_COUNT, (size, count) => socketBatchThroughput(size, count)],
     ['Channel (defaults)', 64, SMALL_COUNT, channelThroughput],
     ['Unix socket (net)', 64, SMALL_COUNT, socketThroughput],
     ['process.send', 64, SMALL_COUNT, ipcThroughput],

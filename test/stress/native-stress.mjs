@@ -93,6 +93,27 @@ const scenarios = {
     }
     return { code: 0 };
   },
+  /** Batches: 4 senders (array and packed batches, sizes 0..9,000) into 2 receivers (recvMany and recvPacked). */
+  async batches(round) {
+    const name = unique('b');
+    const channel = { capacity: 32 };
+    const recv = [false, true].map((packed) =>
+      run([fixture('typed-channel', 'batch-receiver.mjs'), JSON.stringify({ name, senders: 4, channel, packed, max: 7 + round % 50 })]),
+    );
+    const sizes = [0, 1, 64, 4127, 4129, 9000, 300];
+    const send = Array.from({ length: 4 }, (_, id) =>
+      run([fixture('typed-channel', 'batch-sender.mjs'), JSON.stringify({ name, id, batches: 40, batch: 1 + ((round + id) % 20), sizes, waitRecv: 2, channel, packed: id % 2 === 1 })]),
+    );
+    const all = await Promise.all([...recv, ...send]);
+    const bad = all.find((r) => r.code !== 0 || r.hung);
+    if (bad) return bad;
+    const want = [0, 1, 2, 3].reduce((n, id) => n + 40 * (1 + ((round + id) % 20)), 0);
+    for (const r of all.slice(0, 2)) {
+      const res = JSON.parse(r.out.split('\n').find((l) => l.startsWith('result ')).slice(7));
+      if (res.errors.length || res.got !== want) return { code: 0, failed: `batch receiver got ${res.got}/${want}, errors ${res.errors.slice(0, 3)}` };
+    }
+    return { code: 0 };
+  },
   /** Random bytes flipped in live channel and registry segments while they are used. */
   async fuzz() {
     const rs = await Promise.all([

@@ -28,6 +28,7 @@ import {
 } from '@libipc/shm';
 import { readdirSync, unlinkSync } from 'node:fs';
 import { type ChannelLayout, native, type NativeChannelCore, type NativeDoorbell, SendStatus } from './native.js';
+import { checkPacked, type PackedMessages } from './packed.js';
 
 export type Mode = 'sender' | 'receiver';
 export type OnFull = 'wait' | 'lag';
@@ -161,8 +162,9 @@ const SEND_OPTIONS = { timeoutMs: option.ms(0, MAX_TIMER_MS, { infinite: true })
 const RECV_OPTIONS = { ...SEND_OPTIONS, copy: option.boolean() };
 const TRY_RECV_OPTIONS = { copy: option.boolean() };
 const WAIT_FOR_RECV_OPTIONS = SEND_OPTIONS;
-/** Most messages one recvMany call returns (default 64 per call). */
+/** Most messages one recvMany or recvPacked call returns. */
 const MAX_BATCH = 65_536;
+const emptyPacked = (): PackedMessages => ({ data: new Uint8Array(0), offsets: Uint32Array.of(0) });
 
 /** The explicitly given options (absent, undefined and null alike mean "default"), checked. */
 export function parseChannelOptions(opts: unknown): Partial<ChannelOptions> {
@@ -220,7 +222,8 @@ abstract class ChannelBase {
   #bell: NativeDoorbell | undefined;
   #bellWaiting: ((outcome: 'ok' | 'timed-out' | 'closed') => void) | undefined;
   #slabOffset = 0;
-  #pendingLag = 0;
+  #starts = new Uint32Array(0);
+  #lengths = new Uint32Array(0);
   #sendTail: Promise<unknown> | undefined;
   #recvTail: Promise<unknown> | undefined;
 
@@ -417,21 +420,40 @@ abstract class ChannelBase {
     this.#checkRecv();
     const limit = checkInt(max, 'max', 1, MAX_BATCH);
     const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'recvMany options').timeoutMs);
-    const take = (spinUs: number) => {
-      const batch = this.#takeMany(spinUs, limit);
-      return batch.length > 0 ? batch : undefined;
-    };
-    if (this.#recvTail === undefined) {
-      const batch = take(this.spinUs);
-      if (batch !== undefined || timeout === 0) return batch ?? [];
-    }
-    return (await this.#queueRecv(timeout, take)) ?? [];
+    return (await this.#recvBatch(timeout, (spinUs) => this.#takeMany(spinUs, limit))) ?? [];
   }
 
   /** Every message available now, up to `max` (default 64), without waiting (throws LaggedError like recv). */
   tryRecvMany(max = 64): Uint8Array[] {
     this.#checkRecv();
-    return this.#takeMany(0, checkInt(max, 'max', 1, MAX_BATCH));
+    return this.#takeMany(0, checkInt(max, 'max', 1, MAX_BATCH)) ?? [];
+  }
+
+  /**
+   * Like recvMany, but the batch comes packed: the messages one after another in one buffer, their boundaries in
+   * a Uint32Array (see PackedMessages) — one native call and two JS objects per batch, none per message. Waits
+   * until at least one message arrives; an empty batch (offsets [0]) on timeout or close.
+   */
+  async recvPacked(max = 1024, opts: Omit<RecvOptions, 'copy'> = {}): Promise<PackedMessages> {
+    this.#checkRecv();
+    const limit = checkInt(max, 'max', 1, MAX_BATCH);
+    const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'recvPacked options').timeoutMs);
+    return (await this.#recvBatch(timeout, (spinUs) => this.#takePacked(spinUs, limit))) ?? emptyPacked();
+  }
+
+  /** The messages available now, up to `max` (default 1024), packed (see recvPacked); never waits. */
+  tryRecvPacked(max = 1024): PackedMessages {
+    this.#checkRecv();
+    return this.#takePacked(0, checkInt(max, 'max', 1, MAX_BATCH)) ?? emptyPacked();
+  }
+
+  /** A batch now (spinning first) or, queued behind earlier receives of this handle, once one arrives. */
+  async #recvBatch<T>(timeout: number, take: (spinUs: number) => T | undefined): Promise<T | undefined> {
+    if (this.#recvTail === undefined) {
+      const batch = take(this.spinUs);
+      if (batch !== undefined || timeout === 0) return batch;
+    }
+    return this.#queueRecv(timeout, take);
   }
 
   /** Queues a waiting receive behind earlier ones of this handle (receives of one handle settle in call order). */
@@ -468,19 +490,12 @@ abstract class ChannelBase {
   async sendMany(messages: ReadonlyArray<Uint8Array | string>, opts: SendOptions = {}): Promise<number> {
     const list = this.#checkBatch(messages);
     const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'sendMany options').timeoutMs);
-    const deadline = performance.now() + timeout;
-    let sent = 0;
-    if (this.#sendTail === undefined) {
-      this.#maybeReap();
-      const n = this.#core.trySendMany(list, this.#receives ? 1 : 0, this.spinUs);
-      if (n === -1) return 0;
-      if (n > 0) sent = n;
-    }
-    for (; sent < list.length; sent++) {
-      const left = Math.max(0, deadline - performance.now());
-      if (!(await this.send(list[sent]!, { timeoutMs: timeout === Infinity ? Infinity : left }))) break;
-    }
-    return sent;
+    return this.#sendBatched(
+      list.length,
+      timeout,
+      (from) => this.#core.trySendMany(from === 0 ? list : list.slice(from), this.#receives ? 1 : 0, this.spinUs),
+      (i) => list[i]!,
+    );
   }
 
   /** Sends what it can of the batch right now (a prefix, under one lock, one wake-up); returns how many. */
@@ -489,6 +504,53 @@ abstract class ChannelBase {
     if (this.#sendTail !== undefined) return 0;
     this.#maybeReap();
     return Math.max(0, this.#core.trySendMany(list, this.#receives ? 1 : 0, 0));
+  }
+
+  /**
+   * Sends a packed batch (see packMessages and PackedMessages) with sendMany's guarantees: the batch crosses into
+   * the native core as one buffer and one Uint32Array, not as a value per message. Resolves how many were sent.
+   */
+  async sendPacked(batch: PackedMessages, opts: SendOptions = {}): Promise<number> {
+    const { data, offsets } = this.#checkPackedSend(batch);
+    const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'sendPacked options').timeoutMs);
+    return this.#sendBatched(
+      offsets.length - 1,
+      timeout,
+      (from) => this.#core.trySendPacked(data, from === 0 ? offsets : offsets.subarray(from), this.#receives ? 1 : 0, this.spinUs),
+      (i) => data.subarray(offsets[i]!, offsets[i + 1]!),
+    );
+  }
+
+  /** Sends what it can of a packed batch right now (a prefix, under one lock, one wake-up); returns how many. */
+  trySendPacked(batch: PackedMessages): number {
+    const { data, offsets } = this.#checkPackedSend(batch);
+    if (this.#sendTail !== undefined) return 0;
+    this.#maybeReap();
+    return Math.max(0, this.#core.trySendPacked(data, offsets, this.#receives ? 1 : 0, 0));
+  }
+
+  /**
+   * The batch sends: as many as go now under one lock (`tryFrom(i)` sends from message i on); when the ring is
+   * full, the lock busy or a message must stream, that message goes like send() and the batch resumes after it.
+   */
+  async #sendBatched(count: number, timeout: number, tryFrom: (from: number) => number, message: (i: number) => Uint8Array): Promise<number> {
+    const deadline = performance.now() + timeout;
+    let sent = 0;
+    while (sent < count) {
+      if (this.#sendTail === undefined) {
+        this.#maybeReap();
+        const n = tryFrom(sent);
+        if (n === -1) return sent; // no receiver
+        if (n > 0) {
+          sent += n;
+          continue;
+        }
+      }
+      const left = Math.max(0, deadline - performance.now());
+      if (!(await this.send(message(sent), { timeoutMs: timeout === Infinity ? Infinity : left }))) break;
+      sent++;
+    }
+    return sent;
   }
 
   /** Every message until close(), drained in batches (one native call per batch). */
@@ -602,6 +664,14 @@ abstract class ChannelBase {
     return messages.map((m) => this.#checkSend(m));
   }
 
+  #checkPackedSend(batch: unknown): PackedMessages {
+    this.#assertOpen();
+    if (this.#type === TYPE_ROUTE && this.#receives) {
+      throw new IllegalStateError(`route ${this.name}: this handle is a receiver; a route has one sender (open a Route in 'sender' mode)`);
+    }
+    return checkPacked(batch, this.maxMessageSize, `${this.#what()} ${this.name}`);
+  }
+
   #checkRecv(): void {
     this.#assertOpen();
     if (!this.#receives) {
@@ -620,24 +690,16 @@ abstract class ChannelBase {
     return true;
   }
 
-  /** A slab with room for at least one slot payload at #slabOffset (received messages are views into it). */
-  #roomInSlab(): void {
-    const room = this.slotSize - this.#layout.slotHeader;
+  /** A slab with room for at least `want` bytes (and one slot payload) at #slabOffset: received messages are views into it. */
+  #roomInSlab(want = 0): void {
+    const room = Math.max(want, this.slotSize - this.#layout.slotHeader);
     if (this.#slab.byteLength - this.#slabOffset < room) {
-      this.#slab = new ArrayBuffer(Math.max(SLAB_BYTES, room));
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, room)).buffer;
       this.#slabOffset = 0;
     }
   }
 
-  #throwPendingLag(): void {
-    if (this.#pendingLag === 0) return;
-    const missed = this.#pendingLag;
-    this.#pendingLag = 0;
-    throw new LaggedError(missed);
-  }
-
   #take(spinUs: number, inPlace = false): Uint8Array | undefined {
-    if (this.#pendingLag !== 0) this.#throwPendingLag();
     this.#roomInSlab();
     const r = this.#core.recv(spinUs, this.#slab, this.#slabOffset, inPlace);
     if (typeof r !== 'number') return r;
@@ -648,31 +710,38 @@ abstract class ChannelBase {
     return msg;
   }
 
-  #takeMany(spinUs: number, max: number): Uint8Array[] {
-    this.#throwPendingLag();
-    this.#roomInSlab();
-    // A short spin before looking: an active sender's next message is probably microseconds away.
-    if (spinUs > 0 && !this.#core.pending()) {
-      const first = this.#take(spinUs);
-      if (first === undefined) return [];
-      const rest = max > 1 ? this.#takeMany(0, max - 1) : [];
-      return [first, ...rest];
+  /**
+   * One native batch receive into the slab: the messages' starts (relative to `start`) and, with `align` 8, their
+   * lengths; or one message assembled from fragments; undefined when nothing came within spinUs.
+   */
+  #takeBatch(spinUs: number, max: number, align: 1 | 8): { start: number; n: number } | Uint8Array | undefined {
+    if (this.#starts.length < max + 1) {
+      this.#starts = new Uint32Array(max + 1);
+      this.#lengths = new Uint32Array(max);
     }
-    const results = this.#core.recvMany(max, this.#slab, this.#slabOffset);
-    const out: Uint8Array[] = [];
-    for (const r of results) {
-      if (typeof r !== 'number') {
-        out.push(r);
-      } else if (r < 0) {
-        // Lagged after some messages: hand those over first, report the lag on the next call.
-        if (out.length === 0) throw new LaggedError(-2 - r);
-        this.#pendingLag = -2 - r;
-      } else {
-        out.push(new Uint8Array(this.#slab, this.#slabOffset, r));
-        this.#slabOffset += (r + 7) & ~7;
-      }
-    }
+    // Room for the whole batch when the slots are small; a short slab just makes a shorter batch.
+    this.#roomInSlab(Math.min(max * (this.slotSize - this.#layout.slotHeader), SLAB_BYTES / 2));
+    const start = this.#slabOffset;
+    const r = this.#core.recvPacked(max, this.#slab, start, this.#starts, align, spinUs, align === 8 ? this.#lengths : undefined);
+    if (typeof r !== 'number') return r;
+    if (r < 0) throw new LaggedError(-2 - r);
+    if (r === 0) return undefined;
+    this.#slabOffset = (start + this.#starts[r]! + 7) & ~7;
+    return { start, n: r };
+  }
+
+  #takeMany(spinUs: number, max: number): Uint8Array[] | undefined {
+    const got = this.#takeBatch(spinUs, max, 8);
+    if (got === undefined || got instanceof Uint8Array) return got && [got];
+    const out = new Array<Uint8Array>(got.n);
+    for (let i = 0; i < got.n; i++) out[i] = new Uint8Array(this.#slab, got.start + this.#starts[i]!, this.#lengths[i]!);
     return out;
+  }
+
+  #takePacked(spinUs: number, max: number): PackedMessages | undefined {
+    const got = this.#takeBatch(spinUs, max, 1);
+    if (got === undefined || got instanceof Uint8Array) return got && { data: got, offsets: Uint32Array.of(0, got.length) };
+    return { data: new Uint8Array(this.#slab, got.start, this.#starts[got.n]!), offsets: this.#starts.slice(0, got.n + 1) };
   }
 
   async #recvLoop<T>(deadline: number, spin: boolean, take: (spinUs: number) => T | undefined): Promise<T | undefined> {

@@ -18,8 +18,17 @@ export interface NativeChannelCore {
   deactivate(row?: number): boolean;
   isActive(row?: number): boolean;
   recv(spinUs: number, slab: ArrayBuffer, offset: number, inPlace?: boolean): Uint8Array | number;
-  recvMany(max: number, slab: ArrayBuffer, offset: number): Array<Uint8Array | number>;
+  recvPacked(
+    max: number,
+    slab: ArrayBuffer,
+    offset: number,
+    starts: Uint32Array,
+    align: 1 | 8,
+    spinUs: number,
+    lengths?: Uint32Array,
+  ): number | Uint8Array;
   trySendMany(messages: Uint8Array[], selfReceives: 0 | 1, spinUs: number): number;
+  trySendPacked(data: Uint8Array, offsets: Uint32Array, selfReceives: 0 | 1, spinUs: number): number;
   releaseView(): void;
   pending(): boolean;
   close(): void;

@@ -35,7 +35,11 @@ struct Geometry {
 class Ring {
  public:
   Ring(uint8_t* base, size_t size, const Geometry& g)
-      : base_(base), size_(size), c_(reinterpret_cast<Control*>(base + kControlOffset)), g_(g) {}
+      : base_(base),
+        size_(size),
+        c_(reinterpret_cast<Control*>(base + kControlOffset)),
+        g_(g),
+        pow2_(g.capacity != 0 && (g.capacity & (g.capacity - 1)) == 0) {}
 
   // Copies a segment's control block out of shared memory and checks it against the segment's size before
   // anything trusts its numbers; false when it does not add up.
@@ -83,10 +87,13 @@ class Ring {
   bool is_route() const { return g_.type == kTypeRoute; }
   Receiver* receiver(uint32_t row) const { return reinterpret_cast<Receiver*>(base_ + kReceiversOffset) + row; }
   Slot* slot(uint64_t pos) const {
-    return reinterpret_cast<Slot*>(base_ + kRingOffset + static_cast<size_t>(pos % g_.capacity) * g_.slot_size);
+    // A 64-bit division costs more than the rest of a small message's copy: a power-of-two ring masks instead.
+    const uint64_t index = pow2_ ? (pos & (g_.capacity - 1)) : (pos % g_.capacity);
+    return reinterpret_cast<Slot*>(base_ + kRingOffset + static_cast<size_t>(index) * g_.slot_size);
   }
   uint8_t* slot_payload(Slot* s) const { return reinterpret_cast<uint8_t*>(s) + kSlotHeaderSize; }
-  uint64_t fragments(size_t len) const { return len == 0 ? 1 : (len + payload() - 1) / payload(); }
+  // Most messages fit one slot: that case skips a division.
+  uint64_t fragments(size_t len) const { return len <= payload() ? 1 : (len + payload() - 1) / payload(); }
 
   // ---- receivers joining and leaving (the TS layer holds the segment lock for the identity table) ----
 
@@ -145,9 +152,11 @@ class Ring {
   // `whole`, writes nothing unless every remaining fragment fits, so the message is published all at once: a
   // sender killed while copying publishes nothing. Without it (messages larger than the ring), fragments go out
   // as room appears and a receiver only hands over a message once its last fragment has arrived.
-  uint64_t write(const uint8_t* data, size_t len, size_t* pos, uint32_t tag, bool whole, uint64_t* cached_min) {
+  // `sync` publishes with a full fence (pairs with sleeping receivers at once); a batch passes false and fences
+  // once at its end.
+  uint64_t write(const uint8_t* data, size_t len, size_t* pos, uint32_t tag, bool whole, uint64_t* cached_min, bool sync = true) {
     const uint32_t pay = payload();
-    uint64_t need = fragments(len) - *pos / pay;
+    uint64_t need = *pos == 0 ? fragments(len) : fragments(len) - *pos / pay;
     uint64_t room = free_slots(whole ? need : 1, cached_min);
     if (room == 0 || (whole && room < need)) return 0;
     uint64_t w = c_->write_cursor.load(std::memory_order_relaxed);
@@ -172,7 +181,12 @@ class Ring {
     }
     if (p == len) c_->next_msg.store(msg + 1, std::memory_order_relaxed);
     *pos = p;
-    publish(w + n);
+    // Two stores, not one with a computed order: compilers treat an order unknown at compile time as seq_cst.
+    if (sync) {
+      c_->write_cursor.store(w + n, std::memory_order_seq_cst);
+    } else {
+      c_->write_cursor.store(w + n, std::memory_order_release);
+    }
     return n;
   }
 
@@ -221,12 +235,11 @@ class Ring {
   }
 
  private:
-  void publish(uint64_t w) { c_->write_cursor.store(w, std::memory_order_seq_cst); }
-
   uint8_t* base_;
   size_t size_;
   Control* c_;
   Geometry g_;
+  bool pow2_;
 };
 
 }  // namespace chan

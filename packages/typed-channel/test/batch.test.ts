@@ -1,13 +1,14 @@
-// The batch API (sendMany / recvMany) and in-place reads, across processes: same guarantees as single messages.
+// The batch APIs (sendMany / recvMany, and the packed sendPacked / recvPacked) and in-place reads, across processes:
+// same guarantees as single messages.
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type NodeChild, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
-import { Channel } from '../src/index.js';
+import { Channel, packMessages, packedCount, unpackMessages } from '../src/index.js';
 
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
 const children: NodeChild[] = [];
 const names: string[] = [];
-function start(script: string, o: object): NodeChild {
+function startChild(script: string, o: object): NodeChild {
   const c = spawnNode(fixture(script), [JSON.stringify(o)]);
   children.push(c);
   return c;
@@ -29,7 +30,12 @@ afterEach(async () => {
 });
 const result = async (c: NodeChild) => JSON.parse((await c.line('result ', 120_000)).slice(7));
 
-describe('batches across processes', () => {
+describe.each([
+  ['arrays (sendMany / recvMany)', false],
+  ['packed (sendPacked / recvPacked)', true],
+])('batches across processes: %s', (_, packed) => {
+  // Every fixture of this block uses the API under test.
+  const start = (script: string, o: object) => startChild(script, { ...o, packed });
   it('2 senders x 2 receivers, sizes 0..70,000 mixed in each batch: everything once, in order, checksums intact', async () => {
     const name = named('b22');
     const channel = { capacity: 64 };
@@ -125,6 +131,114 @@ describe('in-place reads', () => {
     expect(() => rx.tryRecvMany(0)).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' }));
     expect(tx.trySendMany([])).toBe(0);
     expect(rx.tryRecvMany()).toEqual([]);
+    tx.close();
+    rx.close();
+  });
+});
+
+describe('packed batches', () => {
+  const text = (b: Uint8Array) => Buffer.from(b).toString();
+
+  it('packMessages / unpackMessages round-trip bytes, strings and empty messages', () => {
+    const batch = packMessages(['one', Buffer.alloc(0), new Uint8Array([1, 2, 3]), '']);
+    expect(packedCount(batch)).toBe(4);
+    expect([...batch.offsets]).toEqual([0, 3, 3, 6, 6]);
+    expect(unpackMessages(batch).map((m) => [...m])).toEqual([[...Buffer.from('one')], [], [1, 2, 3], []]);
+    expect(packedCount(packMessages([]))).toBe(0);
+  });
+
+  it('one call receives everything there, one-slot and fragmented messages alike, in order and aligned for recvMany', () => {
+    const name = named('pk1');
+    const tx = new Channel(name, { capacity: 64, slotSize: 128 });
+    const rx = new Channel(name, { mode: 'receiver' });
+    const sizes = [0, 1, 96, 97, 500, 3, 2000, 64];
+    const messages = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    expect(tx.trySendPacked(packMessages(messages))).toBe(sizes.length);
+    const got = rx.tryRecvPacked();
+    expect(packedCount(got)).toBe(sizes.length);
+    expect(unpackMessages(got)).toEqual(messages.map((m) => new Uint8Array(m)));
+    expect(packedCount(rx.tryRecvPacked())).toBe(0);
+    // The array API gets the same messages, each 8-byte aligned in its buffer.
+    expect(tx.trySendMany(messages)).toBe(sizes.length);
+    const many = rx.tryRecvMany(100);
+    expect(many.map((m) => m.length)).toEqual(sizes);
+    for (const m of many) expect(m.byteOffset % 8).toBe(0);
+    tx.close();
+    rx.close();
+  });
+
+  it("a receiving handle's own messages are skipped in batches, the others' kept in order", () => {
+    const name = named('pkself');
+    const a = new Channel(name, { mode: 'receiver', capacity: 64, slotSize: 128 });
+    const b = new Channel(name, { mode: 'receiver' });
+    expect(a.trySendPacked(packMessages(['a1', 'a2']))).toBe(2);
+    expect(b.trySendMany(['b1', 'x'.repeat(300), 'b3'])).toBe(3);
+    expect(a.trySendMany(['a3'])).toBe(1);
+    expect(b.trySendPacked(packMessages(['b4']))).toBe(1);
+    expect(unpackMessages(a.tryRecvPacked()).map(text)).toEqual(['b1', 'x'.repeat(300), 'b3', 'b4']);
+    expect(b.tryRecvMany(100).map(text)).toEqual(['a1', 'a2', 'a3']);
+    a.close();
+    b.close();
+  });
+
+  it('a fragmented message too large for the batch buffer ends the batch and comes alone next, then the rest', () => {
+    const name = named('pk2');
+    const tx = new Channel(name);
+    const rx = new Channel(name, { mode: 'receiver' });
+    const big = Buffer.alloc(300_000, 7);
+    for (const m of ['a', big, 'b']) expect(tx.trySend(m)).toBe(true);
+    const first = rx.tryRecvPacked();
+    expect(unpackMessages(first).map(text)).toEqual(['a']);
+    const second = rx.tryRecvPacked();
+    expect(packedCount(second)).toBe(1);
+    expect(Buffer.from(second.data).equals(big)).toBe(true);
+    expect(unpackMessages(rx.tryRecvPacked()).map(text)).toEqual(['b']);
+    tx.close();
+    rx.close();
+  });
+
+  it('sendPacked waits for room in a full ring and delivers every message once, in order', async () => {
+    const name = named('pk3');
+    const tx = new Channel(name, { capacity: 4, slotSize: 128 });
+    const rx = new Channel(name, { mode: 'receiver' });
+    const messages = Array.from({ length: 200 }, (_, i) => `m${i}`);
+    const sending = tx.sendPacked(packMessages(messages), { timeoutMs: 10_000 });
+    const got: string[] = [];
+    while (got.length < messages.length) got.push(...unpackMessages(await rx.recvPacked(7, { timeoutMs: 10_000 })).map(text));
+    expect(await sending).toBe(200);
+    expect(got).toEqual(messages);
+    tx.close();
+    rx.close();
+  });
+
+  it('recvPacked resolves an empty batch at its timeout and at close', async () => {
+    const name = named('pk4');
+    const rx = new Channel(name, { mode: 'receiver' });
+    expect(packedCount(await rx.recvPacked(10, { timeoutMs: 20 }))).toBe(0);
+    const waiting = rx.recvPacked(10);
+    rx.close();
+    expect(packedCount(await waiting)).toBe(0);
+  });
+
+  it('refuses bad packed batches with coded errors, before anything is sent', () => {
+    const name = named('pkbad');
+    const tx = new Channel(name, { maxMessageSize: 1000 });
+    const rx = new Channel(name, { mode: 'receiver' });
+    const data = new Uint8Array(10);
+    const invalid = expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    for (const bad of [null, 'x', { data }, { data, offsets: [0, 1] }, { data: [1], offsets: Uint32Array.of(0, 1) }]) {
+      expect(() => tx.trySendPacked(bad as never)).toThrow(invalid);
+    }
+    expect(() => tx.trySendPacked({ data, offsets: new Uint32Array(0) })).toThrow(invalid);
+    expect(() => tx.trySendPacked({ data, offsets: Uint32Array.of(0, 5, 3) })).toThrow(invalid); // goes back
+    expect(() => tx.trySendPacked({ data, offsets: Uint32Array.of(0, 11) })).toThrow(invalid); // past the end
+    expect(() => tx.trySendPacked({ data: new Uint8Array(2000), offsets: Uint32Array.of(0, 10, 1500) })).toThrow(
+      expect.objectContaining({ code: 'ERR_LIBIPC_TOO_LARGE' }),
+    );
+    expect(() => packMessages([Buffer.from('ok'), 5 as unknown as string])).toThrow(invalid);
+    expect(() => rx.tryRecvPacked(0)).toThrow(invalid);
+    expect(packedCount(rx.tryRecvPacked())).toBe(0); // nothing of the refused batches went out
+    expect(tx.trySendPacked({ data, offsets: Uint32Array.of(0) })).toBe(0);
     tx.close();
     rx.close();
   });
