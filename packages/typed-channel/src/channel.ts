@@ -164,6 +164,8 @@ const TRY_RECV_OPTIONS = { copy: option.boolean() };
 const WAIT_FOR_RECV_OPTIONS = SEND_OPTIONS;
 /** Most messages one recvMany or recvPacked call returns. */
 const MAX_BATCH = 65_536;
+// sendMany copies a batch of at most this many bytes into one buffer and hands it over packed.
+const PACK_BYTES = 64 * 1024;
 const emptyPacked = (): PackedMessages => ({ data: new Uint8Array(0), offsets: Uint32Array.of(0) });
 
 /** The explicitly given options (absent, undefined and null alike mean "default"), checked. */
@@ -222,6 +224,8 @@ abstract class ChannelBase {
   #bell: NativeDoorbell | undefined;
   #bellWaiting: ((outcome: 'ok' | 'timed-out' | 'closed') => void) | undefined;
   #slabOffset = 0;
+  #packData: Uint8Array | undefined;
+  #packOffsets = new Uint32Array(0);
   #starts = new Uint32Array(0);
   #lengths = new Uint32Array(0);
   #sendTail: Promise<unknown> | undefined;
@@ -488,12 +492,14 @@ abstract class ChannelBase {
    * delivered a prefix of whole messages.
    */
   async sendMany(messages: ReadonlyArray<Uint8Array | string>, opts: SendOptions = {}): Promise<number> {
-    const list = this.#checkBatch(messages);
+    const checked = this.#checkBatch(messages);
+    // Our own copy of the list: the caller may reuse its array while the rest of the batch waits for room.
+    const list = checked === messages ? checked.slice() : checked;
     const timeout = validateTimeout(parseOptions(opts, SEND_OPTIONS, 'sendMany options').timeoutMs);
     return this.#sendBatched(
       list.length,
       timeout,
-      (from) => this.#core.trySendMany(from === 0 ? list : list.slice(from), this.#receives ? 1 : 0, this.spinUs),
+      (from) => this.#trySendList(from === 0 ? list : list.slice(from), this.spinUs),
       (i) => list[i]!,
     );
   }
@@ -503,7 +509,30 @@ abstract class ChannelBase {
     const list = this.#checkBatch(messages);
     if (this.#sendTail !== undefined) return 0;
     this.#maybeReap();
-    return Math.max(0, this.#core.trySendMany(list, this.#receives ? 1 : 0, 0));
+    return Math.max(0, this.#trySendList(list, 0));
+  }
+
+  /**
+   * A batch of small messages goes to the native core packed into one reused buffer: copying a few bytes here
+   * costs less than reading each message's Uint8Array through N-API. Larger batches go as the array itself.
+   */
+  #trySendList(list: Uint8Array[], spinUs: number): number {
+    const self = this.#receives ? 1 : 0;
+    let total = 0;
+    for (let i = 0; i < list.length; i++) total += list[i]!.length;
+    if (total > PACK_BYTES) return this.#core.trySendMany(list, self, spinUs);
+    if (this.#packOffsets.length < list.length + 1) this.#packOffsets = new Uint32Array(Math.max(list.length + 1, 256));
+    const offsets = this.#packOffsets;
+    const data = (this.#packData ??= new Uint8Array(PACK_BYTES));
+    let at = 0;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      offsets[i] = at;
+      if (m.length > 0) data.set(m, at);
+      at += m.length;
+    }
+    offsets[list.length] = at;
+    return this.#core.trySendPacked(data, offsets.subarray(0, list.length + 1), self, spinUs);
   }
 
   /**
@@ -643,11 +672,18 @@ abstract class ChannelBase {
   }
 
   #checkSend(data: unknown): Uint8Array {
+    this.#checkSender();
+    return this.#checkSize(toBytes(data));
+  }
+
+  #checkSender(): void {
     this.#assertOpen();
     if (this.#type === TYPE_ROUTE && this.#receives) {
       throw new IllegalStateError(`route ${this.name}: this handle is a receiver; a route has one sender (open a Route in 'sender' mode)`);
     }
-    const bytes = toBytes(data);
+  }
+
+  #checkSize(bytes: Uint8Array): Uint8Array {
     if (bytes.length > this.maxMessageSize) {
       throw new TooLargeError(
         `message of ${bytes.length} bytes is larger than ${this.#what()} ${this.name}'s maxMessageSize (${this.maxMessageSize}); split it or create the channel with a larger maxMessageSize`,
@@ -656,19 +692,27 @@ abstract class ChannelBase {
     return bytes;
   }
 
+  /** The batch as bytes: the caller's own array when it holds only Uint8Arrays, else a copy with strings encoded. */
   #checkBatch(messages: unknown): Uint8Array[] {
-    this.#assertOpen();
+    this.#checkSender();
     if (!Array.isArray(messages)) {
       throw new InvalidArgumentError(`messages must be an array of Uint8Array (or Buffer) or strings, got ${describeValue(messages)}`);
     }
-    return messages.map((m) => this.#checkSend(m));
+    let encoded: Uint8Array[] | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const m: unknown = messages[i];
+      if (m instanceof Uint8Array && encoded === undefined) {
+        this.#checkSize(m);
+        continue;
+      }
+      encoded ??= messages.slice(0, i) as Uint8Array[];
+      encoded.push(this.#checkSize(toBytes(m)));
+    }
+    return encoded ?? (messages as Uint8Array[]);
   }
 
   #checkPackedSend(batch: unknown): PackedMessages {
-    this.#assertOpen();
-    if (this.#type === TYPE_ROUTE && this.#receives) {
-      throw new IllegalStateError(`route ${this.name}: this handle is a receiver; a route has one sender (open a Route in 'sender' mode)`);
-    }
+    this.#checkSender();
     return checkPacked(batch, this.maxMessageSize, `${this.#what()} ${this.name}`);
   }
 

@@ -163,6 +163,9 @@ describe('packed batches', () => {
     const many = rx.tryRecvMany(100);
     expect(many.map((m) => m.length)).toEqual(sizes);
     for (const m of many) expect(m.byteOffset % 8).toBe(0);
+    // Bytes and strings mixed in one batch, the strings sent as UTF-8.
+    expect(tx.trySendMany([Buffer.from('p'), 'q', new Uint8Array([114]), 'ß'])).toBe(4);
+    expect(rx.tryRecvMany().map(text)).toEqual(['p', 'q', 'r', 'ß']);
     tx.close();
     rx.close();
   });
@@ -207,6 +210,22 @@ describe('packed batches', () => {
     while (got.length < messages.length) got.push(...unpackMessages(await rx.recvPacked(7, { timeoutMs: 10_000 })).map(text));
     expect(await sending).toBe(200);
     expect(got).toEqual(messages);
+    tx.close();
+    rx.close();
+  });
+
+  it('sendMany keeps the batch it was given when the caller reuses its array while the rest waits for room', async () => {
+    const name = named('pkreuse');
+    const tx = new Channel(name, { capacity: 4, slotSize: 128 });
+    const rx = new Channel(name, { mode: 'receiver' });
+    const batch = Array.from({ length: 10 }, (_, i) => Buffer.from(`m${i}`));
+    const sending = tx.sendMany(batch, { timeoutMs: 10_000 });
+    batch.length = 0;
+    batch.push(Buffer.from('other'));
+    const got: string[] = [];
+    while (got.length < 10) got.push(...(await rx.recvMany(3, { timeoutMs: 10_000 })).map(text));
+    expect(await sending).toBe(10);
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
     tx.close();
     rx.close();
   });
