@@ -230,6 +230,37 @@ describe('packed batches', () => {
     rx.close();
   });
 
+  it('1,000 concurrent send, sendMany and sendPacked calls on a 4-slot ring: every message once, each call in order', async () => {
+    const name = named('pkstorm');
+    const tx = new Channel(name, { capacity: 4, slotSize: 128 });
+    const rx = new Channel(name, { mode: 'receiver' });
+    const calls = Array.from({ length: 1000 }, (_, c) => {
+      const msgs = Array.from({ length: 1 + (c % 5) }, (_, i) => `${c}:${i}:${'x'.repeat((c * 7 + i) % 200)}`);
+      if (c % 3 === 0) return tx.send(msgs[0]!, { timeoutMs: 30_000 }).then((ok) => (ok ? 1 : 0));
+      return c % 3 === 1 ? tx.sendMany(msgs, { timeoutMs: 30_000 }) : tx.sendPacked(packMessages(msgs), { timeoutMs: 30_000 });
+    });
+    const expected = calls.reduce((n, _, c) => n + (c % 3 === 0 ? 1 : 1 + (c % 5)), 0);
+    const got: string[] = [];
+    while (got.length < expected) {
+      const batch = unpackMessages(await rx.recvPacked(1 + (got.length % 9), { timeoutMs: 30_000 }));
+      if (batch.length === 0) break;
+      got.push(...batch.map(text));
+    }
+    expect(await Promise.all(calls)).toEqual(calls.map((_, c) => (c % 3 === 0 ? 1 : 1 + (c % 5))));
+    expect(got).toHaveLength(expected);
+    expect(new Set(got).size).toBe(expected); // none twice
+    // Each call's messages arrive in its own order (calls may interleave with each other).
+    const last = new Map<string, number>();
+    for (const m of got) {
+      const [c, i] = m.split(':');
+      expect(Number(i)).toBe((last.get(c!) ?? -1) + 1);
+      last.set(c!, Number(i));
+    }
+    expect(packedCount(rx.tryRecvPacked())).toBe(0);
+    tx.close();
+    rx.close();
+  });
+
   it('recvPacked resolves an empty batch at its timeout and at close', async () => {
     const name = named('pk4');
     const rx = new Channel(name, { mode: 'receiver' });
