@@ -23,8 +23,11 @@ const [role, ...args] = process.argv.slice(2);
 
 // ---- children: echo (round trips) and sink (throughput) for each mechanism ----
 
-/** Reads length-prefixed frames from a stream: the framing a socket user needs for messages. */
-function frames(onFrame) {
+/**
+ * Reads length-prefixed frames from a stream: the framing a socket user needs for messages. Without `view`, frames
+ * are only counted (onFrame gets no argument): the least a socket reader can do per message.
+ */
+function frames(onFrame, view = true) {
   let pending = Buffer.alloc(0);
   return (chunk) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -32,22 +35,7 @@ function frames(onFrame) {
     while (pending.length - off >= 4) {
       const len = pending.readUInt32LE(off);
       if (pending.length - off - 4 < len) break;
-      onFrame(pending.subarray(off + 4, off + 4 + len));
-      off += 4 + len;
-    }
-    pending = pending.subarray(off);
-  };
-}
-/** Like frames(), but only counts frames: no view of each one is made. */
-function walkFrames(onFrame) {
-  let pending = Buffer.alloc(0);
-  return (chunk) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let off = 0;
-    while (pending.length - off >= 4) {
-      const len = pending.readUInt32LE(off);
-      if (pending.length - off - 4 < len) break;
-      onFrame();
+      onFrame(view ? pending.subarray(off + 4, off + 4 + len) : undefined);
       off += 4 + len;
     }
     pending = pending.subarray(off);
@@ -146,7 +134,7 @@ async function child() {
       cpu0 ??= process.cpuUsage();
       if (++got === Number(count)) process.send({ got, cpu: process.cpuUsage(cpu0) });
     };
-    const server = net.createServer((s) => s.on('data', walk === '1' ? walkFrames(onFrame) : frames(onFrame)));
+    const server = net.createServer((s) => s.on('data', frames(onFrame, walk !== '1')));
     server.listen(path, () => process.send('ready'));
     process.on('message', () => process.exit(0));
   } else if (role === 'ipc-echo') {
