@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { SharedMemory, wait, waitBackend, wake } from '@libipc/shm';
 import { Channel, packMessages } from '@libipc/typed-channel';
 import { machine, printTable, summarize } from './stats.mjs';
 
@@ -57,6 +58,17 @@ async function child() {
     for (;;) {
       const m = await req.recv();
       if (m) await rep.send(m);
+    }
+  } else if (role === 'word-echo') {
+    // The reference for a sleeping receiver's wake-up: one shared word, @libipc/shm wait/wake, no ring, no doorbell.
+    const mem = SharedMemory.open(args[0]);
+    const words = new Int32Array(mem.buffer);
+    process.on('message', () => process.exit(0));
+    process.send('ready');
+    for (let seen = 0; ; ) {
+      while (Atomics.load(words, 0) === seen) await wait(mem, 0, seen, 10_000);
+      seen = Atomics.add(words, 0, 1) + 1; // odd → even: the reply
+      wake(mem, 0);
     }
   } else if (role === 'chan-spin-echo') {
     // Both sides active: the echo spins on tryRecv and answers with trySend (no promise, no sleep).
@@ -215,6 +227,26 @@ async function channelSpinPeer(size) {
       await once(c, 'exit');
       req.close();
       rep.close();
+    },
+  };
+}
+
+/** A word ping-pong with @libipc/shm wait/wake (both sides asleep): the wake-up a channel receiver could use. */
+async function wordPeer() {
+  const name = `bench-word-${process.pid}`;
+  const mem = SharedMemory.create(name, 4096);
+  const words = new Int32Array(mem.buffer);
+  const c = await startChild('word-echo', name);
+  return {
+    async trip() {
+      const ping = Atomics.add(words, 0, 1) + 1; // even → odd: the request
+      wake(mem, 0);
+      while (Atomics.load(words, 0) === ping) await wait(mem, 0, ping, 10_000);
+    },
+    async close() {
+      await stop(c);
+      mem.close();
+      SharedMemory.unlink(name);
     },
   };
 }
@@ -460,11 +492,12 @@ async function roundTrips() {
     // The spinning peer has its own block (it would steal a CPU from the others); the rest are interleaved.
     const [spinning] = await interleaved([await channelSpinPeer(size)]);
     const [active] = await interleaved([await channelPeer(size, 1000)]);
-    const [asleep, sock, ipc, port] = await interleaved([
+    const [asleep, sock, ipc, port, word] = await interleaved([
       await channelPeer(size, 0),
       await socketPeer(size),
       await ipcPeer(size),
       await portPeer(size),
+      await wordPeer(),
     ]);
     rt.push(
       row('Channel, both sides spinning (trySend / tryRecv)', spinning),
@@ -473,6 +506,7 @@ async function roundTrips() {
       row('Unix socket (net)', sock),
       row('process.send', ipc),
       row('MessagePort (worker thread, reference)', port),
+      row(`shm word wait/wake, both asleep (${waitBackend()} backend; a wake-up without the ring, reference)`, word),
     );
   }
   printTable('Round trip between two processes', rt, 1);

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Lease, LEASE_SIZE, SharedMemory } from '../src/index.js';
+import { Lease, LEASE_SIZE, SharedMemory, watchExit } from '../src/index.js';
 import { type NodeChild, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
 import { fixture } from './fixtures.js';
 
@@ -89,9 +89,12 @@ describe('Lease', () => {
     const [line] = (await once(createInterface({ input: parent.stdout }), 'line')) as [string];
     const pid = Number(line.split(' ')[1]);
     const watching = Lease.watch(mem, 256);
+    const exited = watchExit(pid);
     process.kill(pid, 'SIGKILL');
     expect(await watching).toBe('owner-died');
-    // Still a zombie: /proc shows it in state Z until the parent reaps it.
+    // The lease breaks early in the exit; once the exit is complete it is a zombie (state Z) until its parent
+    // reaps it, which this parent never does.
+    await exited;
     expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
     expect(Lease.state(mem, 256)).toBe('owner-died');
   });
