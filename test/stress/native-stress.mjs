@@ -55,6 +55,11 @@ const scenarios = {
     const r3 = await run([fixture('typed-channel', 'worker-send-lock.mjs'), unique('ws')]);
     return { ...r3, failed: r3.code === 0 && !/sent=true got=after/.test(r3.out) ? r3.out : undefined };
   },
+  /** Workers terminated at random instants while they start waits and lock attempts (often mid native call). */
+  async terminations() {
+    const r = await run([fixture('shm', 'terminate-storm.mjs'), unique('ts'), '40']);
+    return { ...r, failed: r.code === 0 && !/^ok 40$/m.test(r.out) ? r.out : undefined };
+  },
   /** 4 processes contending one RobustMutex with lock(), tryLock() and lockSync(): no rejection, exclusion holds. */
   async mutex() {
     const name = unique('m');
