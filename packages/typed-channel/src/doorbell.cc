@@ -151,7 +151,8 @@ void Doorbell::on_readable(uv_poll_t* handle, int status, int events) {
   napi_get_reference_value(env, self->callback_, &fn);
   self->callback_.Reset();
   self->self_.Reset();
-  call_js(env, recv, fn, "libipc.channel.recv");
+  ChannelAddon* addon = Napi::Env(env).GetInstanceData<ChannelAddon>();
+  call_js(env, recv, fn, "libipc.channel.recv", 0, nullptr, addon != nullptr ? static_cast<napi_async_context>(*addon->bell_context) : nullptr);
   napi_close_handle_scope(env, scope);
 }
 

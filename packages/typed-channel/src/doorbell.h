@@ -1,6 +1,8 @@
 // A receiver's doorbell (a named FIFO polled by the event loop) and the senders' side that rings it.
 #pragma once
 
+#include <memory>
+
 #include <napi.h>
 #include <uv.h>
 
@@ -57,9 +59,13 @@ class BellRinger {
 
 // The addon's per-environment state: the uv handles it owns, closed before the environment goes away.
 struct ChannelAddon {
-  explicit ChannelAddon(napi_env env) : handles(new EnvHandles(env)) {}
+  explicit ChannelAddon(napi_env env)
+      : handles(new EnvHandles(env)), bell_context(std::make_unique<Napi::AsyncContext>(Napi::Env(env), "libipc.channel.recv")) {}
   ~ChannelAddon() { delete handles; }  // after every handle's close callback: the environment is gone
   EnvHandles* handles;
+  // One async context for every doorbell callback of this environment: making one per wake-up cost more than
+  // the rest of the callback.
+  std::unique_ptr<Napi::AsyncContext> bell_context;
 };
 
 }  // namespace chan

@@ -39,6 +39,21 @@ describe('Channel in one process', () => {
     await expect(tx.recv()).rejects.toMatchObject({ code: 'ERR_LIBIPC_ILLEGAL_STATE' });
   });
 
+  it('a receive that sleeps past the 1 s re-check slice still gets a later message, and ends at its own timeout', async () => {
+    const name = uniqueName('chan');
+    const tx = track(new Channel(name));
+    const rx = track(new Channel(name, { mode: 'receiver', spinUs: 0 }));
+    // The message comes after the first slice ran out: the receiver re-armed its slice and was rung again.
+    const pending = rx.recv({ timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(await tx.send('after a slice')).toBe(true);
+    expect(Buffer.from((await pending)!).toString()).toBe('after a slice');
+    // Two slices and a remainder, then undefined at the timeout (not at a slice's end).
+    const t0 = performance.now();
+    expect(await rx.recv({ timeoutMs: 2300 })).toBeUndefined();
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(2250);
+  }, 15_000);
+
   it('async iteration ends when the handle closes', async () => {
     const name = uniqueName('chan');
     const tx = track(new Channel(name));
