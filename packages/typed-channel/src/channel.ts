@@ -28,7 +28,7 @@ import {
 } from '@libipc/shm';
 import { readdirSync, unlinkSync } from 'node:fs';
 import { type ChannelLayout, native, type NativeChannelCore, type NativeDoorbell, SendStatus } from './native.js';
-import { checkPacked, type PackedMessages } from './packed.js';
+import { checkPacked, type PackedMessages, packInto } from './packed.js';
 
 export type Mode = 'sender' | 'receiver';
 export type OnFull = 'wait' | 'lag';
@@ -520,17 +520,9 @@ abstract class ChannelBase {
     for (let i = 0; i < list.length; i++) total += list[i]!.length;
     if (total > PACK_BYTES) return this.#core.trySendMany(list, self, spinUs);
     if (this.#packOffsets.length < list.length + 1) this.#packOffsets = new Uint32Array(Math.max(list.length + 1, 256));
-    const offsets = this.#packOffsets;
     const data = (this.#packData ??= new Uint8Array(PACK_BYTES));
-    let at = 0;
-    for (let i = 0; i < list.length; i++) {
-      const m = list[i]!;
-      offsets[i] = at;
-      if (m.length > 0) data.set(m, at);
-      at += m.length;
-    }
-    offsets[list.length] = at;
-    return this.#core.trySendPacked(data, offsets.subarray(0, list.length + 1), self, spinUs);
+    packInto(list, data, this.#packOffsets);
+    return this.#core.trySendPacked(data, this.#packOffsets.subarray(0, list.length + 1), self, spinUs);
   }
 
   /**

@@ -30,17 +30,29 @@ export function packMessages(messages: ReadonlyArray<Uint8Array | string>): Pack
     if (typeof m === 'string') return Buffer.from(m, 'utf8');
     throw new InvalidArgumentError(`messages[${i}] must be a Uint8Array (or Buffer) or a string, got ${describeValue(m)}`);
   });
-  const offsets = new Uint32Array(parts.length + 1);
   let total = 0;
-  for (let i = 0; i < parts.length; i++) {
-    offsets[i] = total;
-    total += parts[i]!.length;
-    if (total > 0xffff_ffff) throw new InvalidArgumentError('a packed batch holds at most 4 GiB - 1 bytes; send it in several batches');
-  }
-  offsets[parts.length] = total;
+  for (const part of parts) total += part.length;
+  if (total > 0xffff_ffff) throw new InvalidArgumentError('a packed batch holds at most 4 GiB - 1 bytes; send it in several batches');
   const data = new Uint8Array(total);
-  for (let i = 0; i < parts.length; i++) data.set(parts[i]!, offsets[i]!);
+  const offsets = new Uint32Array(parts.length + 1);
+  packInto(parts, data, offsets);
   return { data, offsets };
+}
+
+/**
+ * Copies messages one after another into `data` and their boundaries into `offsets` (the caller makes sure both
+ * are large enough: count + 1 offsets, the messages' total bytes). Returns the bytes used.
+ */
+export function packInto(messages: ReadonlyArray<Uint8Array>, data: Uint8Array, offsets: Uint32Array): number {
+  let at = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    offsets[i] = at;
+    if (m.length > 0) data.set(m, at);
+    at += m.length;
+  }
+  offsets[messages.length] = at;
+  return at;
 }
 
 /** The messages of a packed batch as views into its buffer (no copy). */

@@ -1,5 +1,6 @@
 // What the dashboard shows, as the JSON API (/api/state) and the event stream (/api/events) send it.
 // Times are ms since the epoch; the page turns them into ages with the server's clock (`now`).
+import type { ServiceRow } from '../store-view.js';
 
 export interface EntryView {
   domain: string;
@@ -48,20 +49,13 @@ export interface RegistrySection {
   groups: GroupView[];
 }
 
-export interface ServiceView {
+/** A service as `libipc ps` shows it (its row), placed on the page and with the actions it offers. */
+export interface ServiceView
+  extends Pick<ServiceRow, 'name' | 'service' | 'state' | 'desired' | 'pid' | 'alive' | 'restarts' | 'lastExit' | 'reason'> {
   /** Unique on the page: store id + name. */
   key: string;
   storeId: string;
-  name: string;
-  service: string;
-  state: string;
-  desired: string;
-  pid: number | null;
-  alive: boolean;
-  restarts: number;
   startedAt: number | null;
-  lastExit: { code: number | null; signal: string | null; time: string } | null;
-  reason: string | null;
   /** POST one of these (with the token) to act on the service. */
   actions: { restart: string; stop: string; start: string };
 }
