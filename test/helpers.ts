@@ -1,6 +1,9 @@
 // Helpers shared by every package's tests: real child processes, and leak checks.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { createRequire } from 'node:module';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -82,6 +85,69 @@ export const canMountTmpfs = (() => {
   }
 })();
 
+/** The folder of the package.json nearest above `file`. */
+function packageRootOf(file: string): string {
+  let dir = dirname(file);
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${file}`);
+    dir = up;
+  }
+  return dir;
+}
+
+/** Copies what a package needs at run time (its own dist and native binary, and its dependencies) into `nodeModules`. */
+function stagePackage(root: string, nodeModules: string, done: Set<string>): void {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string> };
+  if (done.has(pkg.name)) return;
+  done.add(pkg.name);
+  const to = join(nodeModules, pkg.name);
+  const workspace = !root.split('/').includes('node_modules');
+  // A workspace package brings only its built parts (not its node_modules or sources); a published one comes whole.
+  const parts = workspace ? ['package.json', 'dist', 'build/Release', 'prebuilds'] : readdirSync(root).filter((f) => f !== 'node_modules');
+  for (const part of parts) {
+    if (existsSync(join(root, part))) cpSync(join(root, part), join(to, part), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.d.ts') || workspace });
+  }
+  const resolveFrom = createRequire(join(root, 'package.json'));
+  for (const dep of Object.keys(pkg.dependencies ?? {})) {
+    if (dep === 'node-addon-api') continue; // headers for building, not needed at run time
+    let depRoot: string;
+    try {
+      depRoot = packageRootOf(realpathSync(resolveFrom.resolve(`${dep}/package.json`)));
+    } catch {
+      depRoot = packageRootOf(realpathSync(resolveFrom.resolve(dep)));
+    }
+    stagePackage(depRoot, nodeModules, done);
+  }
+}
+
+/**
+ * Another uid may not be able to enter this checkout (a clone under /root, a 0700 temporary folder): copy the
+ * fixture's package (built parts only), its dependencies and its fixtures folder to a world-readable temporary
+ * folder, laid out as an installed package, so the fixture runs as any uid by construction. Returns the fixture's
+ * path there and a function that removes the copy.
+ */
+export function stageForOtherUser(fixturePath: string): { path: string; remove(): void } {
+  const real = realpathSync(fixturePath);
+  const root = packageRootOf(real);
+  const top = mkdtempSync(join(tmpdir(), 'libipc-other-uid-'));
+  const nodeModules = join(top, 'node_modules');
+  stagePackage(root, nodeModules, new Set());
+  const name = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string }).name;
+  const rel = relative(root, real);
+  cpSync(dirname(real), join(nodeModules, name, dirname(rel)), { recursive: true, dereference: true });
+  // mkdtemp makes 0700 folders; the other uid needs to read and enter every one of them.
+  const open = (dir: string) => {
+    chmodSync(dir, 0o755);
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) open(join(dir, e.name));
+      else if (e.isFile()) chmodSync(join(dir, e.name), 0o644 | 0o111);
+    }
+  };
+  open(top);
+  return { path: join(nodeModules, name, rel), remove: () => rmSync(top, { recursive: true, force: true }) };
+}
+
 /** Starts `node [nodeArgs…] script args…` with piped stdout, line-oriented. */
 export function spawnNode(
   script: string,
@@ -98,7 +164,8 @@ export function spawnNode(
     maxFds?: number;
   } = {},
 ): NodeChild {
-  let argv = [process.execPath, ...nodeArgs, script, ...args];
+  const staged = opts.asUid !== undefined ? stageForOtherUser(script) : undefined;
+  let argv = [process.execPath, ...nodeArgs, staged?.path ?? script, ...args];
   // Under the reaper, orphans of the script (its children, once it is killed) are reaped, not left as zombies.
   if (opts.underReaper) argv = ['python3', REAPER, ...argv];
   if (opts.maxFds !== undefined) argv = ['prlimit', `--nofile=${opts.maxFds}`, ...argv];
@@ -120,7 +187,10 @@ export function spawnNode(
       }
     }
   });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal })) as NodeChild['exited'];
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    staged?.remove();
+    return { code, signal };
+  }) as NodeChild['exited'];
   return {
     child,
     exited,

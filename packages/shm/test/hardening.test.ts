@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { RobustMutex, SharedMemory } from '../src/index.js';
-import { shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
+import { canSwitchUsers, shmObjects, spawnNode, stageForOtherUser, uniqueName } from '../../../test/helpers.js';
 import { fixture } from './fixtures.js';
 
 const backends = [['io_uring (default)', {}] as const, ['threads', { LIBIPC_WAIT_BACKEND: 'threads' }] as const];
@@ -40,19 +40,25 @@ describe('bursts of waits', () => {
     expect((await child.exited).code).toBe(0);
   });
 
-  it('a wait thread that cannot start is a coded error for that wait, never an abort', async () => {
-    if (process.getuid?.() !== 0) return void console.warn('skipped: needs root to run a child under another uid with a thread limit');
+  // Needs root: the child runs under another uid with a thread limit.
+  it.skipIf(!canSwitchUsers)('a wait thread that cannot start is a coded error for that wait, never an abort', async () => {
     // Measure how many threads Node itself runs, then allow exactly one wait thread more.
     const probe = spawnNode(fixture('threads.mjs'), [uniqueName('thr'), '300'], { LIBIPC_WAIT_BACKEND: 'threads' });
     const m = /threads=(\d+) os=(\d+)/.exec(await probe.line('pending'))!;
     await probe.exited;
     const allowed = Number(m[2]) - Number(m[1]) + 1;
     const name = uniqueName('thr');
-    const out = execFileSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', 'prlimit', `--nproc=${allowed}`, process.execPath, fixture('threads.mjs'), name, '300'],
-      { env: { ...process.env, LIBIPC_WAIT_BACKEND: 'threads' }, encoding: 'utf8', timeout: 60_000 },
-    );
+    const staged = stageForOtherUser(fixture('threads.mjs'));
+    let out: string;
+    try {
+      out = execFileSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', 'prlimit', `--nproc=${allowed}`, process.execPath, staged.path, name, '300'],
+        { env: { ...process.env, LIBIPC_WAIT_BACKEND: 'threads' }, encoding: 'utf8', timeout: 60_000 },
+      );
+    } finally {
+      staged.remove();
+    }
     expect(out).toMatch(/^settled 127 rejected ERR_LIBIPC_SYSTEM EAGAIN$/m);
     expect(shmObjects(name)).toEqual([]);
   });
