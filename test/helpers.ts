@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { afterEach } from 'vitest';
+import { ourReports } from './sanitizer-reports.mjs';
 
 /** Returns `track(handle)`: every handle it is given is closed after the current test (in a test file's scope). */
 export function closeAfterEach(): <T extends { close(): void }>(handle: T) => T {
@@ -233,4 +234,25 @@ export async function waitForFileLine(path: string, test: (line: string) => bool
     const line = find();
     if (line !== undefined) done(() => resolve(line));
   });
+}
+
+/**
+ * When this test runs under the sanitized native build (.ci/sanitize preloads libasan), children get their own
+ * report folder; `reports()` returns the report blocks (one leak or error each) that name libipc's native code.
+ * Outside that run `active` is false and `reports()` is empty.
+ */
+export function sanitizerReports(): { active: boolean; env: Record<string, string>; reports(): string[]; remove(): void } {
+  const active = /libasan/.test(process.env.LD_PRELOAD ?? '');
+  if (!active) return { active, env: {}, reports: () => [], remove: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'libipc-asan-'));
+  return {
+    active,
+    env: {
+      ASAN_OPTIONS: `detect_leaks=1:halt_on_error=1:log_path=${dir}/asan`,
+      UBSAN_OPTIONS: `print_stacktrace=1:halt_on_error=1:log_path=${dir}/ubsan`,
+      LSAN_OPTIONS: 'exitcode=0',
+    },
+    reports: () => ourReports(dir),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -62,12 +62,15 @@ void PidWatch::stop() {
   if (!self_.IsEmpty()) self_.Reset();
 }
 
-// The environment ends with the watch active: close the pidfd handle; never call into JavaScript again.
+// The environment ends with the watch active: close the pidfd handle and let go of the references that kept this
+// object alive (else the environment's finalizers never reach it: a leak per active watch); never call JS again.
 void PidWatch::close_for_teardown() {
   if (poll_ == nullptr) return;
   FdPoll<PidWatch>* poll = poll_;
   poll_ = nullptr;
   poll->close();
+  callback_.Reset();
+  self_.Reset();
 }
 
 void PidWatch::on_readable(uv_poll_t* handle, int status, int events) {

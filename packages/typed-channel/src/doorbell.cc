@@ -92,13 +92,16 @@ Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(
 
 Doorbell::~Doorbell() { stop(); }
 
-// The environment (a worker thread) ends with the receiver still open: leave no FIFO behind.
+// The environment (a worker thread) ends with the receiver still open: leave no FIFO behind, and let go of the
+// references that kept an armed bell alive (else the environment's finalizers never reach it: a leak).
 void Doorbell::close_for_teardown() {
   if (poll_ == nullptr) return;
   unlink(path_.c_str());
   FdPoll<Doorbell>* poll = poll_;
   poll_ = nullptr;
   poll->close();
+  callback_.Reset();
+  self_.Reset();
 }
 
 void Doorbell::stop() {

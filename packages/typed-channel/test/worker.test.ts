@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { shmObjects, uniqueName } from '../../../test/helpers.js';
+import { sanitizerReports, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
 import { Channel } from '../src/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/worker-receiver.mjs', import.meta.url));
+const bellFixture = fileURLToPath(new URL('./fixtures/exit-with-bell.mjs', import.meta.url));
 
 describe('Channel and worker threads', () => {
   it('a worker terminated while its receiver sleeps in recv neither crashes nor holds senders back', async () => {
@@ -47,4 +48,22 @@ describe('Channel and worker threads', () => {
     tx.close();
     expect(shmObjects(name)).toEqual([]);
   });
+});
+
+describe('doorbells when their environment ends', () => {
+  // An armed doorbell keeps its native object alive; an environment that ends first must let go of it. Under
+  // .ci/sanitize the child's LeakSanitizer report is read here.
+  it.each([['exit'], ['worker']])('a receiver asleep in recv when its environment ends (%s) leaves no leak and no FIFO', async (mode) => {
+    const name = uniqueName('bell');
+    const asan = sanitizerReports();
+    try {
+      const child = spawnNode(bellFixture, [mode, name], asan.env);
+      expect(await child.line('set', 30_000)).toBe('set');
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+      expect(asan.reports()).toEqual([]);
+      expect(shmObjects(name)).toEqual([]);
+    } finally {
+      asan.remove();
+    }
+  }, 60_000);
 });
