@@ -219,9 +219,11 @@ export interface Project {
  * Pack, then `npm init -y` + `npm install <tarballs>` in a new folder under `work`, with node, npm and sh only on
  * PATH. The install runs in two steps so that the no-compiler proof is about our packages only: the tree is
  * installed with --ignore-scripts, then `npm rebuild` runs the install scripts of the @libipc native packages
- * (they must take their prebuilds). A third-party package with an install script (better-sqlite3, which
- * @libipc/cli uses) would download a prebuilt binary from its GitHub releases, which this machine cannot reach:
- * it gets the binary the workspace already built for the same version, else it is compiled with the full PATH.
+ * (they must take their prebuilds), then those of third-party packages with the same bare PATH (one that needs a
+ * compiler fails: a user without one could not install it). Then the optional step the supervisor's README names, `npm install better-sqlite3`
+ * (for `@libipc/supervisor/sqlite` on a Node without node:sqlite): its install script would download a binary
+ * from outside the npm registry, which this machine cannot reach, so it is installed without scripts and given the
+ * binary the workspace built for the same version; no third-party script runs.
  */
 export async function makeProject(work: string, pkgs: Pkg[], log: (s: string) => void): Promise<Project> {
   const timings: Record<string, number> = {};
@@ -246,13 +248,26 @@ export async function makeProject(work: string, pkgs: Pkg[], log: (s: string) =>
   if (ours.length > 0) {
     await run('npm', ['rebuild', '--foreground-scripts', '--loglevel=error', ...ours.map((s) => s.name)], { cwd: dir, env, timeoutMs: 300_000 });
   }
-  for (const s of scripted.filter((x) => !x.name.startsWith('@libipc/'))) {
-    if (reuseWorkspaceBuild(s.name, s.version, join(dir, s.path))) continue;
-    log(`npm rebuild ${s.name} (a third-party install script, run with the full PATH)`);
-    await run('npm', ['rebuild', '--loglevel=error', s.name], { cwd: dir, env: plainEnv(process.env.PATH ?? bin), timeoutMs: 600_000 });
+  // Third-party install scripts (protobufjs's, plain JS) run with the same bare PATH: one that needs a compiler fails.
+  const foreign = scripted.filter((s) => !s.name.startsWith('@libipc/'));
+  if (foreign.length > 0) {
+    log(`npm rebuild ${foreign.map((s) => s.name).join(' ')} (third-party install scripts; PATH: node, npm, sh)`);
+    await run('npm', ['rebuild', '--loglevel=error', ...foreign.map((s) => s.name)], { cwd: dir, env, timeoutMs: 300_000 });
+  }
+  const sqlite = workspaceVersion('better-sqlite3');
+  log(`npm install better-sqlite3@${sqlite} (the supervisor README's optional step; the workspace's binary, no install script)`);
+  await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', `better-sqlite3@${sqlite}`], { cwd: dir, env, timeoutMs: 600_000 });
+  if (!reuseWorkspaceBuild('better-sqlite3', sqlite, join(dir, 'node_modules', 'better-sqlite3'))) {
+    throw new Error(`the workspace has no build of better-sqlite3@${sqlite} to give the doctest project (pnpm install builds it)`);
   }
   lap('install');
   return { dir, tarballs, timings };
+}
+
+/** The version of a dependency the workspace installed (as the supervisor resolves it). */
+function workspaceVersion(name: string): string {
+  const pkg = join(ROOT, 'packages', 'supervisor', 'node_modules', name, 'package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
 }
 
 /** Installed packages that have install scripts (from npm's hidden lockfile). */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { NotFoundError, isAlive } from '@libipc/shm';
 import type { HistoryEvent, ServiceSpec, StoredInstance } from '@libipc/supervisor';
-import { SqliteHistorySink, SqliteStore } from '@libipc/supervisor/sqlite';
+import { type StoreFile, openStoreFile } from './store-file.js';
 import { startedAtMs } from './proc.js';
 
 /** One service (or instance) of a supervisor store, as `libipc ps` shows it. */
@@ -28,12 +28,12 @@ export interface StoreView {
   rows: ServiceRow[];
 }
 
-/** Reads a supervisor SQLite store (while its manager runs, too: WAL lets readers in). */
+/** Reads a supervisor store file (while its manager runs, too: SQLite's WAL lets readers in). */
 export function readStore(path: string): StoreView {
   if (!existsSync(path)) {
     throw new NotFoundError(`there is no store at ${path}; 'libipc run <config> --store ${path}' makes one`);
   }
-  const store = new SqliteStore(path);
+  const store = openStoreFile(path);
   try {
     return viewStore(store);
   } finally {
@@ -42,11 +42,13 @@ export function readStore(path: string): StoreView {
 }
 
 /** The view of a store that is already open (the dashboard keeps one open and reads it again on each change). */
-export function viewStore(store: SqliteStore): StoreView {
-  const snap = store.load();
-  const history = new SqliteHistorySink(store);
+export function viewStore(file: StoreFile): StoreView {
+  const snap = file.store.load();
+  const history = file.history;
+  const store = file;
   const now = Date.now();
-  const rows = snap.instances.map((i) => row(i, lastExit(history, i.name), store.path, now));
+  // By name, whichever store: SQLite reads them sorted, a JSON file in the order they were written.
+  const rows = [...snap.instances].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((i) => row(i, lastExit(history, i.name), store.path, now));
   const owner = snap.owner;
   return {
     store: store.path,
@@ -73,7 +75,7 @@ function row(i: StoredInstance, exit: HistoryEvent | undefined, store: string, n
   };
 }
 
-function lastExit(history: SqliteHistorySink, name: string): HistoryEvent | undefined {
+function lastExit(history: StoreFile['history'], name: string): HistoryEvent | undefined {
   return history
     .events({ name, limit: 50 })
     .reverse()

@@ -107,6 +107,12 @@ export class UnsupportedPlatformError extends LibipcError {
     super('ERR_LIBIPC_UNSUPPORTED_PLATFORM', message);
   }
 }
+/** An optional capability is missing here (e.g. SQLite: neither node:sqlite nor better-sqlite3); the message names the ways out. */
+export class UnsupportedError extends LibipcError {
+  constructor(message: string) {
+    super('ERR_LIBIPC_UNSUPPORTED', message);
+  }
+}
 export class NoSpaceError extends LibipcError {
   constructor(message: string) {
     super('ERR_LIBIPC_NO_SPACE', message);

@@ -19,6 +19,7 @@ export {
   SystemError,
   TimeoutError,
   TooLargeError,
+  UnsupportedError,
   UnsupportedPlatformError,
 } from './errors.js';
 export { validateName, validateKind, objectName } from './names.js';

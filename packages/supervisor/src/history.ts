@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, describeValue } from '@libipc/shm';
@@ -56,6 +57,31 @@ export class JsonlHistorySink implements HistorySink {
     }
     // O_APPEND: one write per line, so lines from several managers never interleave mid-line.
     await appendFile(this.path, `${JSON.stringify(event)}\n`, { mode: 0o600 });
+  }
+
+  /** The last `limit` (default 100) events, of one instance or all, newest first (as SqliteHistorySink.events). */
+  events(opts: { name?: string; limit?: number } = {}): HistoryEvent[] {
+    const limit = opts?.limit ?? 100;
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: HistoryEvent[] = [];
+    const lines = text.split('\n');
+    for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
+      if (lines[i] === '') continue;
+      let e: HistoryEvent;
+      try {
+        e = JSON.parse(lines[i]!) as HistoryEvent;
+      } catch {
+        continue; // a line cut by a crash mid-write
+      }
+      if (opts?.name === undefined || e.name === opts.name) out.push(e);
+    }
+    return out;
   }
 
   close(): void {}

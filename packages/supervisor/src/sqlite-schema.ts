@@ -1,39 +1,14 @@
-import { createRequire } from 'node:module';
-import { IncompatibleError, LibipcError, NotFoundError, SystemError } from '@libipc/shm';
+import { IncompatibleError, LibipcError, SystemError } from '@libipc/shm';
+import { type SqliteDatabase, sqliteDriver } from './sqlite-driver.js';
 
-/** The part of better-sqlite3's API this package uses (its types are not needed to use ours). */
-export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  exec(sql: string): void;
-  pragma(sql: string, opts?: { simple?: boolean }): unknown;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F & { immediate: F };
-  close(): void;
-  readonly open: boolean;
-}
-type DatabaseConstructor = new (path: string, opts?: { timeout?: number }) => SqliteDatabase;
+export type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 
-let driver: DatabaseConstructor | undefined;
-
-/** better-sqlite3, loaded on first use: it is an optional peer dependency, needed only by this entry point. */
+/** Opens (and migrates) a supervisor database with the process's SQLite driver (node:sqlite or better-sqlite3). */
 export function openDatabase(path: string): SqliteDatabase {
-  if (!driver) {
-    try {
-      const mod = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor | { default: DatabaseConstructor };
-      driver = typeof mod === 'function' ? mod : mod.default;
-    } catch (err) {
-      throw new NotFoundError(
-        `@libipc/supervisor/sqlite needs better-sqlite3, which is not installed (${(err as Error).message.split('\n')[0]}): npm install better-sqlite3@^12.11`,
-      );
-    }
-  }
+  const driver = sqliteDriver();
   let db: SqliteDatabase | undefined;
   try {
-    db = new driver(path, { timeout: 5000 });
+    db = driver.open(path, { timeout: 5000 });
     // WAL: readers never block the writer; NORMAL: durable against a crash of this process (not of the machine).
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');

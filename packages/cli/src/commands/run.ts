@@ -8,6 +8,7 @@ import { RunSession } from '../run/session.js';
 import { StatusTable } from '../run/status-table.js';
 import type { RunView } from '../run/view.js';
 import { runtimeDir, selfRecord } from '../runs.js';
+import { defaultStoreExtension } from '../store-file.js';
 
 /** `libipc run <file>`: the services of a config file, in the foreground, until Ctrl-C. */
 export const registerRun: RegisterCommand = (program, ctx) => {
@@ -18,7 +19,7 @@ export const registerRun: RegisterCommand = (program, ctx) => {
         'Ctrl-C stops them in reverse dependency order (twice: kill them)',
     )
     .argument('<file>', 'the config file: services with command, args, env, cwd, instances, restart, dependsOn, readiness, logs')
-    .option('-s, --store <path.db>', 'keep the services in this SQLite file: a run started after a crash adopts what still runs instead of starting it twice')
+    .option('-s, --store <path>', 'keep the services in this file (path.db: SQLite, path.json: JSON, no SQLite needed): a run started after a crash adopts what still runs instead of starting it twice')
     .addHelpText(
       'after',
       example('libipc run examples/libipc.yaml', 'libipc run services.yaml --store ./services.db') +
@@ -28,7 +29,8 @@ export const registerRun: RegisterCommand = (program, ctx) => {
       const { io } = ctx;
       const dir = runtimeDir(io.env);
       const ephemeral = o.store === undefined;
-      const storePath = ephemeral ? join(dir, `run-${process.pid}.db`) : resolve(io.cwd, o.store!);
+      // A private JSON store is not named run-<pid>.json: that is the run's record in the same folder.
+      const storePath = ephemeral ? join(dir, `run-${process.pid}${defaultStoreExtension() === '.db' ? '.db' : '.store.json'}`) : resolve(io.cwd, o.store!);
       // Without --store: a private log folder that goes with the run; with one: beside it, kept for the next run.
       const defaultLogs = ephemeral ? join(dir, `run-${process.pid}.logs`) : `${storePath.replace(/\.[^./]*$/, '')}.logs`;
       const config = loadConfig(file, { cwd: io.cwd, defaultLogs });

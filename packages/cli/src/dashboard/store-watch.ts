@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { type FSWatcher, existsSync, watch } from 'node:fs';
+import { type FSWatcher, closeSync, existsSync, fstatSync, openSync, readSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { LibipcError, isAlive } from '@libipc/shm';
 import type { HistoryEvent } from '@libipc/supervisor';
-import { SqliteStore } from '@libipc/supervisor/sqlite';
+import { SqliteStore, sqliteDriver } from '@libipc/supervisor/sqlite';
+import { type StoreFile, jsonHistoryPath, openStoreFile } from '../store-file.js';
 import { type StoreView as StoreRows, viewStore } from '../store-view.js';
 import type { TimelineEvent } from './model.js';
 
@@ -21,9 +21,9 @@ export function storeId(path: string): string {
 }
 
 /**
- * One supervisor SQLite store, followed as it changes: inotify on its folder (the file, its -wal and -shm)
- * wakes a read, and PRAGMA data_version tells whether another process really committed. One connection is
- * kept open for the dashboard's life; a missing file is waited for, never created.
+ * One supervisor store file, followed as it changes: inotify on its folder (the file, its -wal and -shm, or its
+ * history) wakes a read, and the store tells whether another process really committed (SQLite's data_version, the
+ * JSON file's stamp). One store is kept open for the dashboard's life; a missing file is waited for, never created.
  */
 export class StoreWatch {
   readonly id: string;
@@ -31,10 +31,12 @@ export class StoreWatch {
   /** When rows were read (their uptimes are as of then). */
   readAt = 0;
   problem: string | null = null;
-  private store: SqliteStore | undefined;
+  private store: StoreFile | undefined;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastHistoryId = 0;
+  /** JSON stores: how far the JSONL history has been read. */
+  private historyOffset = -1;
   private closed = false;
 
   constructor(
@@ -61,7 +63,7 @@ export class StoreWatch {
   /** A gauge sample: read again if another process committed; else only check who is still alive. */
   sample(): void {
     if (this.closed) return;
-    if (!this.store || !existsSync(this.path) || this.store.changedExternally()) {
+    if (!this.store || !existsSync(this.path) || this.store.store.changedExternally()) {
       this.read(true);
       return;
     }
@@ -107,6 +109,7 @@ export class StoreWatch {
       this.store?.close();
       this.store = undefined;
       this.lastHistoryId = 0;
+      this.historyOffset = -1;
       this.rows = undefined;
       this.problem = `no store at ${this.path} yet; 'libipc run <config> --store ${this.path}' makes one`;
       this.onUpdate([]);
@@ -115,14 +118,14 @@ export class StoreWatch {
     try {
       if (!this.store) {
         // SqliteStore's open takes the write lock for a moment (its schema check) and would wait 5 s for a holder.
-        if (isLocked(this.path)) {
+        if (!this.path.endsWith('.json') && isLocked(this.path)) {
           this.problem = `${this.path} is locked by another process; read again when it changes`;
           this.onUpdate([]);
           return;
         }
-        this.store = new SqliteStore(this.path);
-        this.store.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      } else if (!force && !this.store.changedExternally()) {
+        this.store = openStoreFile(this.path);
+        if (this.store.store instanceof SqliteStore) this.store.store.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      } else if (!force && !this.store.store.changedExternally()) {
         return;
       }
       this.rows = viewStore(this.store);
@@ -140,8 +143,42 @@ export class StoreWatch {
     }
   }
 
-  /** History rows written since the last read (the history table of the supervisor's schema, by id). */
-  private newEvents(store: SqliteStore): Array<Omit<TimelineEvent, 'id'>> {
+  /** Whole lines appended to a JSONL history since the last read (the last FIRST_EVENTS on the first read). */
+  private newJsonEvents(path: string): HistoryEvent[] {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      return [];
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const from = this.historyOffset < 0 || this.historyOffset > size ? 0 : this.historyOffset;
+      const buf = Buffer.alloc(size - from);
+      const n = readSync(fd, buf, 0, buf.length, from);
+      const text = buf.subarray(0, n).toString('utf8');
+      const end = text.lastIndexOf('\n') + 1; // a line still being written is read next time
+      const first = this.historyOffset < 0;
+      this.historyOffset = from + Buffer.byteLength(text.slice(0, end));
+      const events: HistoryEvent[] = [];
+      for (const line of text.slice(0, end).split('\n')) {
+        if (line === '') continue;
+        try {
+          events.push(JSON.parse(line) as HistoryEvent);
+        } catch {
+          // a line cut by a crash mid-write
+        }
+      }
+      return first ? events.slice(-FIRST_EVENTS) : events;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** History events written since the last read: rows of the history table by id, or lines of the JSONL file. */
+  private newEvents(file: StoreFile): Array<Omit<TimelineEvent, 'id'>> {
+    const store = file.store;
+    if (!(store instanceof SqliteStore)) return this.newJsonEvents(jsonHistoryPath(file.path)).map(timelineEvent);
     const rows = (
       this.lastHistoryId === 0
         ? store.db.prepare(`SELECT id, event FROM history ORDER BY id DESC LIMIT ?`).all(FIRST_EVENTS).reverse()
@@ -157,21 +194,25 @@ export class StoreWatch {
       } catch {
         continue;
       }
-      out.push({ at: Date.parse(e.timestamp) || Date.now(), source: 'supervisor', type: String(e.type), name: String(e.name), detail: describe(e) });
+      out.push(timelineEvent(e));
     }
     return out;
   }
 }
 
-type Database = { exec(sql: string): void; close(): void };
-type DatabaseConstructor = new (path: string, opts: { fileMustExist: boolean; timeout: number }) => Database;
+const timelineEvent = (e: HistoryEvent): Omit<TimelineEvent, 'id'> => ({
+  at: Date.parse(e.timestamp) || Date.now(),
+  source: 'supervisor',
+  type: String(e.type),
+  name: String(e.name),
+  detail: describe(e),
+});
 
 /** True when another connection holds the file's write lock now (asked without waiting; never creates the file). */
 function isLocked(path: string): boolean {
-  const Driver = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
-  let db: Database | undefined;
+  let db: { exec(sql: string): void; close(): void } | undefined;
   try {
-    db = new Driver(path, { fileMustExist: true, timeout: 0 });
+    db = sqliteDriver().open(path, { fileMustExist: true, timeout: 0 });
     db.exec('BEGIN IMMEDIATE');
     db.exec('ROLLBACK');
     return false;

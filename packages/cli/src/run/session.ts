@@ -2,10 +2,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ExistsError, IllegalStateError, LibipcError } from '@libipc/shm';
 import { type HistoryEvent, Manager, type ServiceSpec } from '@libipc/supervisor';
-import { SqliteHistorySink, SqliteStore } from '@libipc/supervisor/sqlite';
 import type { RunConfig } from '../config/load-config.js';
 import { type RunRecord, listRuns, removeRunRecord, writeRunRecord } from '../runs.js';
 import type { RunView } from './view.js';
+import { type StoreFile, isJsonStore, jsonHistoryPath, openStoreFile } from '../store-file.js';
 
 export interface SessionOptions {
   config: RunConfig;
@@ -25,12 +25,12 @@ function specKey(spec: ServiceSpec): string {
 }
 
 /**
- * One `libipc run`: a Manager on a SQLite store (so a run started after a crash adopts what still runs),
+ * One `libipc run`: a Manager on a store file (SQLite, or JSON where there is no SQLite) (so a run started after a crash adopts what still runs),
  * the config applied to it, its events and output shown, and a shutdown in reverse dependency order.
  */
 export class RunSession {
   readonly manager: Manager;
-  private readonly store: SqliteStore;
+  private readonly store: StoreFile;
   private view: RunView | undefined;
   private stopping = false;
   private unclean: string[] = [];
@@ -38,7 +38,7 @@ export class RunSession {
 
   private constructor(
     private readonly opts: SessionOptions,
-    store: SqliteStore,
+    store: StoreFile,
     manager: Manager,
     /** The specs the store held before this run (to tell which ones the config changed). */
     private readonly previous: Map<string, ServiceSpec>,
@@ -50,12 +50,12 @@ export class RunSession {
   /** Opens the store and takes it over (ERR_LIBIPC_EXISTS while another live run holds it). */
   static open(opts: SessionOptions): RunSession {
     mkdirSync(dirname(opts.storePath), { recursive: true });
-    const store = new SqliteStore(opts.storePath);
+    const store = openStoreFile(opts.storePath);
     let manager: Manager;
     const previous = new Map<string, ServiceSpec>();
     try {
-      for (const { spec } of store.load().services) previous.set(spec.name, spec as ServiceSpec);
-      manager = new Manager({ store, sinks: [new SqliteHistorySink(store)], env: opts.config.env });
+      for (const { spec } of store.store.load().services) previous.set(spec.name, spec as ServiceSpec);
+      manager = new Manager({ store: store.store, sinks: [store.history], env: opts.config.env });
     } catch (err) {
       store.close();
       if (err instanceof ExistsError && /held by a running manager \(pid (\d+)\)/.test(err.message)) {
@@ -215,6 +215,7 @@ export class RunSession {
       removeRunRecord(this.opts.runtimeDir, this.opts.record.pid);
       if (this.opts.ephemeral) {
         for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${this.opts.storePath}${suffix}`, { force: true });
+        if (isJsonStore(this.opts.storePath)) rmSync(jsonHistoryPath(this.opts.storePath), { force: true });
         rmSync(this.opts.defaultLogs, { recursive: true, force: true });
       }
     }
