@@ -30,6 +30,7 @@ import { RotatingLogFile, makeDir } from './log-file.js';
 import { LogPipe } from './log-pipe.js';
 import { type LineSource, LogReader, lastLines, logPaths, mergeByTime } from './logs.js';
 import { namePattern } from './pattern.js';
+import { type Action, CancelledError, type World, afterAdoptedExit, limitReached, planner, verdict as verdictOf } from './planner.js';
 import { Reconciler, planStoreChanges } from './reconciler.js';
 import { launchSpec } from './launch.js';
 import { describeReadiness, needsProbe, probe } from './readiness.js';
@@ -73,9 +74,6 @@ const heldStores = new WeakSet<Store>();
 const heldPaths = new Set<string>();
 
 const envSchema = z.record(z.string().regex(/^[^=\0]+$/), z.string()).describe('an object of strings');
-
-/** A start or restart that a later stop overtook (or the reverse). */
-class CancelledError extends IllegalStateError {}
 
 type SinkLike = HistorySink | ((event: HistoryEvent) => void | Promise<void>);
 
@@ -127,6 +125,14 @@ export class Manager extends EventEmitter {
   private readonly storeKey: string | undefined;
   private readonly sinkQueues: SinkQueue[];
   private readonly reconciler: Reconciler;
+  /** What the planner sees. */
+  private readonly world: World = {
+    unitsOf: (s) => this.unitsOf.get(s) ?? [],
+    dependenciesOf: (s) => this.graph.dependenciesView(s),
+    dependentsOf: (s) => this.graph.dependentsView(s),
+    dependencyClosure: (s) => this.graph.dependencyClosure(s),
+    isShuttingDown: () => this.shuttingDown,
+  };
   private evalScheduled = false;
   private startsInFlight = 0;
   private flushedThisPass = false;
@@ -639,35 +645,12 @@ export class Manager extends EventEmitter {
     if (u.waiters.length === 0) return;
     const keep: Waiter[] = [];
     for (const w of u.waiters) {
-      const verdict = this.verdict(u, w);
+      const verdict = verdictOf(this.world, u, w);
       if (verdict === undefined) keep.push(w);
       else if (verdict === true) w.resolve();
       else w.reject(verdict);
     }
     u.waiters = keep;
-  }
-
-  private verdict(u: Unit, w: Waiter): true | Error | undefined {
-    if (w.kind === 'stopped') {
-      if (u.desired !== 'stopped') return new CancelledError(`stop of ${u.name} was overtaken by a later start()`);
-      return u.state === 'stopped' && !u.stopping && !u.starting ? true : undefined;
-    }
-    if (u.desired !== 'running') return new CancelledError(`start of ${u.name} was overtaken by a later stop()`);
-    if (u.state === 'running' && !u.bounce && (w.afterGeneration === undefined || u.generation > w.afterGeneration)) return true;
-    // While our start is in flight, it reports its own error (ERR_LIBIPC_SPAWN, …) first.
-    if ((u.state === 'failed' || u.state === 'exited') && !u.starting) return new IllegalStateError(`${u.name} ${u.state}: ${u.reason ?? 'no reason recorded'}`);
-    const doomed = this.terminalDependency(u);
-    if (doomed) return new IllegalStateError(`${u.name} cannot start: it depends on ${doomed.name}, which ${doomed.state} (${doomed.reason ?? 'no reason recorded'})`);
-    return undefined;
-  }
-
-  /** A unit that `u` depends on (transitively) which will not come back by itself: failed or exited. */
-  private terminalDependency(u: Unit): Unit | undefined {
-    for (const s of this.graph.dependencyClosure([u.service])) {
-      if (s === u.service) continue;
-      for (const d of this.unitsOf.get(s) ?? []) if (d.state === 'failed' || d.state === 'exited') return d;
-    }
-    return undefined;
   }
 
   // ---- the control loop ----
@@ -688,102 +671,42 @@ export class Manager extends EventEmitter {
   /** Applies the rule to every unit (see the class comment), starting or stopping what it says. */
   private evaluate(): void {
     this.flushedThisPass = false;
-    const memo = new Map<string, boolean>();
-    const healthy = (service: string): boolean => {
-      let h = memo.get(service);
-      if (h !== undefined) return h;
-      memo.set(service, false); // a cycle cannot exist, but never recurse forever
-      h =
-        (this.unitsOf.get(service) ?? []).every((u) => u.state === 'running' && u.desired === 'running' && !u.bounce && !u.stopping) &&
-        [...this.graph.dependenciesView(service)].every(healthy);
-      memo.set(service, h);
-      return h;
-    };
+    const next = planner(this.world);
     for (const u of [...this.units.values()]) {
-      if (!u.removing) this.step(u, healthy);
+      if (u.removing) continue;
+      const a = next(u);
+      if (a) this.act(u, a);
     }
     for (const u of [...this.units.values()]) this.settle(u);
   }
 
-  private step(u: Unit, healthy: (service: string) => boolean): void {
-    const blocker = [...this.graph.dependenciesView(u.service)].sort().find((d) => !healthy(d));
-    if (u.desired === 'running') {
-      switch (u.state) {
-        case 'stopped':
-          if (u.starting || u.stopping) return;
-          if (blocker !== undefined) return this.setWaiting(u, blocker);
-          if (this.startsInFlight >= MAX_PARALLEL_STARTS) return;
-          // What should run is on disk before anything is spawned: a manager killed right after the spawn
-          // leaves a store from which the next one adopts the process rather than starting another.
-          if (this.store && !this.flushedThisPass) {
-            this.flushedThisPass = true;
-            this.safeStore((s) => s.flush?.());
-          }
-          void this.startAction(u);
-          return;
-        case 'backoff':
-          if (blocker !== undefined && !u.stopping) void this.cancelBackoff(u, this.waitingReason(blocker));
-          return;
-        case 'starting':
-        case 'running':
-          if ((blocker !== undefined || u.bounce) && !u.stopping && !this.hasLiveDependents(u)) {
-            const cause: RestartCause = u.bounce || this.bounceUpstream(u) ? 'manual' : 'crash';
-            u.restartNote = u.bounce ? 'restart()' : `${blocker} went down`;
-            void this.stopAction(u, u.bounce ? 'restart()' : this.waitingReason(blocker!), cause);
-          }
-          return;
-        default: // stopping, failed, exited: wait / stay until asked
-          return;
-      }
-    }
-    switch (u.state) {
-      case 'failed':
-      case 'exited':
-        if (!u.starting && !u.stopping) this.to(u, 'stopped', 'stop()');
+  /** Carries out what the planner decided for `u`. */
+  private act(u: Unit, a: Action): void {
+    switch (a.kind) {
+      case 'start':
+        if (this.startsInFlight >= MAX_PARALLEL_STARTS) return;
+        // What should run is on disk before anything is spawned: a manager killed right after the spawn
+        // leaves a store from which the next one adopts the process rather than starting another.
+        if (this.store && !this.flushedThisPass) {
+          this.flushedThisPass = true;
+          this.safeStore((s) => s.flush?.());
+        }
+        void this.startAction(u);
         return;
-      case 'backoff':
-        if (!u.stopping) void this.cancelBackoff(u, 'stop()');
+      case 'stop':
+        if (a.note !== undefined) u.restartNote = a.note;
+        void this.stopAction(u, a.reason, a.cause);
         return;
-      case 'starting':
-      case 'running':
-        if (!u.stopping && !this.hasLiveDependents(u)) void this.stopAction(u, this.shuttingDown ? 'shutdown()' : 'stop()', undefined);
+      case 'cancel-backoff':
+        void this.cancelBackoff(u, a.reason);
         return;
-      default:
+      case 'clear':
+        this.to(u, 'stopped', a.reason);
         return;
-    }
-  }
-
-  private hasLiveDependents(u: Unit): boolean {
-    for (const d of this.graph.dependentsView(u.service)) {
-      for (const x of this.unitsOf.get(d) ?? []) if (hasProcess(x.state) || x.starting || x.stopping) return true;
-    }
-    return false;
-  }
-
-  /** Whether a dependency (transitively) is down because of a restart() rather than a crash. */
-  private bounceUpstream(u: Unit): boolean {
-    for (const s of this.graph.dependencyClosure([u.service])) {
-      if (s === u.service) continue;
-      for (const d of this.unitsOf.get(s) ?? []) if (d.bounce || d.restartCause === 'manual') return true;
-    }
-    return false;
-  }
-
-  /** "waiting for a (backoff)", "waiting for a, which failed: …": the reason of a service held back by a dependency. */
-  private waitingReason(blocker: string): string {
-    const units = this.unitsOf.get(blocker) ?? [];
-    const failed = units.find((d) => d.state === 'failed' || d.state === 'exited');
-    if (failed) return `waiting for ${blocker}, which ${failed.state}: ${failed.reason ?? 'no reason recorded'}`;
-    const states = new Set(units.map((d) => (d.desired === 'stopped' ? 'stopped' : d.bounce ? 'restarting' : d.state)));
-    // Healthy itself, but held back by its own dependencies.
-    return states.size === 1 && states.has('running') ? `waiting for ${blocker} (its dependencies are not running)` : `waiting for ${blocker} (${[...states].join(', ')})`;
-  }
-
-  private setWaiting(u: Unit, blocker: string): void {
-    const why = this.waitingReason(blocker);
-    if (u.reason !== why) {
-      u.reason = why;
-      this.persist(u);
+      case 'wait':
+        u.reason = a.reason;
+        this.persist(u);
+        return;
     }
   }
 
@@ -810,7 +733,7 @@ export class Manager extends EventEmitter {
       if (u.desired !== 'running' || u.removing || this.closed || u.state !== 'stopped') return;
       const cause = u.restartCause;
       if (cause) {
-        if (cause === 'crash' && this.limitReached(u)) {
+        if (cause === 'crash' && limitReached(u.spec.restartLimit, u.contractRestarts)) {
           this.to(u, 'failed', `restart limit ${u.spec.restartLimit} reached (${u.contractRestarts} restart(s) after crashes); ${u.reason ?? ''}`.trim());
           this.history(u, 'failed', { restarts: u.restarts, reason: u.reason });
           return;
@@ -913,10 +836,6 @@ export class Manager extends EventEmitter {
     }
   }
 
-  private limitReached(u: Unit): boolean {
-    return u.spec.restartLimit !== undefined && u.contractRestarts >= u.spec.restartLimit;
-  }
-
   /** The unit's ManagedProcess, built anew when its spec or the environment changed. */
   private processFor(u: Unit): ManagedProcess {
     // Built (and the executable checked) at every start; the ManagedProcess itself is kept while nothing changed.
@@ -992,7 +911,7 @@ export class Manager extends EventEmitter {
         break;
       case 'backoff': {
         u.restartCause = 'crash';
-        if (this.limitReached(u)) {
+        if (limitReached(u.spec.restartLimit, u.contractRestarts)) {
           // The contract is used up: cancel the policy's pending restart.
           u.failing = true;
           mp.stop(0).catch(() => {});
@@ -1102,22 +1021,14 @@ export class Manager extends EventEmitter {
   private onAdoptedExit(u: Unit, id: Identity): void {
     if (u.adopted?.id !== id || u.stopping || this.closed) return;
     const st = this.adoptedGone(u, id);
-    const policy = u.spec.restart ?? DEFAULT_RESTART_POLICY;
-    const codes = policy.stopExitCodes ?? [];
-    const onPurpose = st.exited && st.exitCode !== null && codes.includes(st.exitCode);
-    const clean = st.exited && st.exitCode !== null && (st.exitCode === 0 || onPurpose);
-    const what = st.reason === 'signaled' ? `signal ${st.signal}` : st.exitCode !== null ? `exit code ${st.exitCode}` : 'an unknown status (adopted)';
-    const restart = policy.policy === 'always' ? !onPurpose : policy.policy === 'on-failure' ? !clean : false;
-    if (!restart) {
-      this.to(u, clean ? 'exited' : 'failed', `exited with ${what}; restart policy '${policy.policy}' does not restart it`);
-      if (!clean) this.history(u, 'failed', { restarts: u.restarts, reason: u.reason });
-    } else if (this.limitReached(u)) {
-      this.to(u, 'failed', `exited with ${what}; restart limit ${u.spec.restartLimit} reached`);
-      this.history(u, 'failed', { restarts: u.restarts, reason: u.reason });
+    const next = afterAdoptedExit(u.spec.restart ?? DEFAULT_RESTART_POLICY, st, u.spec.restartLimit, u.contractRestarts);
+    if (next.to !== 'backoff') {
+      this.to(u, next.to, next.reason);
+      if (next.to === 'failed') this.history(u, 'failed', { restarts: u.restarts, reason: u.reason });
     } else {
       u.restartCause = 'crash';
-      const delay = policy.backoff?.initialMs ?? DEFAULT_RESTART_POLICY.backoff!.initialMs;
-      this.to(u, 'backoff', `exited with ${what}; restarting in ${delay} ms`);
+      const delay = next.delayMs!;
+      this.to(u, 'backoff', next.reason);
       this.history(u, 'restart', { backoffMs: delay, restarts: u.restarts, reason: u.reason });
       u.backoffTimer = setTimeout(() => {
         u.backoffTimer = undefined;
