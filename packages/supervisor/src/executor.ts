@@ -7,6 +7,7 @@ import { launchSpec } from './launch.js';
 import type { Persistence } from './persistence.js';
 import { CancelledError, afterAdoptedExit, limitReached } from './planner.js';
 import { describeReadiness, needsProbe, probe } from './readiness.js';
+import type { ServiceState } from './states.js';
 import type { RestartCause, Unit } from './unit.js';
 import { drainLogs, openLogs, reattachLogs } from './unit-logs.js';
 
@@ -24,7 +25,7 @@ export class Executor {
     private readonly env: () => Record<string, string>,
   ) {}
 
-  private to(u: Unit, state: Parameters<Control['to']>[1], reason: string): void {
+  private to(u: Unit, state: ServiceState, reason: string): void {
     this.control.to(u, state, reason);
   }
 
