@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, describeValue } from '@libipc/shm';
@@ -59,29 +59,45 @@ export class JsonlHistorySink implements HistorySink {
     await appendFile(this.path, `${JSON.stringify(event)}\n`, { mode: 0o600 });
   }
 
-  /** The last `limit` (default 100) events, of one instance or all, newest first (as SqliteHistorySink.events). */
+  /** The last `limit` (default 100) events, of one instance or all, oldest first (as SqliteHistorySink.events). */
   events(opts: { name?: string; limit?: number } = {}): HistoryEvent[] {
     const limit = opts?.limit ?? 100;
-    let text: string;
+    const all = this.since(0).events.filter((e) => opts?.name === undefined || e.name === opts.name);
+    return all.slice(-limit);
+  }
+
+  /**
+   * The events of the whole lines written at or after byte `offset`, oldest first, and the offset to read from
+   * next time (a line still being written is left for then; an offset past the end, as after a truncation, reads
+   * from the start).
+   */
+  since(offset: number): { events: HistoryEvent[]; next: number } {
+    let fd: number;
     try {
-      text = readFileSync(this.path, 'utf8');
+      fd = openSync(this.path, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { events: [], next: 0 };
       throw err;
     }
-    const out: HistoryEvent[] = [];
-    const lines = text.split('\n');
-    for (let i = lines.length - 1; i >= 0 && out.length < limit; i--) {
-      if (lines[i] === '') continue;
-      let e: HistoryEvent;
-      try {
-        e = JSON.parse(lines[i]!) as HistoryEvent;
-      } catch {
-        continue; // a line cut by a crash mid-write
+    try {
+      const size = fstatSync(fd).size;
+      const from = offset > size ? 0 : Math.max(0, offset);
+      const buf = Buffer.alloc(size - from);
+      const got = readSync(fd, buf, 0, buf.length, from);
+      const end = buf.subarray(0, got).lastIndexOf(10) + 1;
+      const events: HistoryEvent[] = [];
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+        if (line === '') continue;
+        try {
+          events.push(JSON.parse(line) as HistoryEvent);
+        } catch {
+          // a line cut by a crash mid-write
+        }
       }
-      if (opts?.name === undefined || e.name === opts.name) out.push(e);
+      return { events, next: from + end };
+    } finally {
+      closeSync(fd);
     }
-    return out;
   }
 
   close(): void {}

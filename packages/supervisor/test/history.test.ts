@@ -38,6 +38,13 @@ describe('history', () => {
     expect(lines[10]).toMatchObject({ exitCode: 0, signal: null });
     expect(sqlite.events().map((e) => e.type)).toEqual(lines.map((e) => e.type));
     expect(sqlite.events({ name: 'h', limit: 2 }).map((e) => e.type)).toEqual(['exit', 'stop']);
+    // The JSONL sink reads back the same way (a JSON store's history in the cli), and from an offset on.
+    expect(jsonl.events().map((e) => e.type)).toEqual(lines.map((e) => e.type));
+    expect(jsonl.events({ name: 'h', limit: 2 }).map((e) => e.type)).toEqual(['exit', 'stop']);
+    expect(jsonl.events({ name: 'other' })).toEqual([]);
+    const all = jsonl.since(0);
+    expect(all.events).toEqual(lines);
+    expect(jsonl.since(all.next)).toEqual({ events: [], next: all.next });
   });
 
   it('a sink that throws never stops the manager nor the other sinks', async () => {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { type FSWatcher, closeSync, existsSync, fstatSync, openSync, readSync, watch } from 'node:fs';
+import { type FSWatcher, existsSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { LibipcError, isAlive } from '@libipc/shm';
-import type { HistoryEvent } from '@libipc/supervisor';
+import { type HistoryEvent, JsonlHistorySink } from '@libipc/supervisor';
 import { SqliteStore, sqliteDriver } from '@libipc/supervisor/sqlite';
-import { type StoreFile, jsonHistoryPath, openStoreFile } from '../store-file.js';
+import { type StoreFile, openStoreFile } from '../store-file.js';
 import { type StoreView as StoreRows, viewStore } from '../store-view.js';
 import type { TimelineEvent } from './model.js';
 
@@ -143,42 +143,18 @@ export class StoreWatch {
     }
   }
 
-  /** Whole lines appended to a JSONL history since the last read (the last FIRST_EVENTS on the first read). */
-  private newJsonEvents(path: string): HistoryEvent[] {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch {
-      return [];
-    }
-    try {
-      const size = fstatSync(fd).size;
-      const from = this.historyOffset < 0 || this.historyOffset > size ? 0 : this.historyOffset;
-      const buf = Buffer.alloc(size - from);
-      const n = readSync(fd, buf, 0, buf.length, from);
-      const text = buf.subarray(0, n).toString('utf8');
-      const end = text.lastIndexOf('\n') + 1; // a line still being written is read next time
-      const first = this.historyOffset < 0;
-      this.historyOffset = from + Buffer.byteLength(text.slice(0, end));
-      const events: HistoryEvent[] = [];
-      for (const line of text.slice(0, end).split('\n')) {
-        if (line === '') continue;
-        try {
-          events.push(JSON.parse(line) as HistoryEvent);
-        } catch {
-          // a line cut by a crash mid-write
-        }
-      }
-      return first ? events.slice(-FIRST_EVENTS) : events;
-    } finally {
-      closeSync(fd);
-    }
+  /** Events appended to a JSONL history since the last read (the last FIRST_EVENTS on the first read). */
+  private newJsonEvents(history: JsonlHistorySink): HistoryEvent[] {
+    const first = this.historyOffset < 0;
+    const { events, next } = history.since(Math.max(0, this.historyOffset));
+    this.historyOffset = next;
+    return first ? events.slice(-FIRST_EVENTS) : events;
   }
 
   /** History events written since the last read: rows of the history table by id, or lines of the JSONL file. */
   private newEvents(file: StoreFile): Array<Omit<TimelineEvent, 'id'>> {
     const store = file.store;
-    if (!(store instanceof SqliteStore)) return this.newJsonEvents(jsonHistoryPath(file.path)).map(timelineEvent);
+    if (!(store instanceof SqliteStore)) return file.history instanceof JsonlHistorySink ? this.newJsonEvents(file.history).map(timelineEvent) : [];
     const rows = (
       this.lastHistoryId === 0
         ? store.db.prepare(`SELECT id, event FROM history ORDER BY id DESC LIMIT ?`).all(FIRST_EVENTS).reverse()
