@@ -139,7 +139,7 @@ export async function startEtcdCluster(opts: { size?: number; tls?: boolean; aut
           '--initial-cluster-token', token,
           '--initial-cluster-state', first ? 'new' : 'existing',
           '--heartbeat-interval', '100',
-          '--election-timeout', '1000',
+          '--election-timeout', '600',
           '--logger', 'zap',
           '--log-outputs', 'stderr',
           ...(certs ? ['--cert-file', certs.serverCert, '--key-file', certs.serverKey, '--trusted-ca-file', certs.ca, '--client-cert-auth'] : []),

@@ -38,6 +38,8 @@ export interface NodeOptions {
   intervalMs?: number;
   env?: Record<string, string>;
   options?: Record<string, unknown>;
+  /** startCluster: the cluster's name (default a unique one). */
+  cluster?: string;
 }
 
 export function startNode(
@@ -113,7 +115,7 @@ export async function startCluster(
   names: string[],
   opts: NodeOptions = {},
 ): Promise<{ cluster: string; nodes: NodeProc[] }> {
-  const cluster = uniqueName('c');
+  const cluster = opts.cluster ?? uniqueName('c');
   const nodes: NodeProc[] = [];
   for (const name of names) {
     const n = startNode(endpoint, cluster, name, opts);
