@@ -1,3 +1,4 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { LibipcError } from '@libipc/shm';
@@ -69,6 +70,22 @@ function read(what: string, v: string | Buffer | undefined): Buffer | undefined 
 /** Reads the files and checks that the material is PEM that belongs together (the key matches the certificate). */
 export function loadTls(t: TlsOptions): ParsedTls {
   const parsed = { ca: read('ca', t.ca), cert: read('cert', t.cert), key: read('key', t.key) };
+  for (const what of ['ca', 'cert'] as const) {
+    const v = parsed[what];
+    if (!v) continue;
+    try {
+      new X509Certificate(v);
+    } catch (err) {
+      throw new ClusterTlsError(`tls.${what} is not a PEM certificate (${(err as Error).message}); give the certificate file or its contents`, { cause: err });
+    }
+  }
+  if (parsed.key) {
+    try {
+      createPrivateKey(parsed.key);
+    } catch (err) {
+      throw new ClusterTlsError(`tls.key is not a PEM private key (${(err as Error).message}); give the key file or its contents (unencrypted)`, { cause: err });
+    }
+  }
   try {
     createSecureContext({ ca: parsed.ca, cert: parsed.cert, key: parsed.key });
   } catch (err) {
