@@ -7,7 +7,6 @@ import {
   InvalidArgumentError,
   LibipcError,
   NotFoundError,
-  PermissionError,
   SpawnError,
   TimeoutError,
   TooLargeError,
@@ -17,7 +16,8 @@ import { checkArgs, isArgsSchema } from './args-schema.js';
 import type { AddressBook } from './address-book.js';
 import { type Keys, prefixEnd } from './keys.js';
 import type { Membership } from './membership.js';
-import { MAX_ARGS_BYTES, validateArgs } from './options.js';
+import { validateArgs } from './options.js';
+import { LAUNCHER_GRACE_MS, MAX_PARKED, MAX_REQUEST_BYTES, type RequestBody, errorFrom, isName } from './request.js';
 import type { DaemonSpec, Launcher, RefusedRequest } from './types.js';
 
 export interface DaemonsContext {
@@ -58,42 +58,12 @@ export interface Fence {
   holds(kvs: Array<{ create_revision: string }>): boolean;
 }
 
-/** How long a request for a launcher this node has not registered (yet) waits before it is refused. */
-const LAUNCHER_GRACE_MS = 5000;
-/** Requests waiting for their launcher, at most: more are refused at once (nobody floods the node's memory). */
-const MAX_PARKED = 1000;
-/** The largest request accepted from the inbox: the args' bound plus room for names and ids. */
-export const MAX_REQUEST_BYTES = MAX_ARGS_BYTES + 4096;
 
 const b = (s: string) => Buffer.from(s);
 
-function isName(v: string): boolean {
-  try {
-    validateName(v, 'launcher name');
-    return true;
-  } catch {
-    return false;
-  }
-}
 const json = (v: unknown) => b(JSON.stringify(v));
 
-/** Known error codes travel back by name and become the same class on the requesting node. */
-function errorFrom(code: unknown, message: string): LibipcError {
-  if (code === 'ERR_LIBIPC_NOT_FOUND') return new NotFoundError(message);
-  if (code === 'ERR_LIBIPC_EXISTS') return new ExistsError(message);
-  if (code === 'ERR_LIBIPC_INVALID_ARGUMENT') return new InvalidArgumentError(message);
-  if (code === 'ERR_LIBIPC_TOO_LARGE') return new TooLargeError(message);
-  if (code === 'ERR_LIBIPC_PERMISSION') return new PermissionError(message);
-  return new SpawnError(message);
-}
 
-interface RequestBody {
-  launcher: string;
-  processName: string;
-  args?: unknown[];
-  id: string;
-  replyTo?: string;
-}
 
 /**
  * Daemons on this node: the launchers it knows, starting a daemon under an assignment (here, or by a request
