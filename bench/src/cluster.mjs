@@ -1,9 +1,10 @@
-// @libipc/cluster: how fast the daemons of a SIGKILLed node run elsewhere (lease TTL 2 s and 5 s), what
-// locate() costs, and the placement function simulated over 1,000 nodes and 100,000 names.
+// @libipc/cluster: how fast the daemons of a SIGKILLed node run elsewhere (lease TTL 2 s and 5 s; one plaintext
+// member, and three members with TLS and auth), what locate() costs, what TLS and auth add to register(), and
+// the placement function simulated over 1,000 nodes and 100,000 names.
 //   node bench/src/cluster.mjs        (BENCH_TRIALS=N: kills per TTL; needs etcd: packages/cluster/scripts/ensure-etcd.sh)
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,10 +55,70 @@ async function startEtcd() {
   };
 }
 
+/** EC P-256 CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+function makeCerts(dir) {
+  mkdirSync(dir, { recursive: true });
+  const ssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=bench-ca']);
+  for (const [name, cn, ext] of [['server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n'], ['client', 'bench', 'extendedKeyUsage=clientAuth\n']]) {
+    writeFileSync(join(dir, `${name}.ext`), ext);
+    ssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+    ssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+  }
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key'), serverCert: join(dir, 'server.crt'), serverKey: join(dir, 'server.key') };
+}
+
+/**
+ * Three etcd members on 127.0.0.1, each serving clients over plain http AND over TLS (client certificates
+ * required there), so that the same cluster measures both; auth is switched on later by enableAuth().
+ */
+async function startEtcd3() {
+  const dir = mkdtempSync(join(tmpdir(), 'libipc-bench-etcd-'));
+  const certs = makeCerts(join(dir, 'certs'));
+  const ports = [];
+  for (let i = 0; i < 9; i++) ports.push(await freePort());
+  const peers = [0, 1, 2].map((i) => `m${i}=http://127.0.0.1:${ports[3 * i + 2]}`).join(',');
+  const members = [0, 1, 2].map((i) => ({ plain: `http://127.0.0.1:${ports[3 * i]}`, tls: `https://127.0.0.1:${ports[3 * i + 1]}`, peer: `http://127.0.0.1:${ports[3 * i + 2]}` }));
+  const children = members.map((m, i) =>
+    spawn('etcd', ['--name', `m${i}`, '--data-dir', join(dir, `m${i}`), '--listen-client-urls', `${m.plain},${m.tls}`, '--advertise-client-urls', `${m.plain},${m.tls}`,
+      '--listen-peer-urls', m.peer, '--initial-advertise-peer-urls', m.peer, '--initial-cluster', peers, '--initial-cluster-state', 'new',
+      '--cert-file', certs.serverCert, '--key-file', certs.serverKey, '--trusted-ca-file', certs.ca, '--client-cert-auth',
+      '--logger', 'zap', '--log-outputs', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
+  await Promise.all(children.map((child) => new Promise((resolve, reject) => {
+    createInterface({ input: child.stderr }).on('line', (l) => l.includes('serving client traffic') && resolve());
+    child.once('exit', (code) => reject(new Error(`etcd exited (${code}) before it was ready`)));
+  })));
+  const etcdctl = (args) => execFileSync('etcdctl', ['--endpoints', members.map((m) => m.tls).join(','), '--cacert', certs.ca, '--cert', certs.cert, '--key', certs.key, ...args], { stdio: 'ignore' });
+  return {
+    plain: members.map((m) => m.plain),
+    tls: members.map((m) => m.tls),
+    certs,
+    /** Root user, auth on, and a user 'bench' whose role is readwrite on libipc/cluster/. */
+    enableAuth() {
+      etcdctl(['user', 'add', 'root:root-pw', '--interactive=false']);
+      etcdctl(['auth', 'enable']);
+      const root = ['--user', 'root:root-pw'];
+      etcdctl([...root, 'role', 'add', 'libipc']);
+      etcdctl([...root, 'role', 'grant-permission', 'libipc', 'readwrite', 'libipc/cluster/', '--prefix']);
+      etcdctl([...root, 'user', 'add', 'bench:bench-pw', '--interactive=false']);
+      etcdctl([...root, 'user', 'grant-role', 'bench', 'libipc']);
+      return { username: 'bench', password: 'bench-pw' };
+    },
+    async close() {
+      for (const c of children) c.kill('SIGKILL');
+      await Promise.all(children.map((c) => (c.exitCode === null ? once(c, 'exit') : undefined)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 // --- nodes as processes ---------------------------------------------------------------------------------------
-function startNode(endpoint, cluster, name, ttl) {
+function startNode(endpoint, cluster, name, ttl, env = {}) {
   const child = spawn(process.execPath, [here('./_cluster-node.mjs'), endpoint, cluster, name, String(ttl), String(DAEMONS)], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
   });
   const node = { name, child, daemons: new Set(), leader: false, listeners: new Set(), exited: once(child, 'exit') };
   createInterface({ input: child.stdout }).on('line', (l) => {
@@ -71,11 +132,11 @@ function startNode(endpoint, cluster, name, ttl) {
 }
 
 /** SIGKILL → each of the victim's daemons spawned on a survivor: one sample (ms) per daemon. */
-async function failover(endpoint, ttl, trials) {
-  const cluster = `bench-${process.pid}-${ttl}`;
+async function failover(endpoint, ttl, trials, env = {}) {
+  const cluster = `bench-${process.pid}-${ttl}-${Object.keys(env).length}`;
   const nodes = [];
   for (const name of ['n1', 'n2', 'n3']) {
-    const n = startNode(endpoint, cluster, name, ttl);
+    const n = startNode(endpoint, cluster, name, ttl, env);
     await n.joined;
     nodes.push(n);
   }
@@ -105,7 +166,7 @@ async function failover(endpoint, ttl, trials) {
     await victim.exited;
     await done;
     // The node comes back (its name is free: its lease is gone) with no daemons.
-    const again = startNode(endpoint, cluster, victim.name, ttl);
+    const again = startNode(endpoint, cluster, victim.name, ttl, env);
     await again.joined;
     nodes[nodes.indexOf(victim)] = again;
   }
@@ -139,6 +200,26 @@ async function locateCost(endpoint) {
   return rows;
 }
 
+/** register() (a transaction, then the node's own watch shows it) and locate(), sequentially, per connection kind. */
+async function registerCost(label, connection) {
+  const cluster = `bench-reg-${process.pid}-${label.replace(/\W+/g, '-')}`;
+  const a = await ClusterNode.join({ ...connection, cluster, nodeName: 'a' });
+  const samples = [];
+  for (let i = 0; i < 600; i++) {
+    const t0 = performance.now();
+    await a.register(`r${i}`);
+    if (i >= 100) samples.push((performance.now() - t0) * 1000);
+  }
+  const s = summarize(samples);
+  let sink = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 1_000_000; i++) sink += a.locate(`r${i % 600}`) ? 1 : 0;
+  const locateNs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (sink !== 1_000_000) throw new Error('locate missed a registration');
+  await a.leave();
+  return { connection: label, 'register p50 µs': s.p50, 'register p99 µs': s.p99, 'locate ns': locateNs };
+}
+
 /** The placement function over 1,000 simulated nodes and 100,000 names. */
 async function simulation() {
   const nodes = Array.from({ length: 1000 }, (_, i) => `node-${i}`);
@@ -165,17 +246,42 @@ async function simulation() {
 }
 
 console.log(`# @libipc/cluster — ${await machine()}`);
-const sim = await simulation();
-printTable('Placement simulation: 1,000 nodes, 100,000 names', sim, 2);
-const etcd = await startEtcd();
-try {
-  printTable('locate cost (local cache, 1,000 registrations)', await locateCost(etcd.endpoint), 1);
-  const rows = [];
-  for (const [ttl, trials] of [[2, TRIALS], [5, Math.max(2, Math.ceil(TRIALS / 2))]]) {
-    const s = await failover(etcd.endpoint, ttl, trials);
-    rows.push({ 'SIGKILL of a node → its daemons running elsewhere': `lease TTL ${ttl} s (${trials} kills, ${s.n} daemons)`, 'p50 ms': s.p50, 'p99 ms': s.p99, 'aim (TTL + 1 s) ms': ttl * 1000 + 1000 });
+// BENCH_ONLY_ETCD3=1: only the three-member (TLS, auth) part.
+const only3 = process.env.BENCH_ONLY_ETCD3 === '1';
+if (!only3) {
+  const sim = await simulation();
+  printTable('Placement simulation: 1,000 nodes, 100,000 names', sim, 2);
+  const etcd = await startEtcd();
+  try {
+    printTable('locate cost (local cache, 1,000 registrations)', await locateCost(etcd.endpoint), 1);
+    const rows = [];
+    for (const [ttl, trials] of [[2, TRIALS], [5, Math.max(2, Math.ceil(TRIALS / 2))]]) {
+      const s = await failover(etcd.endpoint, ttl, trials);
+      rows.push({ 'SIGKILL of a node → its daemons running elsewhere': `lease TTL ${ttl} s (${trials} kills, ${s.n} daemons)`, 'p50 ms': s.p50, 'p99 ms': s.p99, 'aim (TTL + 1 s) ms': ttl * 1000 + 1000 });
+    }
+    printTable('Recovery after a node crash (3 nodes, 30 daemons)', rows, 0);
+  } finally {
+    await etcd.close();
   }
-  printTable('Recovery after a node crash (3 nodes, 30 daemons)', rows, 0);
+}
+
+// Production shape: three members, TLS (client certificates), then auth.
+const etcd3 = await startEtcd3();
+try {
+  const { certs } = etcd3;
+  const tls = { ca: certs.ca, cert: certs.cert, key: certs.key };
+  const cost = [
+    await registerCost('3 members, plain http', { endpoints: etcd3.plain }),
+    await registerCost('3 members, TLS', { endpoints: etcd3.tls, tls }),
+  ];
+  const auth = etcd3.enableAuth();
+  cost.push(await registerCost('3 members, TLS + auth', { endpoints: etcd3.tls, tls, auth }));
+  printTable('register() and locate() by connection (600 sequential registers, first 100 dropped)', cost, 1);
+  const env = { ETCD_CACERT: certs.ca, ETCD_CERT: certs.cert, ETCD_KEY: certs.key, ETCD_USERNAME: auth.username, ETCD_PASSWORD: auth.password };
+  const s = await failover(etcd3.tls.join(','), 2, TRIALS, env);
+  printTable('Recovery after a node crash, three etcd members with TLS and auth (3 nodes, 30 daemons)', [
+    { 'SIGKILL of a node → its daemons running elsewhere': `lease TTL 2 s (${TRIALS} kills, ${s.n} daemons)`, 'p50 ms': s.p50, 'p99 ms': s.p99, 'aim (TTL + 1 s) ms': 3000 },
+  ], 0);
 } finally {
-  await etcd.close();
+  await etcd3.close();
 }

@@ -1,11 +1,12 @@
 // Two cluster nodes in one process (on two machines they would be two processes with the same code), on the
-// etcd at $ETCD_ENDPOINTS (default http://127.0.0.1:2379):
+// etcd at $ETCD_ENDPOINTS (default http://127.0.0.1:2379; TLS and auth from ETCD_CACERT, ETCD_CERT, ETCD_KEY,
+// ETCD_USERNAME, ETCD_PASSWORD):
 //   node node_modules/@libipc/cluster/examples/two-nodes.mjs   (installed from npm)
 //   node packages/cluster/examples/two-nodes.mjs                (in the repository, after building)
 import { once } from 'node:events';
-import { ClusterNode } from '@libipc/cluster';
+import { ClusterNode, etcdOptionsFromEnv } from '@libipc/cluster';
 
-const endpoints = (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',');
+const etcd = etcdOptionsFromEnv(); // { endpoints, tls?, auth? } from ETCD_ENDPOINTS, ETCD_CACERT, … (see the README)
 const cluster = `demo-${process.pid}`;
 
 // A launcher starts the daemons assigned to its node. Here a daemon is a timer; a real one spawns a process.
@@ -28,10 +29,10 @@ function launcher(node) {
   };
 }
 
-const a = await ClusterNode.join({ endpoints, cluster, nodeName: 'node-a', leaseTtlS: 2 });
+const a = await ClusterNode.join({ ...etcd, cluster, nodeName: 'node-a', leaseTtlS: 2 });
 a.registerLauncher('worker', launcher('node-a'));
 const recovered = once(a, 'daemon-recovered'); // node-a, the first node, leads: it starts what recover() lists
-const b = await ClusterNode.join({ endpoints, cluster, nodeName: 'node-b', leaseTtlS: 2 });
+const b = await ClusterNode.join({ ...etcd, cluster, nodeName: 'node-b', leaseTtlS: 2 });
 b.registerLauncher('worker', launcher('node-b'));
 
 const [indexer] = await recovered;

@@ -4,8 +4,9 @@ import type { Etcd3 } from 'etcd3';
 import { ClosedError, ClusterUnavailableError, ExistsError, LibipcError, NotFoundError, SpawnError, validateName } from '@libipc/shm';
 import { AddressBook as Book } from './address-book.js';
 import { Availability } from './availability.js';
-import { createClient, unavailable } from './connection.js';
+import { type Identity, createClient, joinFailure, refusal, unavailable } from './connection.js';
 import { Daemons } from './daemons.js';
+import { Fencing, splitFenced } from './fencing.js';
 import { type Hasher, loadHasher } from './hash.js';
 import { Inbox } from './inbox.js';
 import { Keys } from './keys.js';
@@ -22,7 +23,9 @@ import type { AddressBook, DaemonSpec, Launcher } from './types.js';
  * membership), keeps a local address book of every node's registrations, stands for leader, and runs the
  * daemons assigned to it. Events: 'node-joined' (node), 'node-left' (node), 'leader', 'follower' (leader),
  * 'daemon-placed' / 'daemon-recovered' ({ launcher, processName, args, node }), 'daemon-failed'
- * ({ …, node, error }), 'duplicate' ({ processName, nodes }), 'unavailable' (error), 'available'.
+ * ({ …, node, error }), 'duplicate' ({ processName, nodes }), 'unavailable' (error), 'available',
+ * 'fenced' ({ stopped, kept }: it could not renew its lease in time and stopped its daemons),
+ * 'request-refused' ({ processName, launcher?, from?, error }: an inbox request it will not run).
  */
 export class ClusterNode extends EventEmitter {
   readonly nodeName: string;
@@ -38,6 +41,10 @@ export class ClusterNode extends EventEmitter {
   private readonly daemons: Daemons;
   private readonly recovery: Recovery;
   private readonly availability: Availability;
+  private readonly fencing: Fencing;
+  /** The stops of the last fence, awaited before the node counts as re-joined. */
+  private fenceStops: Promise<void> = Promise.resolve();
+  private readonly identity: Identity;
   private readonly bridge: RegistryBridge | undefined;
   private placement: Placement | undefined;
   private started = false;
@@ -57,6 +64,8 @@ export class ClusterNode extends EventEmitter {
     this.client = client;
     this.hasher = hasher;
     this.keys = new Keys(opts.cluster);
+    this.identity = { prefix: this.keys.root, cluster: opts.cluster, auth: opts.auth };
+    this.fencing = new Fencing(opts.leaseTtlS * 1000, opts.fenceMarginMs, { fence: () => this.fence() });
     const etcdFailed = (err: unknown) => this.availability.lost(err);
     this.availability = new Availability({
       probe: async () => void (await client.kv.range({ key: Buffer.from(this.keys.node(this.nodeName)) })),
@@ -70,6 +79,7 @@ export class ClusterNode extends EventEmitter {
     this.membership = new Membership(client, this.keys, opts.nodeName, opts.leaseTtlS, {
       leaseLost: etcdFailed,
       keepaliveFailed: (err) => this.availability.suspect(err),
+      renewed: (sentAt) => this.fencing.renewed(sentAt),
     });
     this.book = new Book(
       client,
@@ -108,6 +118,7 @@ export class ClusterNode extends EventEmitter {
       emit: (event, payload) => this.emitOpen(event, payload),
       etcdFailed,
       spawnTimeoutMs: opts.spawnTimeoutMs,
+      fenced: () => this.fencing.fenced,
     });
     this.inbox = new Inbox(
       client,
@@ -162,12 +173,12 @@ export class ClusterNode extends EventEmitter {
   static async join(opts: ClusterNodeOptions): Promise<ClusterNode> {
     const parsed = parseClusterOptions(opts);
     const hasher = await loadHasher();
-    const node = new ClusterNode(parsed, createClient(parsed.endpoints, parsed.requestTimeoutMs), hasher);
+    const node = new ClusterNode(parsed, createClient(parsed), hasher);
     try {
       await node.start();
     } catch (err) {
       await node.abandon();
-      throw unavailable(`ClusterNode.join('${parsed.nodeName}')`, err);
+      throw await joinFailure(`ClusterNode.join('${parsed.nodeName}')`, err, node.identity, parsed);
     }
     return node;
   }
@@ -197,6 +208,7 @@ export class ClusterNode extends EventEmitter {
   /** A failed join: give back what was taken. */
   private async abandon(): Promise<void> {
     this.closed = true;
+    this.fencing.close();
     this.availability.close();
     await this.recovery.stop();
     await this.leadership.resign();
@@ -243,6 +255,7 @@ export class ClusterNode extends EventEmitter {
     if (!this.daemons.launchers.has(launcher)) {
       throw new NotFoundError(`no launcher '${launcher}' on node '${this.nodeName}'; call registerLauncher('${launcher}', …) first (on every node)`);
     }
+    await this.daemons.checkArgs(spec);
     for (let attempt = 0; attempt < 3; attempt++) {
       this.assertUsable('spawnRegister');
       const where = this.book.locate(processName);
@@ -335,6 +348,7 @@ export class ClusterNode extends EventEmitter {
     this.leaving ??= (async () => {
       const reachable = this.availability.available;
       this.closed = true;
+      this.fencing.close();
       this.bridge?.close();
       this.availability.close();
       await this.recovery.stop();
@@ -363,6 +377,28 @@ export class ClusterNode extends EventEmitter {
     await this.inbox.resume();
     await this.leadership.verify();
     this.bridge?.resync();
+    // Fenced daemons are stopped and their registrations withdrawn (above): the node may start daemons again.
+    await this.fenceStops;
+    this.fencing.reset();
+  }
+
+  /**
+   * The lease may expire on etcd's side within the margin and the leader then starts our daemons elsewhere:
+   * stop them now (except those whose launcher keeps them running when fenced), forget them (so a re-join does
+   * not register them again, and withdraws their registrations if the lease survived), and go unavailable.
+   */
+  private fence(): void {
+    if (this.closed) return;
+    const running = [...this.membership.processes.values()].flatMap((p) => (p.daemon ? [p.daemon] : []));
+    const { stop, keep } = splitFenced(running, this.daemons.launchers);
+    for (const d of stop) this.membership.processes.delete(d.processName);
+    const ttl = this.opts.leaseTtlS * 1000;
+    this.availability.lost(
+      new ClusterUnavailableError(
+        `node '${this.nodeName}' could not renew its lease for ${ttl - this.opts.fenceMarginMs} ms (lease TTL ${ttl} ms − fenceMarginMs ${this.opts.fenceMarginMs}): it fenced itself and stopped its daemons`,
+      ),
+    );
+    this.fenceStops = this.daemons.stop(stop, this.opts.spawnTimeoutMs).then(() => this.emitOpen('fenced', { stopped: stop, kept: keep }));
   }
 
   private announceRole(): void {
@@ -405,6 +441,9 @@ export class ClusterNode extends EventEmitter {
     } catch (err) {
       if (err instanceof LibipcError) throw err;
       if (this.closed) throw new ClosedError(`node '${this.nodeName}' left the cluster during ${what}`);
+      // Credentials or permissions: etcd answered, retrying will not help.
+      const refused = refusal(err, this.identity);
+      if (refused) throw refused;
       this.availability.lost(err);
       throw unavailable(what, err);
     }

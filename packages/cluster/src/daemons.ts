@@ -1,11 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
-import { ClosedError, ExistsError, InvalidArgumentError, LibipcError, NotFoundError, SpawnError, TimeoutError, validateName } from '@libipc/shm';
+import {
+  ClosedError,
+  ClusterUnavailableError,
+  ExistsError,
+  InvalidArgumentError,
+  LibipcError,
+  NotFoundError,
+  SpawnError,
+  TimeoutError,
+  TooLargeError,
+  validateName,
+} from '@libipc/shm';
+import { checkArgs, isArgsSchema } from './args-schema.js';
 import type { AddressBook } from './address-book.js';
 import { type Keys, prefixEnd } from './keys.js';
 import type { Membership } from './membership.js';
 import { validateArgs } from './options.js';
-import type { DaemonSpec, Launcher } from './types.js';
+import { LAUNCHER_GRACE_MS, MAX_PARKED, MAX_REQUEST_BYTES, type RequestBody, errorFrom, isName } from './request.js';
+import type { DaemonSpec, Launcher, RefusedRequest } from './types.js';
 
 export interface DaemonsContext {
   client: Etcd3;
@@ -15,6 +28,9 @@ export interface DaemonsContext {
   book: AddressBook;
   pickNode(name: string): string | undefined;
   emit(event: 'daemon-failed', payload: { launcher?: string; processName?: string; node: string; error: Error }): void;
+  emit(event: 'request-refused', payload: RefusedRequest): void;
+  /** Whether the node has fenced itself (its lease may be gone): it starts nothing until it has re-joined. */
+  fenced(): boolean;
   /** An etcd call failed: the node goes unavailable until etcd answers. */
   etcdFailed(err: unknown): void;
   spawnTimeoutMs: number;
@@ -42,26 +58,12 @@ export interface Fence {
   holds(kvs: Array<{ create_revision: string }>): boolean;
 }
 
-/** How long a request for a launcher this node has not registered (yet) waits before it is refused. */
-const LAUNCHER_GRACE_MS = 5000;
 
 const b = (s: string) => Buffer.from(s);
+
 const json = (v: unknown) => b(JSON.stringify(v));
 
-/** Known error codes travel back by name and become the same class on the requesting node. */
-function errorFrom(code: unknown, message: string): LibipcError {
-  if (code === 'ERR_LIBIPC_NOT_FOUND') return new NotFoundError(message);
-  if (code === 'ERR_LIBIPC_EXISTS') return new ExistsError(message);
-  return new SpawnError(message);
-}
 
-interface RequestBody {
-  launcher: string;
-  processName: string;
-  args?: unknown[];
-  id: string;
-  replyTo?: string;
-}
 
 /**
  * Daemons on this node: the launchers it knows, starting a daemon under an assignment (here, or by a request
@@ -91,6 +93,12 @@ export class Daemons {
     }
     for (const m of ['stop', 'recover'] as const) {
       if (l[m] !== undefined && typeof l[m] !== 'function') throw new InvalidArgumentError(`launcher '${name}': ${m} must be a function when given`);
+    }
+    if (l.argsSchema !== undefined && !isArgsSchema(l.argsSchema)) {
+      throw new InvalidArgumentError(`launcher '${name}': argsSchema must be a Standard Schema (zod, valibot, arktype…), an object with safeParse, or a function`);
+    }
+    if (l.keepRunningWhenFenced !== undefined && typeof l.keepRunningWhenFenced !== 'boolean') {
+      throw new InvalidArgumentError(`launcher '${name}': keepRunningWhenFenced must be true or false when given`);
     }
     if (this.launchers.has(name)) throw new ExistsError(`a launcher named '${name}' is already registered on this node`);
     this.launchers.set(name, launcher);
@@ -191,8 +199,19 @@ export class Daemons {
     else this.claims.delete(name);
   }
 
+  /** Checks `args` against the launcher's argsSchema (ERR_LIBIPC_INVALID_ARGUMENT); a launcher it lacks passes. */
+  async checkArgs(spec: DaemonSpec): Promise<void> {
+    const launcher = this.launchers.get(spec.launcher);
+    if (launcher) await checkArgs(spec.launcher, launcher, spec.processName, spec.args);
+  }
+
   /** Runs the launcher for a daemon whose registration is written; withdraws it if the launcher fails. */
   private async run(launcher: Launcher, spec: DaemonSpec): Promise<void> {
+    if (this.ctx.fenced()) {
+      // Our lease may be gone: a copy may start elsewhere at any moment. Take the registration back.
+      await this.ctx.client.kv.deleteRange({ key: b(this.ctx.keys.proc(spec.processName, this.ctx.node)) }).catch(() => undefined);
+      throw new ClusterUnavailableError(`node '${this.ctx.node}' is fenced (it could not renew its lease); '${spec.processName}' was not started`);
+    }
     if (this.closed) {
       // The node is leaving (its daemons are being stopped): take the registration back, start nothing.
       await this.ctx.client.kv.deleteRange({ key: b(this.ctx.keys.proc(spec.processName, this.ctx.node)) }).catch(() => undefined);
@@ -246,13 +265,19 @@ export class Daemons {
     if (this.handled.has(tag) || this.closed) return;
     this.handled.add(tag);
     if (this.handled.size > 10_000) this.handled.delete(this.handled.values().next().value!);
+    if (kv.value.length > MAX_REQUEST_BYTES) {
+      const error = new TooLargeError(`a request to start '${name}' is ${kv.value.length} bytes, the most is ${MAX_REQUEST_BYTES}: refused`);
+      this.guard(this.refuse(name, kv, undefined, error));
+      return;
+    }
     let launcher: unknown;
     try {
       launcher = (JSON.parse(kv.value.toString()) as Partial<RequestBody>).launcher;
     } catch {
       launcher = undefined;
     }
-    if (typeof launcher === 'string' && !this.launchers.has(launcher)) {
+    const parkedCount = [...this.parked.values()].reduce((n, l) => n + l.length, 0);
+    if (typeof launcher === 'string' && !this.launchers.has(launcher) && isName(launcher) && parkedCount < MAX_PARKED) {
       // Give the application a moment to register it (it may have just joined); then refuse the request.
       const list = this.parked.get(launcher) ?? [];
       this.parked.set(launcher, list);
@@ -267,13 +292,34 @@ export class Daemons {
   }
 
   private process(name: string, kv: IKeyValue): void {
-    const tag = `${name}@${kv.mod_revision}`;
     if (this.closed) return;
-    this.handleRequest(name, kv).catch((err: unknown) => {
-      // etcd failed us mid-way: forget the tag so that the inbox re-read after the outage handles it again.
-      this.handled.delete(tag);
+    this.guard(this.handleRequest(name, kv), `${name}@${kv.mod_revision}`);
+  }
+
+  /** etcd failed us mid-way: forget the tag so that the inbox re-read after the outage handles it again. */
+  private guard(work: Promise<void>, tag?: string): void {
+    work.catch((err: unknown) => {
+      if (tag) this.handled.delete(tag);
       this.ctx.etcdFailed(err);
     });
+  }
+
+  /**
+   * A request this node will not run (oversize, malformed, unknown launcher, args its launcher's schema refuses):
+   * withdraw it, say so ('request-refused', and 'daemon-failed' as before), and answer the node that asked.
+   */
+  private async refuse(name: string, kv: IKeyValue, body: Partial<RequestBody> | undefined, error: LibipcError): Promise<void> {
+    const { client, keys, node } = this.ctx;
+    await client.kv.txn({
+      compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+      success: [{ request_delete_range: { key: kv.key } }, { request_delete_range: { key: b(keys.assignment(name)) } }],
+      failure: [],
+    });
+    const launcher = typeof body?.launcher === 'string' ? body.launcher : undefined;
+    const from = typeof body?.replyTo === 'string' ? body.replyTo : undefined;
+    this.ctx.emit('request-refused', { processName: name, ...(launcher ? { launcher } : {}), ...(from ? { from } : {}), error });
+    this.ctx.emit('daemon-failed', { ...(launcher ? { launcher } : {}), processName: name, node, error });
+    if (body && typeof body.id === 'string' && from) await this.reply(body as RequestBody, false, error, 0);
   }
 
   private async handleRequest(name: string, kv: IKeyValue): Promise<void> {
@@ -286,25 +332,34 @@ export class Daemons {
         success: [{ request_delete_range: { key: reqKey } }, { request_delete_range: { key: b(keys.assignment(name)) } }],
         failure: [],
       });
-    let body: RequestBody;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(kv.value.toString());
+    } catch {
+      raw = undefined;
+    }
+    const body = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : undefined) as RequestBody | undefined;
     let spec: DaemonSpec;
     try {
-      body = JSON.parse(kv.value.toString()) as RequestBody;
+      if (!body) throw new InvalidArgumentError(`a request to start '${name}' is not a JSON object: refused`);
       spec = this.normalize(body);
       if (spec.processName !== name) throw new InvalidArgumentError(`request for '${name}' names '${spec.processName}'`);
     } catch (err) {
-      await withdraw();
-      this.ctx.emit('daemon-failed', { processName: name, node, error: err as Error });
+      await this.refuse(name, kv, body, err instanceof LibipcError ? err : new InvalidArgumentError(String(err)));
       return;
     }
     let claimed = 0;
-    const answer = (ok: boolean, error?: LibipcError) => this.reply(body, ok, error, claimed);
+    const answer = (ok: boolean, error?: LibipcError) => this.reply(body!, ok, error, claimed);
     const launcher = this.launchers.get(spec.launcher);
     if (!launcher) {
-      await withdraw();
       const error = new NotFoundError(`no launcher '${spec.launcher}' on node '${node}'; call registerLauncher('${spec.launcher}', …) on every node`);
-      this.ctx.emit('daemon-failed', { ...spec, node, error });
-      await answer(false, error);
+      await this.refuse(name, kv, body, error);
+      return;
+    }
+    try {
+      await checkArgs(spec.launcher, launcher, name, spec.args);
+    } catch (err) {
+      await this.refuse(name, kv, body, err as LibipcError);
       return;
     }
     const prefix = keys.procPrefix(name);

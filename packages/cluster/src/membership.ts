@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { type Etcd3, type ICompare, type IRequestOp, type Lease, LeaseState } from 'etcd3';
+import { type Etcd3, type ICompare, type IRequestOp, type Lease } from 'etcd3';
 import { ExistsError } from '@libipc/shm';
+import { Keepalive } from './keepalive.js';
 import { type Keys, prefixEnd } from './keys.js';
 import type { DaemonSpec } from './types.js';
 
@@ -14,6 +15,8 @@ export interface MembershipHooks {
   leaseLost(err: unknown): void;
   /** A keepalive failed or answered late: etcd may be unreachable. */
   keepaliveFailed(err: unknown): void;
+  /** etcd renewed the lease on a keepalive (or granted it on a request) sent at `sentAt` (performance.now()). */
+  renewed(sentAt: number): void;
 }
 
 const b = (s: string) => Buffer.from(s);
@@ -26,6 +29,9 @@ const b = (s: string) => Buffer.from(s);
  */
 export class Membership {
   private lease: Lease | undefined;
+  private keepalive: Keepalive | undefined;
+  /** etcd said the lease is gone (a keepalive answered TTL 0). */
+  private expired = false;
   /** The lease's id, once granted. */
   leaseId = '';
   /** Names this node holds, for re-registration after an outage. */
@@ -46,9 +52,10 @@ export class Membership {
   }
 
   private async grant(): Promise<Lease> {
-    const lease = this.client.lease(this.ttl);
+    // Our own keepalive loop (not etcd3's): it knows when each renewed keepalive was sent, for self-fencing.
+    const lease = this.client.lease(this.ttl, { autoKeepAlive: false });
     lease.on('lost', (err) => lease === this.lease && !this.closed && this.hooks.leaseLost(err));
-    lease.on('keepaliveFailed', (err) => lease === this.lease && !this.closed && this.hooks.keepaliveFailed(err));
+    const sentAt = performance.now();
     try {
       this.leaseId = await lease.grant();
     } catch (err) {
@@ -56,6 +63,20 @@ export class Membership {
       throw err;
     }
     this.lease = lease;
+    this.expired = false;
+    this.hooks.renewed(sentAt);
+    const keepalive: Keepalive = new Keepalive(this.client, this.leaseId, this.ttl, {
+      renewed: (at) => keepalive === this.keepalive && !this.closed && this.hooks.renewed(at),
+      failed: (err) => keepalive === this.keepalive && !this.closed && this.hooks.keepaliveFailed(err),
+      lost: (err) => {
+        if (keepalive !== this.keepalive || this.closed) return;
+        this.expired = true;
+        this.hooks.leaseLost(err);
+      },
+    });
+    this.keepalive?.close();
+    this.keepalive = keepalive;
+    keepalive.start();
     return lease;
   }
 
@@ -124,12 +145,14 @@ export class Membership {
    */
   async rejoin(): Promise<{ renewed: boolean; displaced: DaemonSpec[] }> {
     const old = this.lease;
-    if (old && old.state !== LeaseState.Revoked) {
+    if (old && !this.expired) {
       const ttl = await this.client.leaseClient.leaseTimeToLive({ ID: this.leaseId });
       if (Number(ttl.TTL) >= 0) return { renewed: false, displaced: [] };
     }
-    old?.removeAllListeners('lost').removeAllListeners('keepaliveFailed');
+    old?.removeAllListeners('lost');
     old?.release();
+    this.keepalive?.close();
+    this.keepalive = undefined;
     const oldId = this.leaseId;
     await this.grant();
     const nodeKey = b(this.keys.node(this.nodeName));
@@ -174,6 +197,8 @@ export class Membership {
   /** Revokes the lease: the node key, its registrations and requests addressed to it go at once. */
   async leave(): Promise<void> {
     this.closed = true;
+    this.keepalive?.close();
+    this.keepalive = undefined;
     const lease = this.lease;
     this.lease = undefined;
     if (lease) await lease.revoke().catch(() => undefined);

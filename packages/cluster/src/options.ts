@@ -1,5 +1,6 @@
 import type { ServiceRegistry } from '@libipc/registry';
 import { InvalidArgumentError, MAX_TIMER_MS, option, parseOptions, validateName } from '@libipc/shm';
+import { type AuthOptions, type ParsedTls, type TlsOptions, isAuth, isTls, loadTls } from './security.js';
 
 export interface ClusterNodeOptions {
   /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
@@ -18,6 +19,15 @@ export interface ClusterNodeOptions {
   spawnTimeoutMs?: number;
   /** Mirror this @libipc/registry domain into the cluster: its live entries become this node's registrations. */
   registry?: ServiceRegistry;
+  /** TLS to etcd: the CA that signed etcd's certificate, and this client's certificate and key (paths or contents). */
+  tls?: TlsOptions;
+  /** etcd password authentication (a user whose role can read and write the cluster's key prefix). */
+  auth?: AuthOptions;
+  /**
+   * A node that cannot renew its lease stops its daemons this long before the lease can have expired on etcd's
+   * side (counted from when the last renewed keepalive was sent); default a quarter of the lease TTL.
+   */
+  fenceMarginMs?: number;
 }
 
 export interface ParsedClusterOptions {
@@ -29,6 +39,9 @@ export interface ParsedClusterOptions {
   requestTimeoutMs: number;
   spawnTimeoutMs: number;
   registry: ServiceRegistry | undefined;
+  tls: ParsedTls | undefined;
+  auth: AuthOptions | undefined;
+  fenceMarginMs: number;
 }
 
 /** `http(s)://host:port` or `host:port` (etcdctl's form, plain http); IPv6 hosts in brackets. */
@@ -62,6 +75,9 @@ const SHAPE = {
   requestTimeoutMs: option.ms(100, 600_000),
   spawnTimeoutMs: option.ms(100, MAX_TIMER_MS),
   registry: option.custom<ServiceRegistry>(isRegistry, 'a ServiceRegistry from @libipc/registry'),
+  tls: option.custom<TlsOptions>(isTls, "{ ca?, cert?, key? }, each a file path or a Buffer (cert and key together)"),
+  auth: option.custom<AuthOptions>(isAuth, "{ username, password }, two strings (the username not empty)"),
+  fenceMarginMs: option.ms(0, 3_600_000),
 };
 
 export function parseClusterOptions(value: unknown): ParsedClusterOptions {
@@ -78,15 +94,29 @@ export function parseClusterOptions(value: unknown): ParsedClusterOptions {
   if (o.nodeName === undefined) throw new InvalidArgumentError("ClusterNode.join options: 'nodeName' (a name) is required");
   validateName(o.cluster, 'cluster');
   validateName(o.nodeName, 'nodeName');
+  const leaseTtlS = o.leaseTtlS ?? 5;
+  // A margin of 2/3 of the TTL or more would fence between two keepalives (they go every TTL/3).
+  const fenceMarginMs = o.fenceMarginMs ?? leaseTtlS * 250;
+  if (fenceMarginMs >= (leaseTtlS * 2000) / 3) {
+    throw new InvalidArgumentError(
+      `ClusterNode.join options: fenceMarginMs (${fenceMarginMs}) must be under 2/3 of the lease TTL (${Math.floor((leaseTtlS * 2000) / 3)} ms for leaseTtlS ${leaseTtlS}), or the node would fence itself between two keepalives; raise leaseTtlS or lower the margin`,
+    );
+  }
+  if (o.tls && o.endpoints.some((e) => e.startsWith('http://'))) {
+    throw new InvalidArgumentError("ClusterNode.join options: with 'tls', endpoints are https:// (or host:port), not http://");
+  }
   return {
     endpoints: [...o.endpoints],
     cluster: o.cluster,
     nodeName: o.nodeName,
-    leaseTtlS: o.leaseTtlS ?? 5,
+    leaseTtlS,
     recoveryIntervalMs: o.recoveryIntervalMs ?? 10_000,
     requestTimeoutMs: o.requestTimeoutMs ?? 5_000,
     spawnTimeoutMs: o.spawnTimeoutMs ?? 30_000,
     registry: o.registry,
+    tls: o.tls ? loadTls(o.tls) : undefined,
+    auth: o.auth ? { username: o.auth.username, password: o.auth.password } : undefined,
+    fenceMarginMs,
   };
 }
 

@@ -114,6 +114,7 @@ export class Recovery {
           if (next.done) break;
           try {
             const spec = this.ctx.daemons.normalize(next.value, name);
+            await this.ctx.daemons.checkArgs(spec);
             if (!specs.has(spec.processName)) specs.set(spec.processName, spec);
           } catch (error) {
             this.ctx.emit('daemon-failed', { launcher: name, node: this.ctx.node, error: error as Error });

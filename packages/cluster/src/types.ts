@@ -17,6 +17,43 @@ export interface Launcher {
   stop?(daemon: DaemonSpec): Promise<void>;
   /** An async iterable (e.g. an async generator); an array is accepted too. */
   recover?(): AsyncIterable<DaemonSpec> | Iterable<DaemonSpec>;
+  /**
+   * What `args` this launcher accepts, checked before a daemon is placed and again by the node that starts it
+   * (a request that fails it is refused, never spawned): a Standard Schema (zod, valibot, arktype…), an object
+   * with zod's `safeParse`, or a function that returns false or a reason (or throws) to refuse.
+   */
+  argsSchema?: ArgsSchema;
+  /**
+   * Keep this launcher's daemons running when the node fences itself (it cannot renew its lease): only for
+   * daemons that are safe to run twice, since the leader starts another copy elsewhere once the lease expires.
+   */
+  keepRunningWhenFenced?: boolean;
+}
+
+/** A launcher's check of `args` (see Launcher.argsSchema). */
+export type ArgsSchema =
+  | { readonly '~standard': { validate(value: unknown): StandardResult | Promise<StandardResult> } }
+  | { safeParse(value: unknown): { success: boolean; error?: unknown } }
+  | ((args: unknown[]) => boolean | string | void | Promise<boolean | string | void>);
+
+/** The result of a Standard Schema's validate(). */
+export type StandardResult = { value: unknown; issues?: undefined } | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }> };
+
+/** Payload of 'fenced': the node could not renew its lease in time and stopped its daemons. */
+export interface FencedEvent {
+  /** The daemons stopped (their launchers' stop() has returned). */
+  stopped: DaemonSpec[];
+  /** Daemons left running: their launcher set keepRunningWhenFenced. */
+  kept: DaemonSpec[];
+}
+
+/** Payload of 'request-refused': a request in this node's inbox that was refused, never spawned. */
+export interface RefusedRequest {
+  processName: string;
+  launcher?: string;
+  /** The node that asked, if the request said. */
+  from?: string;
+  error: Error;
 }
 
 /** The node's local, eventually consistent view of the cluster: every call is answered from memory. */

@@ -31,15 +31,27 @@ afterEach(async () => {
 
 let seq = 0;
 
+/** ttl, daemons listed by recover(), recovery interval; env (ETCD_CACERT…, DAEMON_LOG), more join options. */
+export interface NodeOptions {
+  ttl?: number;
+  daemons?: number;
+  intervalMs?: number;
+  env?: Record<string, string>;
+  options?: Record<string, unknown>;
+  /** startCluster: the cluster's name (default a unique one). */
+  cluster?: string;
+}
+
 export function startNode(
   endpoint: string,
   cluster: string,
   name: string,
-  opts: { ttl?: number; daemons?: number; intervalMs?: number } = {},
+  opts: NodeOptions = {},
 ): NodeProc {
   const args = [NODE_FIXTURE, endpoint, cluster, name, String(opts.ttl ?? 2), String(opts.daemons ?? 0)];
   if (opts.intervalMs) args.push(String(opts.intervalMs));
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const env = { ...process.env, ...opts.env, ...(opts.options ? { CLUSTER_NODE_OPTS: JSON.stringify(opts.options) } : {}) };
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'], env });
   const lines: string[] = [];
   const waiters = new Set<{ test: (l: string) => boolean; from: number; resolve: (l: string) => void }>();
   createInterface({ input: child.stdout! }).on('line', (l) => {
@@ -101,9 +113,9 @@ export function startNode(
 export async function startCluster(
   endpoint: string,
   names: string[],
-  opts: { ttl?: number; daemons?: number; intervalMs?: number } = {},
+  opts: NodeOptions = {},
 ): Promise<{ cluster: string; nodes: NodeProc[] }> {
-  const cluster = uniqueName('c');
+  const cluster = opts.cluster ?? uniqueName('c');
   const nodes: NodeProc[] = [];
   for (const name of names) {
     const n = startNode(endpoint, cluster, name, opts);

@@ -63,6 +63,20 @@ describe('ClusterNode.join refuses bad options', () => {
     ['recoveryIntervalMs Infinity', () => ({ ...base(), recoveryIntervalMs: Infinity }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['registry that is not one', () => ({ ...base(), registry: {} }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
     ['unknown option', () => ({ ...base(), leaseTTL: 5 }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['fenceMarginMs negative', () => ({ ...base(), fenceMarginMs: -1 }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['fenceMarginMs of 2/3 of the TTL', () => ({ ...base(), leaseTtlS: 3, fenceMarginMs: 2000 }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['fenceMarginMs over the TTL', () => ({ ...base(), fenceMarginMs: 10_000 }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['tls that is a string', () => ({ ...base(), tls: '/ca.crt' }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['tls with an unknown field', () => ({ ...base(), tls: { cafile: '/ca.crt' } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['tls cert without key', () => ({ ...base(), tls: { cert: '/c.crt' } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['tls field of another type', () => ({ ...base(), tls: { ca: 5 } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['tls with http:// endpoints', () => ({ ...base(), tls: { ca: Buffer.from('x') } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['tls ca that cannot be read', () => ({ ...base(), endpoints: ['127.0.0.1:1'], tls: { ca: '/nonexistent/ca.crt' } }), 'ERR_LIBIPC_TLS'],
+    ['tls ca that is not PEM', () => ({ ...base(), endpoints: ['127.0.0.1:1'], tls: { ca: Buffer.from('not a certificate') } }), 'ERR_LIBIPC_TLS'],
+    ['auth without username', () => ({ ...base(), auth: { password: 'p' } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['auth with an empty username', () => ({ ...base(), auth: { username: '', password: 'p' } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['auth password not a string', () => ({ ...base(), auth: { username: 'u', password: 5 } }), 'ERR_LIBIPC_INVALID_ARGUMENT'],
+    ['auth given to an etcd without authentication', () => ({ ...base(), auth: { username: 'u', password: 'p' } }), 'ERR_LIBIPC_AUTH'],
   ];
   for (const [what, opts, code] of cases) {
     it(what, async () => {
