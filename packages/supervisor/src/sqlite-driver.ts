@@ -46,7 +46,8 @@ export interface NodeSqliteModule {
     close(): void;
   };
 }
-type BetterSqlite3Constructor = new (path: string, opts?: { timeout?: number; fileMustExist?: boolean }) => SqliteDatabase;
+/** better-sqlite3's default export, as far as this package uses it. */
+export type BetterSqlite3Constructor = new (path: string, opts?: { timeout?: number; fileMustExist?: boolean }) => SqliteDatabase;
 
 const tryRequire = (id: string): unknown => {
   try {

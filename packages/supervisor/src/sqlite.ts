@@ -3,4 +3,4 @@
 export { SqliteStore } from './sqlite-store.js';
 export { SqliteHistorySink, SqliteHistorySink as SqliteSink } from './sqlite-history.js';
 export { SCHEMA_VERSION, type SqliteDatabase, type SqliteStatement } from './sqlite-schema.js';
-export { hasSqlite, selectSqliteDriver, sqliteDriver, type SqliteDriver, type SqliteLoaders, type SqliteOpenOptions, type NodeSqliteModule } from './sqlite-driver.js';
+export { hasSqlite, selectSqliteDriver, sqliteDriver, type SqliteDriver, type SqliteLoaders, type SqliteOpenOptions, type NodeSqliteModule, type BetterSqlite3Constructor } from './sqlite-driver.js';
