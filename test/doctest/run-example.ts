@@ -1,7 +1,7 @@
 // Runs one README example as a user would (`node example.mjs` in the project that installed the tarballs), with
 // a timeout, and reports what it left behind: objects in /dev/shm and processes still running.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example } from './markdown.js';
 
@@ -34,8 +34,17 @@ export const privateShm: boolean = (() => {
 // In the namespace: an empty tmpfs on /dev/shm, the example, then a listing of what it left there.
 const IN_PRIVATE_SHM = 'mount -t tmpfs -o size=1g,mode=1777 doctest /dev/shm || exit 97; "$@"; rc=$?; ls -A /dev/shm >"$LIBIPC_DOCTEST_LEFTOVERS"; exit $rc';
 
+/** Our uid's libipc objects in /dev/shm: without a private /dev/shm, other users' jobs are not this example's. */
 function libipcObjects(): string[] {
-  return readdirSync('/dev/shm').filter((f) => f.startsWith('libipc.'));
+  const uid = process.getuid?.();
+  return readdirSync('/dev/shm').filter((f) => {
+    if (!f.startsWith('libipc.')) return false;
+    try {
+      return uid === undefined || statSync(join('/dev/shm', f)).uid === uid;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 /** Pids of live processes whose environment holds marker=value (every descendant inherits it). */

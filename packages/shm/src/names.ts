@@ -8,7 +8,9 @@ const KIND_RULE = /^[a-z][a-z0-9]{0,15}$/;
  * The one name rule of libipc, for domains, services, channels and segments:
  * 1–63 bytes of [A-Za-z0-9._-]. Never truncated or rewritten: anything else throws ERR_LIBIPC_INVALID_NAME.
  */
-export function validateName(name: unknown, what = 'name'): asserts name is string {
+export function validateName(name: unknown, what: unknown = 'name'): asserts name is string {
+  // `what` only labels the message; a caller passing anything else must still get the coded error.
+  if (typeof what !== 'string') what = 'name';
   if (typeof name !== 'string') {
     throw new InvalidNameError(`${what} must be a string of 1-63 characters from [A-Za-z0-9._-], got ${describeValue(name)}`);
   }
