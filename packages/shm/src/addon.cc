@@ -1,6 +1,8 @@
 // @libipc/shm native entry: only what must be native (mmap, futex, pidfd, /proc identity).
 #include "addon.h"
 
+#include <sys/socket.h>
+
 #include <cstring>
 #include <string>
 
@@ -69,6 +71,24 @@ Napi::Value UnlinkSegmentIf(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// peerCredentials(fd) -> [pid, uid, gid] of the process at the other end of a connected Unix socket (SO_PEERCRED:
+// set by the kernel at connect time, so a client cannot lie about it). Node's net module does not expose it.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  struct ucred cred {};
+  socklen_t len = sizeof(cred);
+  if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    errno_error(env, "getsockopt", fd < 0 ? EBADF : errno).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(0u, Napi::Number::New(env, cred.pid));
+  out.Set(1u, Napi::Number::New(env, cred.uid));
+  out.Set(2u, Napi::Number::New(env, cred.gid));
+  return out;
+}
+
 // processStartTime(pid) -> bigint, or undefined for no such process / a zombie.
 Napi::Value ProcessStartTime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -125,6 +145,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitBackend", Napi::String::New(env, state->uring ? "io_uring" : "threads"));
   exports.Set("waitThreads", Napi::Function::New<WaitThreads>(env, "waitThreads"));
   exports.Set("processStartTime", Napi::Function::New<ProcessStartTime>(env, "processStartTime"));
+  exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   return exports;
 }
 

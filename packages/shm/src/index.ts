@@ -29,6 +29,7 @@ export { RobustMutex, ROBUST_MUTEX_SIZE, type LockResult } from './robust-mutex.
 export { Lease, LEASE_SIZE, type LeaseState, type LeaseWatchOptions } from './lease.js';
 export { processIdentity, isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
 export { watchExit, type WatchExitOptions } from './watch-exit.js';
+export { peerCredentials, type PeerCredentials } from './peer-credentials.js';
 export {
   attachSegment,
   SegmentHeader,

@@ -62,6 +62,8 @@ export interface NativeBinding {
   /** Wait threads this environment runs now (idle ones exit after about 2 s). */
   waitThreads(): number;
   processStartTime(pid: number): bigint | undefined;
+  /** [pid, uid, gid] at the other end of a connected Unix socket (SO_PEERCRED). */
+  peerCredentials(fd: number): [number, number, number];
   /** How async waits sleep in this process: 'io_uring' (kernel futex wait, one hop) or 'threads'. */
   waitBackend: 'io_uring' | 'threads';
 }

@@ -38,6 +38,8 @@ inline const char* errno_name(int err) {
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case ESTALE: return "ESTALE";
     case EDQUOT: return "EDQUOT";
+    case ENOTSOCK: return "ENOTSOCK";
+    case ENOTCONN: return "ENOTCONN";
     default: return "EUNKNOWN";
   }
 }
