@@ -8,4 +8,5 @@ export type { BackoffSpec } from './backoff.js';
 export { TRANSITIONS, type ProcessState, type Transition } from './state-machine.js';
 export { ManagedProcess, type ManagedProcessSpec, type ManagedProcessStatus, type Readiness } from './managed-process.js';
 export { resolveExecutable } from './resolve-executable.js';
+export { sampleUsage, cpuPercent, type UsageSample } from './resource-usage.js';
 export { ENV, contractEnv, instanceName, readInstanceContext, type InstanceContext } from './environment.js';
