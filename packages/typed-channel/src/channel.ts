@@ -8,17 +8,6 @@ import type { ChannelOptions, Mode, OnFull, RecvOptions, SendOptions } from './o
 import type { PackedMessages } from './packed.js';
 import { BELL_DIR, bellPrefix, KIND, removeBell, TYPE_CHANNEL, TYPE_ROUTE } from './segment.js';
 
-export {
-  CHANNEL_OPTIONS,
-  type ChannelOptions,
-  type Mode,
-  type OnFull,
-  parseChannelOptions,
-  type RecvOptions,
-  type SendOptions,
-  toBytes,
-} from './options.js';
-
 /**
  * What Channel and Route share: a handle on `libipc.chan.<name>` (layout: docs/channel-layout.md). Every
  * handle owns one row of the segment's identity table; a receiver's row also holds its read cursor.
