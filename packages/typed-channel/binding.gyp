@@ -2,7 +2,14 @@
   "targets": [
     {
       "target_name": "channel_native",
-      "sources": ["src/addon.cc", "src/doorbell.cc"],
+      "sources": [
+        "src/addon.cc",
+        "src/channel_core.cc",
+        "src/channel_recv.cc",
+        "src/channel_batch.cc",
+        "src/channel_view.cc",
+        "src/doorbell.cc"
+      ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('@libipc/shm/include').include_dir\")"

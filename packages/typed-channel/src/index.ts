@@ -1,4 +1,5 @@
-export { Channel, Route, type ChannelOptions, type Mode, type OnFull, type RecvOptions, type SendOptions } from './channel.js';
+export { Channel, Route } from './channel.js';
+export type { ChannelOptions, Mode, OnFull, RecvOptions, SendOptions } from './options.js';
 export { packMessages, packedCount, unpackMessages, type PackedMessages } from './packed.js';
 export { TypedChannel, TypedRoute, type FlatBufferTable, type TypedOptions } from './typed.js';
 export {

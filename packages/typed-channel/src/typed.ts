@@ -1,6 +1,7 @@
 import { BadMessageError, InvalidArgumentError, option, parseOptions } from '@libipc/shm';
 import { Builder, ByteBuffer } from 'flatbuffers';
-import { Channel, CHANNEL_OPTIONS, type ChannelOptions, type RecvOptions, Route, type SendOptions } from './channel.js';
+import { Channel, Route } from './channel.js';
+import { CHANNEL_OPTIONS, type ChannelOptions, type RecvOptions, type SendOptions } from './options.js';
 
 const TYPED_OPTIONS = {
   ...CHANNEL_OPTIONS,
