@@ -1,11 +1,27 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manager, svc, tempDir, until } from './support.js';
+import { canSwitchUsers, spawnNode } from '../../../test/helpers.js';
+import { fixture, manager, svc, tempDir, until } from './support.js';
 
 const STAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
 
 describe('logs', () => {
+  // As root, also as uid 65534: a Manager of an ordinary user makes its log folders and FIFOs itself.
+  it.each([{ who: 'this user', uid: undefined as number | undefined }, ...(canSwitchUsers ? [{ who: 'uid 65534', uid: 65534 }] : [])])('a Manager run as $who writes, restarts and reads back its log files', async ({ uid }) => {
+    const dir = tempDir();
+    if (uid !== undefined) chownSync(dir, uid, uid);
+    const host = spawnNode(fixture('logs-user.mjs'), [dir], {}, [], { asUid: uid });
+    const line = await host.line('RESULT ', 60_000);
+    expect((await host.exited).code).toBe(0);
+    const r = JSON.parse(line.slice('RESULT '.length)) as { uid: number; lines: string[]; restarts: number; state: string };
+    expect(r.uid).toBe(uid ?? process.getuid!());
+    expect(r).toMatchObject({ restarts: 1, state: 'running' });
+    // Each start printed its lines: two starts, three numbered lines each.
+    expect(r.lines.filter((l) => / line 000002 x/.test(l))).toHaveLength(2);
+    expect(readdirSync(join(dir, 'logs')).sort()).toEqual(['talk.stderr.log', 'talk.stdout.log']);
+  });
+
   it('writes each stream to its own file, lines timestamped, rotated by size', async () => {
     const dir = tempDir();
     const m = manager();
