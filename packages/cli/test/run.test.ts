@@ -1,9 +1,9 @@
 // `libipc run` of the example: a live table under a pseudo-terminal, restarts, Ctrl-C in reverse dependency
 // order leaving nothing behind, and --store: a second run after a crash adopts instead of starting twice.
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliUser, EXAMPLE, cli, cliUsers, libipc, running, start, tempDir } from './support.js';
+import { type CliUser, EXAMPLE, FIXTURES, cli, cliUsers, libipc, running, start, tempDir } from './support.js';
 
 interface PsRow {
   name: string;
@@ -131,6 +131,39 @@ describe('libipc run', () => {
     expect(second.output()).toContain('everything stopped cleanly');
     expect(await first.exited).toBe(137); // SIGKILLed; its reaper waited for the adopted services to end
     for (const r of before) expect(running(r.pid!), r.name).toBe(false);
+    expect(readdirSync(rt)).toEqual([]);
+  });
+});
+
+describe('libipc run, when a service cannot start', () => {
+  it('counts only what runs, names what does not, stops the rest and exits 1', async () => {
+    const rt = join(dir, 'rt-broken');
+    mkdirSync(rt);
+    const config = join(dir, 'broken.yaml');
+    writeFileSync(
+      config,
+      [
+        'services:',
+        '  ok:',
+        `    command: ${process.execPath}`,
+        `    args: [${JSON.stringify(join(FIXTURES, 'sleeper.mjs'))}]`,
+        '    readiness: ready',
+        '  db:',
+        '    command: /nonexistent/libipc-no-such-command',
+        '  api:',
+        `    command: ${process.execPath}`,
+        `    args: [${JSON.stringify(join(FIXTURES, 'sleeper.mjs'))}]`,
+        '    dependsOn: [db]',
+        '',
+      ].join('\n'),
+    );
+    const run = start(libipc('run', config), { env: { LIBIPC_RUNTIME_DIR: rt } });
+    expect(await run.exited).toBe(1);
+    const out = run.output();
+    expect(out).not.toContain('all 3 service(s) started');
+    expect(out).toMatch(/1 of 3 service\(s\) started; not running: .*db \(failed: [^)]*no-such-command/);
+    expect(out).toMatch(/api \(stopped: waiting for db, which failed/);
+    expect(out).toMatch(/ok\s+stopped/);
     expect(readdirSync(rt)).toEqual([]);
   });
 });
