@@ -90,6 +90,17 @@ describe.each(users)('libipc run as $label', (user) => {
       const logs = await user.cli(['logs', 'worker.1', '--store', store, '--lines', '5']);
       expect(logs.code, logs.stderr).toBe(0);
       expect(logs.stdout).toMatch(/worker 1 started/);
+      // No name, or a glob: every service's lines, labelled; --err: stderr only.
+      const all = await user.cli(['logs', '--store', store]);
+      expect(all.code, all.stderr).toBe(0);
+      expect(all.stdout).toMatch(/^store \| .*store ready/m);
+      expect(all.stdout).toMatch(/^worker\.1 \| .*worker 1 started/m);
+      const glob = await user.cli(['logs', 'worker.*', '--store', store]);
+      expect(glob.stdout).toMatch(/^worker\.0 \| /m);
+      expect(glob.stdout).not.toMatch(/^store \| /m);
+      const err = await user.cli(['logs', '*', '--err', '--store', store]);
+      expect(err.code, err.stderr).toBe(0);
+      expect(err.stdout).not.toMatch(/store ready|started/);
     } finally {
       run.child.kill('SIGINT');
     }
