@@ -126,6 +126,11 @@ describe('libipc run', () => {
     expect(orphaned.every((r) => r.alive && r.manager?.alive === false)).toBe(true);
     const table = await cli(['ps', '--store', store], env);
     expect(table.stdout).toMatch(/is dead/);
+    // Still running, but no run manages them: shown as orphaned, with what can be done.
+    expect(table.stdout).toMatch(/worker\.0\s+orphaned\s+\d+ .*no run manages it \(kill \d+ ends it\)/);
+    expect(table.stdout).not.toMatch(/\srunning\s/);
+    const json = JSON.parse((await cli(['ps', '--json', '--store', store], env)).stdout) as Array<{ shownState: string; orphaned: boolean }>;
+    expect(json.every((r) => r.shownState === 'orphaned' && r.orphaned)).toBe(true);
 
     const second = start(libipc('run', EXAMPLE, '--store', store), { env });
     try {

@@ -1,5 +1,6 @@
 // The summary `libipc run` prints once its starts settle: counts what runs, names what does not (pure, as a table).
 import { describe, expect, it } from 'vitest';
+import { restartLine } from '../src/run/session.js';
 import { startSummary } from '../src/run/start-summary.js';
 
 const run = (name: string) => ({ name, state: 'running' });
@@ -30,5 +31,15 @@ describe('startSummary', () => {
     },
   ] as const)('$what', ({ units, failures, ok, message }) => {
     expect(startSummary(units, new Map(failures as ReadonlyArray<[string, string]>))).toEqual({ ok, message });
+  });
+});
+
+describe('restartLine', () => {
+  it.each([
+    [{ backoffMs: 200, restarts: 2, reason: 'exited with code 1; restarting in 200 ms' }, 'restarting in 200 ms (restart #3: exited with code 1)'],
+    [{ backoffMs: 0, restarts: 1, reason: 'after api went down' }, 'restarting (restart #1: after api went down)'],
+    [{ restarts: 0 }, 'restarting (restart #0)'],
+  ])('%j', (e, line) => {
+    expect(restartLine(e)).toBe(line);
   });
 });

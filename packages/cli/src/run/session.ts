@@ -161,7 +161,7 @@ export class RunSession {
         break;
       }
       case 'restart':
-        v.event(e.name, `restarting${e.backoffMs ? ` in ${e.backoffMs} ms` : ''} (restart #${(e.restarts ?? 0) + (e.backoffMs ? 1 : 0)}${e.reason ? `: ${e.reason}` : ''})`, 'warn');
+        v.event(e.name, restartLine(e), 'warn');
         break;
       case 'failed':
         v.event(e.name, `failed: ${e.reason ?? 'no reason recorded'}`, 'bad');
@@ -227,4 +227,10 @@ export class RunSession {
       }
     }
   }
+}
+
+/** "restarting in 200 ms (restart #3: exited with code 1)": the delay said once, not again from the reason. */
+export function restartLine(e: Pick<HistoryEvent, 'backoffMs' | 'restarts' | 'reason'>): string {
+  const reason = e.reason?.replace(/;? ?restarting in \d+ ms$/, '').trim();
+  return `restarting${e.backoffMs ? ` in ${e.backoffMs} ms` : ''} (restart #${(e.restarts ?? 0) + (e.backoffMs ? 1 : 0)}${reason ? `: ${reason}` : ''})`;
 }
