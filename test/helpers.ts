@@ -86,10 +86,11 @@ export const canMountTmpfs = (() => {
   }
 })();
 
-/** The folder of the package.json nearest above `file`. */
+/** The folder of the package.json nearest above `file` that names a package (not a `{ "type": … }` marker in a subfolder). */
 function packageRootOf(file: string): string {
   let dir = dirname(file);
-  while (!existsSync(join(dir, 'package.json'))) {
+  const named = (d: string) => existsSync(join(d, 'package.json')) && typeof (JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')) as { name?: unknown }).name === 'string';
+  while (!named(dir)) {
     const up = dirname(dir);
     if (up === dir) throw new Error(`no package.json above ${file}`);
     dir = up;

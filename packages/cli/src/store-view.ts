@@ -18,6 +18,12 @@ export interface ServiceRow {
   lastExit: { code: number | null; signal: string | null; time: string } | null;
   reason: string | null;
   store: string;
+  /** What to show as its state: the stored one while its run lives; 'orphaned' (still running, no run manages it) or 'gone' (it ended after its run died) otherwise. */
+  shownState: string;
+  /** No live run manages this process: the dashboard cannot act on it. */
+  orphaned: boolean;
+  /** What can be done about an orphaned or gone one. */
+  note: string | null;
 }
 
 export interface StoreView {
@@ -48,11 +54,15 @@ export function viewStore(file: StoreFile): StoreView {
   const store = file;
   const now = Date.now();
   // By name, whichever store: SQLite reads them sorted, a JSON file in the order they were written.
-  const rows = [...snap.instances].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((i) => row(i, lastExit(history, i.name), store.path, now));
   const owner = snap.owner;
+  const manager = owner ? { pid: owner.pid, alive: isAlive(owner.pid, BigInt(owner.startTime)) } : null;
+  const rows = [...snap.instances]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((i) => row(i, lastExit(history, i.name), store.path, now))
+    .map((r) => ({ ...r, ...shownState(r, manager, store.path) }));
   return {
     store: store.path,
-    manager: owner ? { pid: owner.pid, alive: isAlive(owner.pid, BigInt(owner.startTime)) } : null,
+    manager,
     specs: snap.services.map((s) => s.spec),
     rows,
   };
@@ -72,7 +82,29 @@ function row(i: StoredInstance, exit: HistoryEvent | undefined, store: string, n
     lastExit: exit ? { code: exit.exitCode ?? null, signal: exit.signal ?? null, time: exit.timestamp } : null,
     reason: i.reason ?? null,
     store,
+    shownState: i.state,
+    orphaned: false,
+    note: null,
   };
+}
+
+const HAS_PROCESS = new Set(['starting', 'running', 'stopping', 'backoff']);
+
+/** A row as the user should see it: a state stored by a run that died is not the truth any more. */
+export function shownState(
+  r: Pick<ServiceRow, 'state' | 'alive' | 'pid'>,
+  manager: { pid: number; alive: boolean } | null,
+  store: string,
+): Pick<ServiceRow, 'shownState' | 'orphaned' | 'note'> {
+  if (manager?.alive) return { shownState: r.state, orphaned: false, note: null };
+  const who = manager ? `its libipc run (pid ${manager.pid}) is dead` : 'no libipc run holds its store';
+  if (r.alive) {
+    return { shownState: 'orphaned', orphaned: true, note: `no run manages it (kill ${r.pid} ends it): ${who}; 'libipc run <config> --store ${store}' adopts it` };
+  }
+  if (HAS_PROCESS.has(r.state)) {
+    return { shownState: 'gone', orphaned: false, note: `ended after its run: it was ${r.state} when ${who}; 'libipc run <config> --store ${store}' starts it again` };
+  }
+  return { shownState: r.state, orphaned: false, note: null };
 }
 
 function lastExit(history: StoreFile['history'], name: string): HistoryEvent | undefined {

@@ -53,4 +53,14 @@ describe('libipc run: config errors', () => {
     writeFileSync(huge, `services:\n${'  # padding\n'.repeat(500_000)}`);
     expect((await cli(['run', huge], env, dir)).stderr).toMatch(/more than a config may be/);
   });
+
+  it('every problem of a config is reported, not only the first', async () => {
+    const line = await refused('many.yaml', 'services:\n  api:\n    command: node\n    argz: [x.js]\n  worker:\n    command: node\n    instances: two\n');
+    expect(line).toMatch(/many\.yaml:4: services\.api\.argz: unknown field 'argz'.*; and 1 more problem\(s\): many\.yaml:7: services\.worker\.instances: expected number/);
+  });
+
+  it('a PM2 ecosystem file (JavaScript) is named as such, with the formats accepted', async () => {
+    const line = await refused('ecosystem.config.js', "module.exports = { apps: [{ name: 'api', script: 'api.js' }] };\n");
+    expect(line).toMatch(/ecosystem\.config\.js: is a JavaScript file, not a YAML\/JSON config: PM2 ecosystem files are not supported yet; write the services as YAML \(\.yaml, \.yml\) or JSON/);
+  });
 });

@@ -77,15 +77,16 @@ describe('libipc dashboard in a browser', () => {
       expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
       await page.locator('#events li[data-event=failover]').first().waitFor({ timeout: 2_000 });
 
-      // Restart without the token: refused (403), nothing restarts.
+      // Without the token the buttons are disabled, and the server refuses the request anyway (403): nothing restarts.
       const web = page.locator('tr[data-service=web]');
       const before = await servicePid(env, store, 'web');
       await expect.poll(() => web.locator('[data-field=pid]').textContent(), { timeout: 5_000 }).toBe(String(before));
-      const refused = page.waitForResponse((r) => r.url().endsWith('/services/web/restart'));
-      await web.locator('button[data-action=restart]').click();
-      expect((await refused).status()).toBe(403);
-      await page.locator('#notice.error', { hasText: 'refused (403)' }).waitFor();
+      expect(await web.locator('button[data-action=restart]').isDisabled()).toBe(true);
+      const refused = await page.evaluate(async (url) => (await fetch(url, { method: 'POST', credentials: 'omit' })).status, `/api/stores/${await web.getAttribute('data-store')}/services/web/restart`);
+      expect(refused).toBe(403);
       expect(await servicePid(env, store, 'web')).toBe(before);
+      // Both services are in one store: its name shows in the run column.
+      expect(await web.locator('td.store').textContent()).toBe('services');
 
       // With the token (typed into the page): restarted, and the page shows the new pid without a reload.
       await page.locator('#token').fill(dashboard.token);
@@ -107,6 +108,28 @@ describe('libipc dashboard in a browser', () => {
       expect((await started).status()).toBe(200);
       await web.locator('[data-field=state]', { hasText: 'running' }).waitFor({ timeout: 5_000 });
       expect(await servicePid(env, store, 'web')).not.toBe(after);
+
+      // Stop db says before and after that it stops web too; Start db offers web back and starts it.
+      const db = page.locator('tr[data-service=db]');
+      expect(await db.locator('button[data-action=stop]').getAttribute('title')).toBe('stop db (also stops web)');
+      const stopDb = page.waitForResponse((r) => r.url().endsWith('/services/db/stop'));
+      await db.locator('button[data-action=stop]').click();
+      await page.locator('#notice', { hasText: 'stop db: also stops web…' }).waitFor({ timeout: 2_000 }).catch(() => undefined);
+      expect((await stopDb).status()).toBe(200);
+      await page.locator('#notice.ok', { hasText: 'stop db: done (also stopped web)' }).waitFor({ timeout: 5_000 });
+      await web.locator('[data-field=state]', { hasText: 'stopped' }).waitFor({ timeout: 5_000 });
+      await db.locator('button[data-action=start]', { hasText: 'Start…' }).waitFor({ timeout: 5_000 });
+      expect(await db.locator('button[data-action=start]').getAttribute('title')).toBe('start db (also starts web)');
+      const webBack = page.waitForResponse((r) => r.url().endsWith('/services/web/start'));
+      await db.locator('button[data-action=start]').click();
+      expect((await webBack).status()).toBe(200);
+      await page.locator('#notice.ok', { hasText: 'start db: done (also started web)' }).waitFor({ timeout: 5_000 });
+      await web.locator('[data-field=state]', { hasText: 'running' }).waitFor({ timeout: 5_000 });
+
+      // A tablet's width: nothing overflows the page.
+      await page.setViewportSize({ width: 768, height: 1000 });
+      await expect.poll(() => page!.evaluate<number>('document.documentElement.scrollWidth'), { timeout: 2_000 }).toBeLessThanOrEqual(768);
+      expect(await page.evaluate<boolean>("(() => { const t = document.querySelector('#services'); return t.scrollWidth <= t.parentElement.clientWidth; })()")).toBe(true);
 
       await page.locator('#events li[data-event=restart]').first().waitFor();
       mkdirSync(OUTPUT, { recursive: true });

@@ -1,10 +1,11 @@
 // Runs the real `libipc` bin (dist/bin.js) in child processes, the way a user's shell would.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll } from 'vitest';
+import { canSwitchUsers, stageForOtherUser } from '../../../test/helpers.js';
 
 export const BIN = new URL('../dist/bin.js', import.meta.url).pathname;
 export const EXAMPLE = new URL('../examples/libipc.yaml', import.meta.url).pathname;
@@ -99,4 +100,83 @@ export function running(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** An ordinary (non-root) uid the tests run the cli as when they run as root. */
+export const NOBODY = 65534;
+
+/**
+ * Who runs the cli in a test: this process's user as it is, or (as root) uid 65534 through setpriv, with the cli
+ * package staged where that uid can read it and HOME, XDG_RUNTIME_DIR and LIBIPC_RUNTIME_DIR in a folder it owns.
+ */
+export interface CliUser {
+  /** 'self' or 'uid 65534'. */
+  label: string;
+  uid: number;
+  /** The example config where this user can read it. */
+  example: string;
+  /** A folder this user owns (its HOME). */
+  home: string;
+  env: Record<string, string>;
+  /** The argv of `libipc …args` as this user. */
+  argv(...args: string[]): string[];
+  /** Runs `libipc …args` to completion as this user. */
+  cli(args: string[], env?: Record<string, string>): Promise<Result>;
+}
+
+/** The users a test that spawns services runs as: this one, and uid 65534 too when this one is root. */
+export function cliUsers(): CliUser[] {
+  const users: CliUser[] = [makeUser(process.getuid?.() ?? 0, false)];
+  if (canSwitchUsers) users.push(makeUser(NOBODY, true));
+  return users;
+}
+
+function makeUser(uid: number, switched: boolean): CliUser {
+  let staged: { path: string; remove(): void } | undefined;
+  let home: string | undefined;
+  const prepare = () => {
+    if (home) return;
+    // Staged lazily (once a test of this user runs), removed after the file's tests.
+    staged = switched ? stageForOtherUser(EXAMPLE) : undefined;
+    home = mkdtempSync(join(tmpdir(), 'libipc-cli-home-'));
+    if (switched) {
+      chmodSync(home, 0o700);
+      chownSync(home, uid, uid);
+    }
+  };
+  afterAll(() => {
+    staged?.remove();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+  const prefix = switched ? ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'] : [];
+  const user: CliUser = {
+    label: switched ? `uid ${uid}` : 'self',
+    uid,
+    get example() {
+      prepare();
+      return staged?.path ?? EXAMPLE;
+    },
+    get home() {
+      prepare();
+      return home!;
+    },
+    get env() {
+      prepare();
+      return { HOME: home!, XDG_RUNTIME_DIR: home!, LIBIPC_RUNTIME_DIR: join(home!, 'rt') };
+    },
+    argv: (...args) => {
+      prepare();
+      const bin = staged ? join(dirname(staged.path), '..', 'dist', 'bin.js') : BIN;
+      return [...prefix, process.execPath, bin, ...args];
+    },
+    cli: (args, env = {}) =>
+      new Promise((resolve) => {
+        const [cmd, ...rest] = user.argv(...args) as [string, ...string[]];
+        execFile(cmd, rest, { env: { ...process.env, NO_COLOR: '1', ...user.env, ...env }, cwd: user.home, timeout: 30_000 }, (err, stdout, stderr) => {
+          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        });
+      }),
+  };
+  return user;
 }

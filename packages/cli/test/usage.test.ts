@@ -20,7 +20,7 @@ describe('libipc usage', () => {
   });
 
   it('usage errors exit 2 with one line that says what to do', async () => {
-    const cases = [['bogus'], ['ls', '--jsn'], ['logs'], ['logs', 'x', '--lines', 'abc'], ['run'], ['ls', '--domain', 'a/b'], ['completion', 'fish'], []];
+    const cases = [['bogus'], ['ls', '--jsn'], ['logs', '--dir', 'x'], ['logs', 'x', '--lines', 'abc'], ['run'], ['ls', '--domain', 'a/b'], ['completion', 'fish'], []];
     const results = await Promise.all(cases.map((c) => cli(c)));
     results.forEach((r, i) => {
       expect(r.code, cases[i]!.join(' ')).toBe(2);

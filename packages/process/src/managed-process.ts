@@ -3,7 +3,7 @@ import { describeValue, IllegalStateError, InvalidArgumentError, MAX_TIMER_MS, o
 import { Backoff } from './backoff.js';
 import { type ExitStatus, describeExit } from './exit-status.js';
 import { waitForReady } from './ready.js';
-import { type ResolvedRestartPolicy, type RestartPolicy, isCleanExit, resolveRestartPolicy, shouldRestart } from './restart-policy.js';
+import { type ResolvedRestartPolicy, type RestartPolicy, afterExit, resolveRestartPolicy } from './restart-policy.js';
 import { DEFAULT_GRACE_MS, forceKill, shutdown } from './shutdown.js';
 import { type RegistryView, waitForRegistration } from './spawn-and-wait.js';
 import { type ProcessHandle, SPAWN_OPTIONS, spawn, validateSpawnOptions } from './spawn.js';
@@ -298,18 +298,13 @@ export class ManagedProcess extends EventEmitter {
 
   /** After an unplanned exit: backoff and a restart, or stopped/failed, as the policy says. */
   private afterExit(st: ExitStatus, why: string): void {
-    const p = this.policy;
-    if (!shouldRestart(p, st)) {
-      this.sm.to(isCleanExit(p, st) ? 'stopped' : 'failed', `${why}; restart policy '${p.policy}' does not restart it`);
-      return;
-    }
     const now = Date.now();
-    this.restartTimes = this.restartTimes.filter((t) => t > now - p.windowMs);
-    if (this.restartTimes.length >= p.maxRestarts) {
-      this.sm.to('failed', `${why}; gave up after ${this.restartTimes.length} restart(s) within ${p.windowMs} ms (maxRestarts ${p.maxRestarts})`);
+    const next = afterExit(this.policy, st, this.restartTimes, now, this.startedAt ? now - this.startedAt.getTime() : undefined, why);
+    this.restartTimes = next.restartTimes;
+    if (next.to !== 'backoff') {
+      this.sm.to(next.to, next.reason);
       return;
     }
-    this.restartTimes.push(now);
     const delay = this.backoff.next();
     this.nextRestartAt = new Date(now + delay);
     this.sm.to('backoff', `${why}; restarting in ${delay} ms`);

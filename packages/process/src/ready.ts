@@ -50,7 +50,7 @@ export function waitForReady(h: ProcessHandle, timeoutMs?: number, signal?: Abor
     signal?.addEventListener('abort', onAbort, { once: true });
     if (ms !== Infinity) {
       timer = setTimeout(
-        () => done(() => reject(new TimeoutError(`${h.name} (pid ${h.pid}) did not write READY to fd ${READY_FD} within ${ms} ms; call ready() in the child or raise readyTimeoutMs`))),
+        () => done(() => reject(new TimeoutError(`${h.name} (pid ${h.pid}) did not write READY to fd ${READY_FD} within ${ms} ms; call ready() in the child or allow it more time (readyTimeoutMs; startTimeoutMs in a supervisor ServiceSpec or libipc config)`))),
         ms,
       );
     }

@@ -82,3 +82,30 @@ export function shouldRestart(policy: ResolvedRestartPolicy, st: ExitStatus): bo
   if (st.exited && st.exitCode !== null && policy.stopExitCodes.includes(st.exitCode)) return false;
   return policy.policy === 'always' || !isCleanExit(policy, st);
 }
+
+/** What follows an unplanned exit: stay down (stopped or failed), or restart after the backoff. */
+export type AfterExit =
+  | { to: 'stopped' | 'failed'; reason: string; restartTimes: number[] }
+  | { to: 'backoff'; restartTimes: number[] };
+
+/**
+ * The policy applied to an exit at `now`, given the times of the restarts so far and how long the process had been
+ * up (`uptimeMs`, from its spawn). A process that stayed up `minUptimeMs` earned a fresh budget: its earlier restarts
+ * no longer count (as PM2's min_uptime), so `always` keeps restarting a service that runs a while between crashes;
+ * only a crash loop faster than that uses up `maxRestarts` within `windowMs`. Pure: the caller keeps the times.
+ */
+export function afterExit(p: ResolvedRestartPolicy, st: ExitStatus, restartTimes: readonly number[], now: number, uptimeMs: number | undefined, why: string): AfterExit {
+  if (!shouldRestart(p, st)) {
+    return { to: isCleanExit(p, st) ? 'stopped' : 'failed', reason: `${why}; restart policy '${p.policy}' does not restart it`, restartTimes: [...restartTimes] };
+  }
+  const stayedUp = uptimeMs !== undefined && uptimeMs >= p.minUptimeMs;
+  const recent = stayedUp ? [] : restartTimes.filter((t) => t > now - p.windowMs);
+  if (recent.length >= p.maxRestarts) {
+    return {
+      to: 'failed',
+      reason: `${why}; gave up after ${recent.length} restart(s) within ${p.windowMs} ms, each up less than minUptimeMs ${p.minUptimeMs} ms (maxRestarts ${p.maxRestarts})`,
+      restartTimes: recent,
+    };
+  }
+  return { to: 'backoff', restartTimes: [...recent, now] };
+}

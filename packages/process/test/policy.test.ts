@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff } from '../src/backoff.js';
-import { resolveRestartPolicy, shouldRestart, DEFAULT_RESTART_POLICY } from '../src/restart-policy.js';
+import { afterExit, resolveRestartPolicy, shouldRestart, DEFAULT_RESTART_POLICY } from '../src/restart-policy.js';
 import { StateMachine, TRANSITIONS, type Transition } from '../src/state-machine.js';
 
 const exited = (code: number) => ({ reason: 'exited' as const, exited: true, exitCode: code, signaled: false, signal: null });
@@ -74,5 +74,24 @@ describe('state machine', () => {
     const reach = new Set(['stopped']);
     for (let i = 0; i < states.length; i++) for (const s of [...reach]) for (const t of TRANSITIONS[s as keyof typeof TRANSITIONS]) reach.add(t);
     expect([...reach].sort()).toEqual([...states].sort());
+  });
+});
+
+describe('afterExit: the restart budget', () => {
+  const always = resolveRestartPolicy({ policy: 'always', maxRestarts: 3, windowMs: 60_000, minUptimeMs: 1000 });
+  const onFailure = resolveRestartPolicy({ policy: 'on-failure', maxRestarts: 3, windowMs: 60_000, minUptimeMs: 1000 });
+  const now = 100_000;
+  it.each([
+    { what: 'first crash', p: always, st: killed, times: [], up: 50, to: 'backoff', left: [now] },
+    { what: 'a fast crash loop uses the budget up', p: always, st: killed, times: [97_000, 98_000, 99_000], up: 200, to: 'failed', left: [97_000, 98_000, 99_000] },
+    { what: 'restarts older than the window no longer count', p: always, st: killed, times: [10_000, 20_000, 99_000], up: 200, to: 'backoff', left: [99_000, now] },
+    { what: 'a crash after minUptimeMs of uptime starts a fresh budget', p: always, st: killed, times: [97_000, 98_000, 99_000], up: 1000, to: 'backoff', left: [now] },
+    { what: 'always: a clean exit that stayed up is restarted too', p: always, st: exited(0), times: [97_000, 98_000, 99_000], up: 4000, to: 'backoff', left: [now] },
+    { what: 'on-failure: a clean exit stops', p: onFailure, st: exited(0), times: [], up: 4000, to: 'stopped', left: [] },
+    { what: 'on-failure: a crash loop fails', p: onFailure, st: exited(1), times: [97_000, 98_000, 99_000], up: undefined, to: 'failed', left: [97_000, 98_000, 99_000] },
+  ] as const)('$what', ({ p, st, times, up, to, left }) => {
+    const r = afterExit(p, st, times, now, up, 'exited');
+    expect(r.to).toBe(to);
+    expect(r.restartTimes).toEqual(left);
   });
 });

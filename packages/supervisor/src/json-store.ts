@@ -27,6 +27,8 @@ export class JsonFileStore implements Store {
   private stamp: FileStamp | undefined;
   /** Each entry as the file last had it (read or written): tells our unsaved changes from someone else's. */
   private written = new Map<string, string>();
+  /** A flush merged another process's edit in: the owner has not load()ed it yet (changedExternally() stays true). */
+  private unseen = false;
   private closed = false;
 
   /** `path`: the JSON file (created on the first write when missing), or `{ path }`. */
@@ -40,7 +42,8 @@ export class JsonFileStore implements Store {
   }
 
   load(): StoreSnapshot {
-    if (this.changedExternally()) this.read(true);
+    if (this.fileChanged()) this.read(true);
+    this.unseen = false;
     return {
       owner: this.owner && { ...this.owner },
       services: [...this.services.values()].map((s) => structuredClone(s)),
@@ -75,6 +78,11 @@ export class JsonFileStore implements Store {
   }
 
   changedExternally(): boolean {
+    return this.unseen || this.fileChanged();
+  }
+
+  /** The file is not as we last read or wrote it. */
+  private fileChanged(): boolean {
     const now = this.statFile();
     if (now === undefined) return this.stamp !== undefined;
     return this.stamp === undefined || now.ino !== this.stamp.ino || now.size !== this.stamp.size || now.mtimeMs !== this.stamp.mtimeMs;
@@ -85,6 +93,13 @@ export class JsonFileStore implements Store {
     if (this.pending) clearImmediate(this.pending);
     this.pending = undefined;
     if (this.closed) return;
+    // Another process wrote the file since we last did: merge its edit in, never write over it (load() shows it).
+    if (this.fileChanged()) {
+      this.read(true);
+      this.unseen = true;
+      if (this.pending) clearImmediate(this.pending);
+      this.pending = undefined;
+    }
     const doc = {
       format: FORMAT,
       version: VERSION,
@@ -205,7 +220,8 @@ export class JsonFileStore implements Store {
         return out;
       };
       this.services = pick('s', this.services, services);
-      this.instances = pick('i', this.instances, instances);
+      // An instance of a service the other process removed goes with it.
+      this.instances = new Map([...pick('i', this.instances, instances)].filter(([, i]) => this.services.has(i.service)));
       if (this.written.get('owner') !== theirs.get('owner')) this.owner = snap.owner;
       if (JSON.stringify([...this.entries(this.services, this.instances, this.owner)]) !== JSON.stringify([...theirs])) this.schedule();
     } else {

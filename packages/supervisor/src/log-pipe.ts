@@ -44,10 +44,17 @@ export class LogPipe extends EventEmitter {
     return p;
   }
 
-  /** Starts reading an already open pipe fd (e.g. /proc/<pid>/fd/1 of an adopted process). */
-  static fromPath(path: string, fifo: string, file: RotatingLogFile): LogPipe {
+  /**
+   * Starts reading an already open pipe fd (e.g. /proc/<pid>/fd/1 of an adopted process). What the pipe already
+   * holds was written while no manager read it: those lines follow a marker line saying so (their stamps are the
+   * time they were read, not written; `since`: the stamp of the file's last line, when known).
+   */
+  static fromPath(path: string, fifo: string, file: RotatingLogFile, since?: string): LogPipe {
     const p = new LogPipe(fifo, file);
-    p.attach(openFifo(path));
+    const fd = openFifo(path);
+    p.fd = fd;
+    p.takeBacklog(since);
+    p.attach(fd);
     return p;
   }
 
@@ -95,14 +102,42 @@ export class LogPipe extends EventEmitter {
     this.socket = s;
   }
 
-  private take(chunk: string): void {
-    const text = this.partial + chunk;
-    const lines = text.split('\n');
+  /** Whole lines of `chunk` (after what is left of the last one), CR of CRLF endings dropped. */
+  private split(chunk: string): string[] {
+    const lines = (this.partial + chunk).split('\n');
     this.partial = lines.pop()!;
     if (this.partial.length > PARTIAL_LINE_MAX) {
       lines.push(this.partial);
       this.partial = '';
     }
+    return lines.map(noCr);
+  }
+
+  private take(chunk: string): void {
+    this.write(this.split(chunk));
+  }
+
+  /** Reads what the pipe held before we attached; marks it as written while nobody was reading. */
+  private takeBacklog(since: string | undefined): void {
+    let text = '';
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.fd!, buf, 0, buf.length, null);
+      } catch {
+        break; // EAGAIN: empty
+      }
+      if (n <= 0) break;
+      text += buf.toString('utf8', 0, n);
+    }
+    const lines = this.split(text);
+    if (lines.length === 0) return;
+    const when = since ? ` after ${since}` : '';
+    this.write([`[libipc] the ${lines.length} line(s) below were written${when} while no manager was reading; they are stamped with the time they were read`, ...lines]);
+  }
+
+  private write(lines: string[]): void {
     if (lines.length === 0) return;
     const ts = new Date().toISOString();
     let out = '';
@@ -115,7 +150,8 @@ export class LogPipe extends EventEmitter {
     for (const l of lines) this.emit('line', `${ts} ${l}`);
   }
 
-  private emitLine(l: string): void {
+  private emitLine(partial: string): void {
+    const l = noCr(partial);
     const line = `${new Date().toISOString()} ${l}`;
     try {
       this.file.write(`${line}\n`);
@@ -124,6 +160,10 @@ export class LogPipe extends EventEmitter {
     }
     this.emit('line', line);
   }
+}
+
+function noCr(l: string): string {
+  return l.endsWith('\r') ? l.slice(0, -1) : l;
 }
 
 /** Opens a FIFO read-write without blocking, never through a symlink; refuses anything but our own FIFO. */

@@ -21,5 +21,6 @@ export function namePattern(pattern: unknown, what = 'pattern'): (name: string, 
     throw new InvalidArgumentError(`${what} ${JSON.stringify(pattern)} is not a valid glob: ${(err as Error).message}`);
   }
   // `instanceOf`: the service name when `name` is one of its instances.
-  return (name, instanceOf) => isMatch(name) || (instanceOf !== undefined && instanceOf === pattern);
+  // A pattern that matches the service's name matches its instances too ('{batch,other}' → batch.0, batch.1).
+  return (name, instanceOf) => isMatch(name) || (instanceOf !== undefined && isMatch(instanceOf));
 }

@@ -29,7 +29,12 @@ export function reattachLogs(u: Unit, l: FileLogs, pid: number, warn: (err: unkn
   const p = logPaths(l.dir, u.name);
   try {
     const pipe = (stream: 'stdout' | 'stderr', fd: number) =>
-      LogPipe.fromPath(existsSync(p.fifo[stream]) ? p.fifo[stream] : `/proc/${pid}/fd/${fd}`, p.fifo[stream], new RotatingLogFile(p.file[stream], l.maxBytes, l.keep));
+      LogPipe.fromPath(
+        existsSync(p.fifo[stream]) ? p.fifo[stream] : `/proc/${pid}/fd/${fd}`,
+        p.fifo[stream],
+        new RotatingLogFile(p.file[stream], l.maxBytes, l.keep),
+        lastLines(p.file[stream], l.keep, 1)[0]?.slice(0, 24),
+      );
     wireLogs(u, pipe('stdout', 1), pipe('stderr', 2), warn);
   } catch (err) {
     warn(new IllegalStateError(`cannot re-attach the logs of ${u.name} (pid ${pid}): ${(err as Error).message}`));

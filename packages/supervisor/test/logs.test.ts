@@ -1,11 +1,56 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manager, svc, tempDir, until } from './support.js';
+import { canSwitchUsers, spawnNode } from '../../../test/helpers.js';
+import { RotatingLogFile } from '../src/log-file.js';
+import { LogPipe } from '../src/log-pipe.js';
+import { fixture, manager, svc, tempDir, until } from './support.js';
 
 const STAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
 
 describe('logs', () => {
+  it('drops the CR of CRLF line ends, and marks what an adopted pipe held as written while nobody read it', () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'p.fifo');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    // Our own writer end, as a child's stdout: written to before any manager reads (an earlier one died).
+    const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      writeSync(writer, 'before one\r\nbefore two\n');
+      const file = join(dir, 'p.log');
+      const pipe = LogPipe.fromPath(fifo, fifo, new RotatingLogFile(file, 1 << 20, 1), '2020-01-01T00:00:00.000Z');
+      writeSync(writer, 'after\r\nlast partial\r');
+      pipe.close(true);
+      const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.slice(25));
+      expect(lines).toEqual([
+        '[libipc] the 2 line(s) below were written after 2020-01-01T00:00:00.000Z while no manager was reading; they are stamped with the time they were read',
+        'before one',
+        'before two',
+        'after',
+        'last partial',
+      ]);
+      for (const l of readFileSync(file, 'utf8').split('\n').filter(Boolean)) expect(l).toMatch(STAMPED);
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  // As root, also as uid 65534: a Manager of an ordinary user makes its log folders and FIFOs itself.
+  it.each([{ who: 'this user', uid: undefined as number | undefined }, ...(canSwitchUsers ? [{ who: 'uid 65534', uid: 65534 }] : [])])('a Manager run as $who writes, restarts and reads back its log files', async ({ uid }) => {
+    const dir = tempDir();
+    if (uid !== undefined) chownSync(dir, uid, uid);
+    const host = spawnNode(fixture('logs-user.mjs'), [dir], {}, [], { asUid: uid });
+    const line = await host.line('RESULT ', 60_000);
+    expect((await host.exited).code).toBe(0);
+    const r = JSON.parse(line.slice('RESULT '.length)) as { uid: number; lines: string[]; restarts: number; state: string };
+    expect(r.uid).toBe(uid ?? process.getuid!());
+    expect(r).toMatchObject({ restarts: 1, state: 'running' });
+    // Each start printed its lines: two starts, three numbered lines each.
+    expect(r.lines.filter((l) => / line 000002 x/.test(l))).toHaveLength(2);
+    expect(readdirSync(join(dir, 'logs')).sort()).toEqual(['talk.stderr.log', 'talk.stdout.log']);
+  });
+
   it('writes each stream to its own file, lines timestamped, rotated by size', async () => {
     const dir = tempDir();
     const m = manager();

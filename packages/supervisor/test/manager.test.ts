@@ -186,6 +186,18 @@ describe('Manager', () => {
     expect(m.status('job').state).toBe('stopped');
   });
 
+  it("restart 'always' never gives up on a service that stays up minUptimeMs between crashes; a fast crash loop still fails", async () => {
+    const m = manager();
+    // Up ~600 ms each time (at least: a busy machine only makes it longer), minUptimeMs 300, a budget of 2 restarts.
+    const restart = { policy: 'always' as const, backoff: { initialMs: 20, factor: 1, maxMs: 20 }, minUptimeMs: 300, maxRestarts: 2, windowMs: 60_000 };
+    await m.start(svc('slow', { flags: ['--exit', '1', '--delay', '600'], readiness: 'none', restart }));
+    await until(m, () => m.status('slow').restarts >= 4 || m.status('slow').state === 'failed', 'four restarts of slow');
+    expect(m.status('slow')).toMatchObject({ state: expect.not.stringMatching(/failed/) });
+    await m.start(svc('fast', { flags: ['--exit', '1', '--delay', '0'], readiness: 'none', restart: { ...restart, minUptimeMs: 60_000 } })).catch(() => undefined);
+    await until(m, () => m.status('fast').state === 'failed', 'fast to fail');
+    expect(m.status('fast').reason).toMatch(/gave up after 2 restart\(s\) within 60000 ms/);
+  });
+
   it('a frozen (SIGSTOP) service is still stopped, by SIGKILL after its grace', async () => {
     const m = manager();
     await m.start(svc('frozen', { flags: ['--ready', '--ignore-term'] }));

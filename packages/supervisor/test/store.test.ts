@@ -169,6 +169,49 @@ describe('persistence', () => {
     again.close();
   });
 
+  it('a JSON store never writes back a service another process removed (a state change before the next reconcile)', async () => {
+    const path = join(tempDir(), 'store.json');
+    const m = manager({ store: new JsonFileStore(path) });
+    await m.start(svc('a'));
+    await m.start(svc('b'));
+    const other = new JsonFileStore(path);
+    other.deleteService('b');
+    other.close();
+    // The manager changes state before it reconciles: its rewrite of the file must keep the other process's edit.
+    await m.restart('a');
+    const file = JSON.parse(readFileSync(path, 'utf8')) as { services: Array<{ spec: { name: string } }>; instances: Array<{ name: string }> };
+    expect(file.services.map((x) => x.spec.name)).toEqual(['a']);
+    expect(file.instances.map((i) => i.name)).toEqual(['a']);
+    // Its own change (a's new pid) is in the file too.
+    expect(JSON.stringify(file)).toContain(`"pid":${m.status('a').pid}`);
+    // The edit merged in is still news to the manager: its next reconcile removes b.
+    const bPid = m.status('b').pid!;
+    await m.reconcile();
+    await until(m, () => m.statusAll().every((x) => x.name !== 'b' || x.state === 'stopped'), 'b stopped');
+    await new Promise((resolve) => setImmediate(resolve)); // the removal follows the stop's answer (microtasks)
+    expect(m.statusAll().map((x) => x.name)).toEqual(['a']);
+    expect(pidAlive(bPid)).toBe(false);
+  });
+
+  it('a JSON store merges entry by entry: ours where only we changed one, the file’s where another process did', () => {
+    const path = join(tempDir(), 'store.json');
+    const a = new JsonFileStore(path);
+    a.putService({ spec: svc('x') });
+    a.putService({ spec: svc('y') });
+    a.putService({ spec: svc('z') });
+    a.flush();
+    const b = new JsonFileStore(path);
+    b.deleteService('y');
+    b.putService({ spec: { ...svc('z'), env: { TEST_BY: 'b' } } });
+    b.flush();
+    b.close();
+    a.putService({ spec: { ...svc('x'), env: { TEST_BY: 'a' } } });
+    a.flush();
+    a.close();
+    const back = new JsonFileStore(path).load();
+    expect(Object.fromEntries(back.services.map((s) => [s.spec.name, s.spec.env ?? {}]))).toEqual({ x: { TEST_BY: 'a' }, z: { TEST_BY: 'b' } });
+  });
+
   it('the reconciler applies specs and desired states changed in the store by another process', async () => {
     const dir = tempDir();
     const db = join(dir, 'state.db');

@@ -49,7 +49,7 @@ export const registerPs: RegisterCommand = (program, ctx) => {
           io.stdout,
           renderTable(
             ['NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'REASON'],
-            v.rows.map((r) => [r.name, stateText(r, c), pidText(r, c), String(r.restarts), formatDuration(r.uptimeMs ?? undefined), exitText(r), truncate(r.reason ?? '', width)]),
+            v.rows.map((r) => [r.name, stateText({ state: r.shownState }, c), pidText(r, c), String(r.restarts), formatDuration(r.uptimeMs ?? undefined), exitText(r), truncate(r.note ?? r.reason ?? '', width)]),
             c,
           ),
         );
@@ -61,7 +61,7 @@ type Colors = { green(s: string): string; red(s: string): string; yellow(s: stri
 
 export function stateText(r: Pick<ServiceRow, 'state'>, c: Colors): string {
   const s = r.state;
-  return s === 'running' ? c.green(s) : s === 'failed' ? c.red(s) : s === 'stopped' || s === 'exited' ? c.dim(s) : c.yellow(s);
+  return s === 'running' ? c.green(s) : s === 'failed' || s === 'gone' ? c.red(s) : s === 'stopped' || s === 'exited' ? c.dim(s) : c.yellow(s);
 }
 
 function pidText(r: ServiceRow, c: Colors): string {

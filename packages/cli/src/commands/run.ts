@@ -5,6 +5,7 @@ import { ControlServer } from '../control/control-server.js';
 import { EXIT } from '../errors.js';
 import { PlainView } from '../run/plain-view.js';
 import { RunSession } from '../run/session.js';
+import { startSummary } from '../run/start-summary.js';
 import { StatusTable } from '../run/status-table.js';
 import type { RunView } from '../run/view.js';
 import { runtimeDir, selfRecord } from '../runs.js';
@@ -23,7 +24,7 @@ export const registerRun: RegisterCommand = (program, ctx) => {
     .addHelpText(
       'after',
       example('libipc run examples/libipc.yaml', 'libipc run services.yaml --store ./services.db') +
-        '\nExit code: 0 when every service stopped cleanly when asked, 1 otherwise (a service failed, needed SIGKILL, or a config error).\n',
+        '\nExit code: 0 when every service started and stopped cleanly when asked, 1 otherwise (a service could not start — the run then stops the rest and ends —, failed, needed SIGKILL, or a config error).\n',
     )
     .action(async (file: string, o: { store?: string }) => {
       const { io } = ctx;
@@ -48,14 +49,23 @@ export const registerRun: RegisterCommand = (program, ctx) => {
           (err: Error) => void view?.event('libipc', `no dashboard control socket: ${err.message}`, 'warn'),
         );
         // Ctrl-C while starting stops too: whatever started is stopped.
-        await Promise.race([started.catch(() => undefined), untilAborted(ctx.signal)]);
-        if (!ctx.signal.aborted) view.event('libipc', `all ${session.names().length} service(s) started; Ctrl-C stops them`);
-        await untilAborted(ctx.signal);
+        const failures = await Promise.race([started.catch((err: Error) => new Map([['libipc', err.message]])), untilAborted(ctx.signal).then(() => undefined)]);
+        let gaveUp = false;
+        if (!ctx.signal.aborted && failures) {
+          const summary = startSummary(session.manager.statusAll(), failures);
+          view.event('libipc', summary.message, summary.ok ? 'plain' : 'bad');
+          // As docker compose up: a service that must start and cannot ends the run, non-zero.
+          gaveUp = !summary.ok;
+          if (!gaveUp) await untilAborted(ctx.signal);
+        }
         view.update(() => session.manager.statusAll(), footer());
-        view.event('libipc', 'stopping everything, dependents first (Ctrl-C again to kill)', 'warn');
+        view.event('libipc', gaveUp ? 'stopping what started, dependents first' : 'stopping everything, dependents first (Ctrl-C again to kill)', 'warn');
         const problems = await session.stop(ctx.force);
         await started.catch(() => undefined);
-        if (problems.length > 0) {
+        if (gaveUp) {
+          view.event('libipc', 'not every service could start', 'bad');
+          ctx.exitCode = EXIT.failure;
+        } else if (problems.length > 0) {
           for (const p of problems) view.event('libipc', p, 'bad');
           view.event('libipc', 'not everything stopped cleanly', 'bad');
           ctx.exitCode = EXIT.failure;

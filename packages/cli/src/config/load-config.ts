@@ -29,6 +29,9 @@ type Path = ReadonlyArray<PropertyKey>;
 export function loadConfig(path: string, opts: { cwd?: string; defaultLogs?: string } = {}): RunConfig {
   const file = resolve(opts.cwd ?? process.cwd(), path);
   const shown = relative(opts.cwd ?? process.cwd(), file).startsWith('..') ? file : relative(opts.cwd ?? process.cwd(), file) || file;
+  if (/\.(c|m)?[jt]s$/.test(file)) {
+    throw new ConfigError(shown, undefined, undefined, "is a JavaScript file, not a YAML/JSON config: PM2 ecosystem files are not supported yet; write the services as YAML (.yaml, .yml) or JSON (.json), see 'libipc run --help'");
+  }
   const text = readText(file, shown);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -170,8 +173,37 @@ function issueError(
   where: (p: Path) => number | undefined,
   whereKey: (p: Path, key: string) => number | undefined,
 ): ConfigError {
-  // An unknown field first: a misspelt one also makes the field it meant look missing.
-  const { issue, path } = precise(error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0]!);
+  // An unknown field first: a misspelt one also makes the field it meant look missing. Then every other problem.
+  const flat = error.issues.flatMap((i) => preciseAll(i));
+  const ordered = [...flat.filter((i) => i.issue.code === 'unrecognized_keys'), ...flat.filter((i) => i.issue.code !== 'unrecognized_keys')];
+  const all = ordered.map((i) => oneIssue(shown, i, data, where, whereKey));
+  const messages = [...new Set(all.map((e) => e.message))];
+  const first = all[0]!;
+  if (messages.length === 1) return first;
+  return new ConfigError(first.file, first.line, first.field, `${messages[0]!.slice(`${first.file}${first.line === undefined ? '' : `:${first.line}`}: ${first.field ? `${first.field}: ` : ''}`.length)}; and ${messages.length - 1} more problem(s): ${messages.slice(1).join('; ')}`);
+}
+
+/** Every issue, each as precise as `precise` makes it: inside a union, all issues of the branch meant. */
+function preciseAll(issue: z.core.$ZodIssue, prefix: PropertyKey[] = []): Array<{ issue: z.core.$ZodIssue; path: PropertyKey[] }> {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    for (const branch of issue.errors) {
+      const first = branch[0];
+      if (first && !(first.code === 'invalid_type' && first.path.length === 0) && !(first.code === 'invalid_value' && first.path.length === 0)) {
+        return branch.flatMap((i) => preciseAll(i, path));
+      }
+    }
+  }
+  return [precise(issue, prefix)];
+}
+
+function oneIssue(
+  shown: string,
+  { issue, path }: { issue: z.core.$ZodIssue; path: PropertyKey[] },
+  data: unknown,
+  where: (p: Path) => number | undefined,
+  whereKey: (p: Path, key: string) => number | undefined,
+): ConfigError {
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     const known = knownFields(path);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runtimeDir } from '../runs.js';
 
 /** The longest path a Unix socket address holds on Linux (sun_path is 108 bytes, NUL included). */
@@ -7,6 +7,10 @@ const MAX_SOCKET_PATH = 107;
 
 /** The actions a `libipc run` takes from its control socket: the Manager's own start, stop and restart. */
 export const ACTIONS = ['restart', 'stop', 'start'] as const;
+/** The private folder a socket is bound in before it is renamed into place: `<dir>/.ctl-XXXXXX/s`. */
+export const HIDDEN_PREFIX = '.ctl-';
+const HIDDEN_EXTRA = HIDDEN_PREFIX.length + 6 + 2;
+
 export type ControlAction = (typeof ACTIONS)[number];
 
 /** One request on a control socket (one JSON line). `store` must be the run's store: a stale socket answers nobody else's. */
@@ -27,5 +31,6 @@ export type ControlReply = { id: number; ok: true } | { id: number; ok: false; c
 export function controlPaths(storePath: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const beside = `${storePath}.sock`;
   const hashed = join(runtimeDir(env, false), `ctl-${createHash('sha256').update(storePath).digest('hex').slice(0, 16)}.sock`);
-  return Buffer.byteLength(beside) <= MAX_SOCKET_PATH ? [beside, hashed] : [hashed];
+  const fits = (p: string) => Buffer.byteLength(p) <= MAX_SOCKET_PATH && Buffer.byteLength(dirname(p)) + HIDDEN_EXTRA <= MAX_SOCKET_PATH;
+  return fits(beside) ? [beside, hashed] : [hashed];
 }

@@ -1,11 +1,11 @@
-import { lstatSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ExistsError, LibipcError } from '@libipc/shm';
 import type { Manager } from '@libipc/supervisor';
 import { z } from 'zod';
 import { runtimeDir } from '../runs.js';
-import { ACTIONS, type ControlReply, type ControlRequest, controlPaths } from './control-path.js';
+import { ACTIONS, type ControlReply, type ControlRequest, HIDDEN_PREFIX, controlPaths } from './control-path.js';
 
 const MAX_LINE = 4096;
 const MAX_CLIENTS = 16;
@@ -39,18 +39,25 @@ export class ControlServer {
     const control = new ControlServer(path, server);
     server.maxConnections = MAX_CLIENTS;
     server.on('connection', (socket) => control.serve(socket, storePath, manager, opts.onRequest));
-    // Created 0600 from the start: no moment in which another user could connect.
-    const mask = process.umask(0o177);
+    // Bound inside a fresh 0700 folder, made 0600, then renamed into place: no moment in which another user could
+    // connect, and the process umask is never touched (other code creating files meanwhile keeps its modes).
+    const hidden = mkdtempSync(join(dirname(path), HIDDEN_PREFIX));
+    const temp = join(hidden, 's');
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(path, () => {
+        server.listen(temp, () => {
           server.off('error', reject);
           resolve();
         });
       });
+      chmodSync(temp, 0o600);
+      renameSync(temp, path);
+    } catch (err) {
+      server.close();
+      throw err;
     } finally {
-      process.umask(mask);
+      rmSync(hidden, { recursive: true, force: true });
     }
     server.unref();
     return control;

@@ -51,10 +51,14 @@ export interface RegistrySection {
 
 /** A service as `libipc ps` shows it (its row), placed on the page and with the actions it offers. */
 export interface ServiceView
-  extends Pick<ServiceRow, 'name' | 'service' | 'state' | 'desired' | 'pid' | 'alive' | 'restarts' | 'lastExit' | 'reason'> {
+  extends Pick<ServiceRow, 'name' | 'service' | 'state' | 'desired' | 'pid' | 'alive' | 'restarts' | 'lastExit' | 'reason' | 'shownState' | 'orphaned' | 'note'> {
   /** Unique on the page: store id + name. */
   key: string;
   storeId: string;
+  /** The store's file name without its extension (`services`, `run-4242`): tells two runs' services of one name apart. */
+  storeLabel: string;
+  /** What each action does to other services (see cascade.ts); `startDependents`: the page starts them too. */
+  cascade: { stop: string; restart: string; start: string; startDependents: string[] };
   startedAt: number | null;
   /** POST one of these (with the token) to act on the service. */
   actions: { restart: string; stop: string; start: string };
@@ -104,6 +108,8 @@ export interface TimelineEvent {
   /** The service, entry or group. */
   name: string;
   detail: string;
+  /** For supervisor events: the store's label (lanes of two runs' services of one name stay apart). */
+  store?: string;
 }
 
 export interface Sections {

@@ -4,6 +4,7 @@ import { basename, dirname } from 'node:path';
 import { LibipcError, isAlive } from '@libipc/shm';
 import { type HistoryEvent, JsonlHistorySink } from '@libipc/supervisor';
 import { SqliteStore, sqliteDriver } from '@libipc/supervisor/sqlite';
+import { storeLabel } from '../log-select.js';
 import { type StoreFile, openStoreFile } from '../store-file.js';
 import { type StoreView as StoreRows, viewStore } from '../store-view.js';
 import type { TimelineEvent } from './model.js';
@@ -170,7 +171,7 @@ export class StoreWatch {
       } catch {
         continue;
       }
-      out.push(timelineEvent(e));
+      out.push({ ...timelineEvent(e), store: storeLabel(this.path) });
     }
     return out;
   }

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { listRuns, runtimeDir } from '../runs.js';
 import type { DashboardState } from './dashboard-state.js';
 import type { ServiceView, StoreView } from './model.js';
+import { cascadeOf, compactNames } from './cascade.js';
+import { storeLabel } from '../log-select.js';
 import { StoreWatch } from './store-watch.js';
 
 /** The most services listed (over every store). */
@@ -86,12 +88,25 @@ export class SupervisorSource {
     const services: ServiceView[] = [];
     for (const w of this.stores.values()) {
       stores.push({ id: w.id, path: w.path, manager: w.rows?.manager ?? null, problem: w.problem });
-      for (const r of w.rows?.rows ?? []) {
+      const rows = w.rows?.rows ?? [];
+      const specs = w.rows?.specs ?? [];
+      for (const r of rows) {
         if (services.length >= MAX_SERVICES) break;
         const base = `/api/stores/${w.id}/services/${encodeURIComponent(r.name)}`;
+        const start = cascadeOf('start', r.name, specs, rows);
         services.push({
           key: `${w.id}/${r.name}`,
           storeId: w.id,
+          storeLabel: storeLabel(w.path),
+          shownState: r.shownState,
+          orphaned: r.orphaned,
+          note: r.note,
+          cascade: {
+            stop: compactNames(cascadeOf('stop', r.name, specs, rows).also),
+            restart: compactNames(cascadeOf('restart', r.name, specs, rows).also),
+            start: compactNames(start.also),
+            startDependents: start.dependents,
+          },
           name: r.name,
           service: r.service,
           state: r.state,

@@ -74,8 +74,11 @@ export class RunSession {
     return this.manager.statusAll().map((s) => s.name);
   }
 
-  /** Shows events and output in `view`, then makes the store match the config and starts everything. */
-  async start(view: RunView, footer: () => string): Promise<void> {
+  /**
+   * Shows events and output in `view`, then makes the store match the config and starts everything.
+   * Resolves with the starts that failed (unit or service name → why).
+   */
+  async start(view: RunView, footer: () => string): Promise<Map<string, string>> {
     this.view = view;
     const m = this.manager;
     const redraw = () => view.update(() => m.statusAll(), footer());
@@ -87,13 +90,14 @@ export class RunSession {
     });
     redraw();
     await m.loaded;
-    await this.apply(this.opts.config.specs);
+    const failures = await this.apply(this.opts.config.specs);
     for (const s of m.statusAll()) this.follow(s.name);
     redraw();
+    return failures;
   }
 
   /** The config wins over the store: changed services are redefined, removed ones removed, all started. */
-  private async apply(specs: ServiceSpec[]): Promise<void> {
+  private async apply(specs: ServiceSpec[]): Promise<Map<string, string>> {
     const m = this.manager;
     const previous = this.previous;
     const known = new Set(m.statusAll().map((s) => s.service));
@@ -102,10 +106,12 @@ export class RunSession {
     // Stopped first (dependents with them), redefined below.
     for (const s of [...specs].reverse()) if (changed.has(s.name)) await m.stop(s.name).catch(() => undefined);
     const starts: Array<Promise<void>> = [];
+    const failures = new Map<string, string>();
     for (const s of specs) {
       // Dependencies first (the config's order): start(spec) defines each before its dependents need it.
       const p = known.has(s.name) && !changed.has(s.name) ? m.start(s.name) : m.start(s);
-      starts.push(p.catch(() => undefined)); // a failure shows in the table; the run goes on
+      // A failure shows in the table and in the summary.
+      starts.push(p.catch((err: unknown) => void failures.set(s.name, err instanceof Error ? err.message : String(err))));
       // Defined now, spawned later: following its output from here on misses no line.
       for (const st of m.statusAll(s.name)) this.follow(st.name);
     }
@@ -118,6 +124,7 @@ export class RunSession {
       await m.remove(name).catch((err: unknown) => this.view?.event(name, `could not be removed: ${(err as Error).message}`, 'warn'));
     }
     await Promise.all(starts);
+    return failures;
   }
 
   /** Prints a unit's output lines (only for services that log to files). */
@@ -154,7 +161,7 @@ export class RunSession {
         break;
       }
       case 'restart':
-        v.event(e.name, `restarting${e.backoffMs ? ` in ${e.backoffMs} ms` : ''} (restart #${(e.restarts ?? 0) + (e.backoffMs ? 1 : 0)}${e.reason ? `: ${e.reason}` : ''})`, 'warn');
+        v.event(e.name, restartLine(e), 'warn');
         break;
       case 'failed':
         v.event(e.name, `failed: ${e.reason ?? 'no reason recorded'}`, 'bad');
@@ -220,4 +227,10 @@ export class RunSession {
       }
     }
   }
+}
+
+/** "restarting in 200 ms (restart #3: exited with code 1)": the delay said once, not again from the reason. */
+export function restartLine(e: Pick<HistoryEvent, 'backoffMs' | 'restarts' | 'reason'>): string {
+  const reason = e.reason?.replace(/;? ?restarting in \d+ ms$/, '').trim();
+  return `restarting${e.backoffMs ? ` in ${e.backoffMs} ms` : ''} (restart #${(e.restarts ?? 0) + (e.backoffMs ? 1 : 0)}${reason ? `: ${reason}` : ''})`;
 }

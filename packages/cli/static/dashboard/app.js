@@ -127,27 +127,54 @@ function renderServices(sv) {
     .join('; ') || 'no libipc run found (start one, or pass --store)';
   const rows = sv.services.map((s) => {
     const exit = s.lastExit ? (s.lastExit.signal ?? (s.lastExit.code === null ? 'unknown' : `code ${s.lastExit.code}`)) : '-';
+    const shown = s.shownState ?? s.state;
+    // No live run manages an orphaned (or gone) one: nothing to ask, and the note says what can be done.
+    const managed = shown !== 'orphaned' && shown !== 'gone';
+    const stopped = s.desired === 'stopped' || s.state === 'stopped' || s.state === 'failed' || s.state === 'exited';
+    const also = (word, list) => (list ? ` (also ${word} ${list})` : '');
+    const startAlso = [s.cascade?.start, s.cascade?.startDependents?.length ? compact(s.cascade.startDependents) : ''].filter(Boolean).join(', ');
+    const button = (action, label, title) => h('button', { 'data-action': action, title, onclick: () => act(s, action) }, label);
     return h(
       'tr',
-      { 'data-service': s.name, 'data-store': s.storeId },
+      { 'data-service': s.name, 'data-store': s.storeId, class: managed ? '' : 'orphan' },
       h('td', {}, s.name),
-      h('td', { class: STATE_TONE[s.state] ?? '', 'data-field': 'state' }, s.state),
+      h('td', { class: 'store', title: s.storeLabel ?? '' }, s.storeLabel ?? ''),
+      h('td', { class: shown === 'orphaned' ? 'warn' : shown === 'gone' ? 'bad' : (STATE_TONE[shown] ?? ''), 'data-field': 'state' }, shown),
       h('td', { 'data-field': 'pid' }, s.pid === null ? '-' : s.alive ? s.pid : `${s.pid} (dead)`),
       h('td', { 'data-field': 'restarts' }, s.restarts),
       s.startedAt && s.alive ? ageCell(s.startedAt) : h('td', {}, '-'),
       h('td', {}, exit),
-      h('td', { class: 'reason' }, s.reason ?? ''),
+      h('td', { class: 'reason' }, s.note ?? s.reason ?? ''),
       h(
         'td',
-        {},
-        h('button', { 'data-action': 'restart', onclick: () => act(s, 'restart') }, 'Restart'),
-        s.desired === 'stopped' || s.state === 'stopped' || s.state === 'failed' || s.state === 'exited'
-          ? h('button', { 'data-action': 'start', onclick: () => act(s, 'start') }, 'Start')
-          : h('button', { 'data-action': 'stop', onclick: () => act(s, 'stop') }, 'Stop'),
+        { class: 'actions' },
+        managed
+          ? [
+              button('restart', 'Restart', `restart ${s.name}${also('restarts', s.cascade?.restart)}`),
+              stopped
+                ? button('start', startAlso ? 'Start…' : 'Start', `start ${s.name}${startAlso ? ` (also starts ${startAlso})` : ''}`)
+                : button('stop', s.cascade?.stop ? 'Stop…' : 'Stop', `stop ${s.name}${also('stops', s.cascade?.stop)}`),
+            ]
+          : h('span', { class: 'muted' }, 'no run manages it'),
       ),
     );
   });
-  replaceRows('services', rows, 'no supervisor services', 8);
+  replaceRows('services', rows, 'no supervisor services', 9);
+  syncButtons();
+}
+
+/** `worker.0-2`: runs of instances shortened (as the server does). */
+function compact(names) {
+  const out = [];
+  const sorted = [...names].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  for (let i = 0; i < sorted.length; ) {
+    const m = /^(.*)\.(\d+)$/.exec(sorted[i]);
+    let j = i;
+    while (m && j + 1 < sorted.length && sorted[j + 1] === `${m[1]}.${Number(m[2]) + (j + 1 - i)}`) j++;
+    out.push(j > i ? `${sorted[i]}-${Number(m[2]) + (j - i)}` : sorted[i]);
+    i = j + 1;
+  }
+  return out.join(', ');
 }
 
 function renderChannels(ch) {
@@ -255,20 +282,48 @@ function notice(text, tone) {
   n.textContent = text;
 }
 
+/** Actions need the token: without one the buttons are disabled and say so. */
+function syncButtons() {
+  const missing = !token();
+  for (const b of document.querySelectorAll('#services button[data-action]')) {
+    if (b.dataset.busy) continue;
+    b.disabled = missing;
+    if (missing) b.setAttribute('aria-description', 'set the token first');
+    else b.removeAttribute('aria-description');
+  }
+}
+
+async function post(service, action, name) {
+  const headers = token() ? { 'X-Libipc-Token': token() } : {};
+  const url = name === service.name ? service.actions[action] : service.actions[action].replace(/\/services\/[^/]+\//, `/services/${encodeURIComponent(name)}/`);
+  const res = await fetch(url, { method: 'POST', headers, credentials: 'omit', cache: 'no-store' });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`refused (${res.status}): ${body.error ?? res.statusText}`);
+}
+
 async function act(service, action) {
-  const buttons = document.querySelectorAll(`tr[data-service="${CSS.escape(service.name)}"] button`);
-  for (const b of buttons) b.disabled = true;
-  notice(`${action} ${service.name}…`, '');
+  const buttons = document.querySelectorAll(`tr[data-service="${CSS.escape(service.name)}"][data-store="${CSS.escape(service.storeId)}"] button`);
+  for (const b of buttons) {
+    b.disabled = true;
+    b.dataset.busy = '1';
+  }
+  const c = service.cascade ?? {};
+  const dependents = action === 'start' ? (c.startDependents ?? []) : [];
+  const also = action === 'stop' ? c.stop : action === 'restart' ? c.restart : [c.start, dependents.length ? compact(dependents) : ''].filter(Boolean).join(', ');
+  const verb = action === 'stop' ? 'stops' : action === 'restart' ? 'restarts' : 'starts';
+  const past = action === 'stop' ? 'stopped' : action === 'restart' ? 'restarted' : 'started';
+  // Said before and after: what else the action does (dependents first for stop, dependencies first for start).
+  notice(`${action} ${service.name}${also ? `: also ${verb} ${also}` : ''}…`, '');
   try {
-    const headers = token() ? { 'X-Libipc-Token': token() } : {};
-    const res = await fetch(service.actions[action], { method: 'POST', headers, credentials: 'omit', cache: 'no-store' });
-    const body = await res.json().catch(() => ({}));
-    if (res.ok) notice(`${action} ${service.name}: done`, 'ok');
-    else notice(`${action} ${service.name} refused (${res.status}): ${body.error ?? res.statusText}`, 'error');
+    await post(service, action, service.name);
+    // The Manager starts what a service needs, not what needs it: the dependents a stop took down come back here.
+    for (const d of dependents) await post(service, 'start', d);
+    notice(`${action} ${service.name}: done${also ? ` (also ${past} ${also})` : ''}`, 'ok');
   } catch (err) {
-    notice(`${action} ${service.name} failed: ${err.message}`, 'error');
+    notice(`${action} ${service.name} ${err.message}`, 'error');
   } finally {
-    for (const b of buttons) b.disabled = false;
+    for (const b of buttons) delete b.dataset.busy;
+    syncButtons();
   }
 }
 
@@ -286,6 +341,7 @@ function setupToken() {
   input.addEventListener('input', () => {
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     show();
+    syncButtons();
   });
   $('token-form').addEventListener('submit', (e) => e.preventDefault());
   show();

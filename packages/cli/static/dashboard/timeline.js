@@ -32,14 +32,17 @@ export class Timeline {
 
   update(events) {
     // Lanes: the names with the latest events, top to bottom in order of first appearance.
+    // Two runs' services of one name get a lane each (store:name) once events of several stores are shown.
+    const multi = new Set(events.filter((e) => e.store).map((e) => e.store)).size > 1;
+    const key = (e) => (multi && e.store ? `${e.store}:${e.name}` : e.name);
     const latest = new Map();
-    for (const e of events) latest.set(e.name, e.at);
+    for (const e of events) latest.set(key(e), e.at);
     const names = [...latest.entries()].sort((a, b) => b[1] - a[1]).slice(0, MAX_LANES).map(([n]) => n);
-    const lanes = [...new Set(events.map((e) => e.name))].filter((n) => names.includes(n));
+    const lanes = [...new Set(events.map(key))].filter((n) => names.includes(n));
     const laneOf = new Map(lanes.map((n, i) => [n, i]));
-    const shown = events.filter((e) => laneOf.has(e.name)).sort((a, b) => a.at - b.at);
+    const shown = events.filter((e) => laneOf.has(key(e))).sort((a, b) => a.at - b.at);
     const xs = shown.map((e) => e.at / 1000);
-    const ys = KINDS.map((_, k) => shown.map((e) => (kindOf(e) === k ? laneOf.get(e.name) : null)));
+    const ys = KINDS.map((_, k) => shown.map((e) => (kindOf(e) === k ? laneOf.get(key(e)) : null)));
     const data = [xs, ...ys];
     const relayout = lanes.length !== this.lanes.length || lanes.some((n, i) => n !== this.lanes[i]);
     this.lanes = lanes;
@@ -57,7 +60,8 @@ export class Timeline {
       ...this.size(),
       scales: { x: { time: true }, y: { auto: false, range: [-0.6, Math.max(1, lanes.length) - 0.4] } },
       axes: [
-        { stroke: '#6b7385', grid: { stroke: '#eef0f4' } },
+        // Room for the date line under the times, and ticks far enough apart that labels never overlap.
+        { stroke: '#6b7385', grid: { stroke: '#eef0f4' }, size: 52, space: 110, gap: 6 },
         {
           stroke: '#1d2330',
           size: 150,
