@@ -1,6 +1,6 @@
 // `libipc run` of the example: a live table under a pseudo-terminal, restarts, Ctrl-C in reverse dependency
 // order leaving nothing behind, and --store: a second run after a crash adopts instead of starting twice.
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CliUser, EXAMPLE, FIXTURES, cli, cliUsers, libipc, running, start, tempDir } from './support.js';
@@ -181,5 +181,39 @@ describe('libipc run, when a service cannot start', () => {
     expect(out).toMatch(/api \(stopped: waiting for db, which failed/);
     expect(out).toMatch(/ok\s+stopped/);
     expect(readdirSync(rt)).toEqual([]);
+  });
+});
+
+describe('libipc run, when the config changed since the last run', () => {
+  it('a service that no longer runs starts once with its new spec (never spawned, stopped and spawned again)', async () => {
+    const rt = join(dir, 'rt-changed');
+    mkdirSync(rt);
+    const config = join(dir, 'changed.yaml');
+    const store = join(dir, 'changed.db');
+    const write = (arg: string) =>
+      writeFileSync(
+        config,
+        ['services:', '  w:', `    command: ${process.execPath}`, `    args: [${JSON.stringify(join(FIXTURES, 'sleeper.mjs'))}, ${arg}]`, '    readiness: ready', ''].join('\n'),
+      );
+    write('first');
+    const one = start(libipc('run', config, '--store', store), { env: { LIBIPC_RUNTIME_DIR: rt } });
+    await one.waitFor('all 1 service(s) started');
+    one.child.kill('SIGINT');
+    expect(await one.exited).toBe(0);
+
+    write('second');
+    const two = start(libipc('run', config, '--store', store), { env: { LIBIPC_RUNTIME_DIR: rt } });
+    try {
+      await two.waitFor('all 1 service(s) started');
+      const ps = await cli(['ps', '--json', '--store', store], { LIBIPC_RUNTIME_DIR: rt });
+      const [row] = JSON.parse(ps.stdout) as Array<{ pid: number }>;
+      expect(readFileSync(`/proc/${row!.pid}/cmdline`, 'utf8').split('\0')).toContain('second');
+    } finally {
+      two.child.kill('SIGINT');
+    }
+    expect(await two.exited).toBe(0);
+    const out = two.output();
+    expect(out.match(/ w\s+(starting|spawned|running \(pid)/g)?.filter((l) => /running/.test(l)) ?? []).toHaveLength(1);
+    expect(out.slice(0, out.indexOf('all 1 service(s) started'))).not.toMatch(/ w\s+stopp/);
   });
 });

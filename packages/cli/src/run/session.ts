@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ExistsError, IllegalStateError, LibipcError } from '@libipc/shm';
+import { ExistsError, IllegalStateError, LibipcError, isAlive } from '@libipc/shm';
 import { type HistoryEvent, Manager, type ServiceSpec } from '@libipc/supervisor';
 import type { RunConfig } from '../config/load-config.js';
 import { type RunRecord, listRuns, removeRunRecord, writeRunRecord } from '../runs.js';
@@ -54,7 +54,19 @@ export class RunSession {
     let manager: Manager;
     const previous = new Map<string, ServiceSpec>();
     try {
-      for (const { spec } of store.store.load().services) previous.set(spec.name, spec as ServiceSpec);
+      const snap = store.store.load();
+      for (const { spec } of snap.services) previous.set(spec.name, spec as ServiceSpec);
+      // A changed service none of whose processes still runs takes its new spec before the manager restores the
+      // store: restored with the old one, it would be spawned, stopped and spawned again. One that still runs
+      // (adopted) is restarted once with the new spec by apply().
+      for (const spec of opts.config.specs) {
+        const old = previous.get(spec.name);
+        if (old === undefined || specKey(old) === specKey(spec)) continue;
+        const live = snap.instances.some((i) => i.service === spec.name && i.pid !== undefined && i.startTime !== undefined && isAlive(i.pid, BigInt(i.startTime)));
+        if (live) continue;
+        store.store.putService({ spec });
+        previous.set(spec.name, spec);
+      }
       manager = new Manager({ store: store.store, sinks: [store.history], env: opts.config.env });
     } catch (err) {
       store.close();
