@@ -6,11 +6,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Etcd3 } from 'etcd3';
-import { etcdBinary } from './etcd.js';
+import { dataRoot, etcdBinary } from './etcd.js';
 
 export interface Certs {
   dir: string;
@@ -102,7 +101,7 @@ export interface EtcdCluster {
 export async function startEtcdCluster(opts: { size?: number; tls?: boolean; auth?: boolean } = {}): Promise<EtcdCluster> {
   const bin = etcdBinary();
   const size = opts.size ?? 3;
-  const dir = mkdtempSync(join(tmpdir(), 'libipc-etcd-'));
+  const dir = mkdtempSync(join(dataRoot(), 'libipc-etcd-'));
   const certs = opts.tls ? makeCerts(join(dir, 'certs')) : undefined;
   const ports = await freePorts(2 * size);
   const scheme = certs ? 'https' : 'http';
@@ -138,8 +137,9 @@ export async function startEtcdCluster(opts: { size?: number; tls?: boolean; aut
           '--initial-cluster', peers,
           '--initial-cluster-token', token,
           '--initial-cluster-state', first ? 'new' : 'existing',
-          '--heartbeat-interval', '100',
-          '--election-timeout', '600',
+          // Generous for a loaded 2-vCPU machine: a heartbeat late past the election timeout starts an election.
+          '--heartbeat-interval', '200',
+          '--election-timeout', '2000',
           '--logger', 'zap',
           '--log-outputs', 'stderr',
           ...(certs ? ['--cert-file', certs.serverCert, '--key-file', certs.serverKey, '--trusted-ca-file', certs.ca, '--client-cert-auth'] : []),

@@ -3,7 +3,7 @@
 // started the tests fail with a message that says why: they are never skipped silently.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,20 @@ export interface EtcdServer {
 
 const DIR_PREFIX = 'libipc-etcd-';
 
+/**
+ * Where test etcds keep their data: a tmpfs (/dev/shm) when there is one, so that etcd's fsync per write never
+ * waits on a disk that a loaded CI machine keeps busy (a stall past the election timeout looks like a dead
+ * leader); else the temp folder.
+ */
+export function dataRoot(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
 /** Data dirs of test etcds that are gone (a test process killed before its teardown), older than 10 minutes. */
 function removeStaleDirs(): void {
   const live = readdirSync('/proc')
@@ -73,9 +87,9 @@ function removeStaleDirs(): void {
       }
     })
     .join('\n');
-  for (const name of readdirSync(tmpdir())) {
+  for (const name of readdirSync(dataRoot())) {
     if (!name.startsWith(DIR_PREFIX) || live.includes(name)) continue;
-    const dir = join(tmpdir(), name);
+    const dir = join(dataRoot(), name);
     try {
       if (Date.now() - statSync(dir).mtimeMs > 600_000) rmSync(dir, { recursive: true, force: true });
     } catch {
@@ -102,7 +116,7 @@ export async function startEtcd(): Promise<EtcdServer> {
 }
 
 async function startOn(bin: string): Promise<EtcdServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  const dataDir = mkdtempSync(join(dataRoot(), DIR_PREFIX));
   const clientPort = await freePort();
   let peerPort = await freePort();
   while (peerPort === clientPort) peerPort = await freePort();

@@ -205,7 +205,7 @@ describe('a three-member etcd with TLS and auth', () => {
       expect(runningCounts(nodes)).toEqual(Object.fromEntries(all.map((d) => [d, 1])));
     }
     for (const n of nodes) await n.call('waitLocate', { name: 'after-follower-n3', node: 'n3' });
-  });
+  }, 180_000);
 
   it('a node cut off by a TCP proxy stops its daemons before its lease can expire; the leader re-places them; never two copies; it re-joins when healed', async () => {
     const { cluster, auth } = clusterWithUser();
@@ -276,5 +276,5 @@ describe('a three-member etcd with TLS and auth', () => {
       expect(Object.keys(book).sort()).toEqual(['n1', 'n2', 'n3']);
       expect(Object.values(book).flat().filter((d) => wanted.includes(d)).sort()).toEqual([...wanted].sort());
     }
-  });
+  }, 180_000);
 });
