@@ -106,6 +106,7 @@ Napi::Value WaitThreads(const Napi::CallbackInfo& info) {
 // The environment (main thread or worker) goes away: release what it holds, in the order libuv needs.
 void Teardown(void* arg) {
   auto* state = static_cast<AddonState*>(arg);
+  state->pid_watches.clear();  // closes their pidfd handles; no callback runs after this
   for (HeldLock& h : state->held) {
     RobustMutex(h.mapping->data() + h.offset).abandon(h.acquired);
     h.mapping->release();
@@ -138,7 +139,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonState>(state);
 
   exports.Set("SegmentHandle", SegmentHandle::Init(env));
-  exports.Set("PidWatch", PidWatch::Init(env));
+  exports.Set("pidWatchOpen", Napi::Function::New<PidWatchOpen>(env, "pidWatchOpen"));
+  exports.Set("pidWatchClose", Napi::Function::New<PidWatchClose>(env, "pidWatchClose"));
+  exports.Set("pidWatchRef", Napi::Function::New<PidWatchRef>(env, "pidWatchRef"));
   exports.Set("unlinkSegment", Napi::Function::New<UnlinkSegment>(env, "unlinkSegment"));
   exports.Set("unlinkSegmentIf", Napi::Function::New<UnlinkSegmentIf>(env, "unlinkSegmentIf"));
   exports.Set("segmentIdentity", Napi::Function::New<SegmentIdentity>(env, "segmentIdentity"));

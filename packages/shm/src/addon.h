@@ -4,11 +4,14 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "libipc/env_handles.h"
 #include "mapping.h"
+#include "pid_watch.h"
 #include "uring_waiter.h"
 #include "wait_pool.h"
 
@@ -33,13 +36,15 @@ struct HeldLease {
 
 struct AddonState {
   Napi::FunctionReference segment_ctor;
-  Napi::FunctionReference pid_watch_ctor;
   std::unique_ptr<EnvHandles> handles;
   std::unique_ptr<WaitPool> waits;
   std::unique_ptr<UringWaiter> uring;  // preferred when the kernel offers io_uring futex waits
   std::vector<HeldLock> held;
   std::vector<HeldLease> leases;
   uv_loop_t* loop = nullptr;
+  // Active exit watches by id: owned here, so none outlives its environment or waits on V8 to be freed.
+  std::unordered_map<uint32_t, std::unique_ptr<PidWatch>> pid_watches;
+  uint32_t next_pid_watch = 0;
 };
 
 AddonState* addon_state(Napi::Env env);

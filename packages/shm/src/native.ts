@@ -44,16 +44,15 @@ export interface NativeSegmentHandle {
 export type WaitOutcome = 'ok' | 'not-equal' | 'timed-out';
 export type LockOutcome = 'acquired' | 'owner-died' | 'busy' | 'timed-out';
 
-export interface NativePidWatch {
-  cancel(): void;
-  ref(): void;
-  unref(): void;
-  readonly active: boolean;
-}
 
 export interface NativeBinding {
   SegmentHandle: new (objectName: string, size: number, create: boolean, mode: number) => NativeSegmentHandle;
-  PidWatch: new (pid: number, onExit: () => void) => NativePidWatch;
+  /** Watches a pid's exit (pidfd); the id names the watch. Throws with errno 'ESRCH' when the pid is gone. */
+  pidWatchOpen(pid: number, onExit: () => void): number;
+  /** Stops a watch (idempotent; a fired watch is already gone). */
+  pidWatchClose(id: number): void;
+  /** Whether a pending watch keeps the event loop alive. */
+  pidWatchRef(id: number, ref: boolean): void;
   unlinkSegment(objectName: string): boolean;
   /** [dev, inode] behind a name (lstat), or undefined when absent. */
   segmentIdentity(objectName: string): [bigint, bigint] | undefined;

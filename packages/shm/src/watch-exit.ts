@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from './errors.js';
-import { native, type NativePidWatch } from './native.js';
+import { native } from './native.js';
 import { describeValue, option, parseOptions } from './options.js';
 import { processIdentity, validatePid } from './process-identity.js';
 
@@ -34,7 +34,7 @@ export function watchExit(pid: number, startTime?: bigint, opts: WatchExitOption
     };
     if (gone()) return resolve();
 
-    let watch: NativePidWatch | undefined;
+    let watch: number | undefined;
     let timer: NodeJS.Timeout | undefined;
     const finish = () => {
       signal?.removeEventListener('abort', onAbort);
@@ -42,12 +42,12 @@ export function watchExit(pid: number, startTime?: bigint, opts: WatchExitOption
       resolve();
     };
     const onAbort = () => {
-      watch?.cancel();
+      if (watch !== undefined) native().pidWatchClose(watch);
       if (timer) clearInterval(timer);
       reject(signal?.reason);
     };
     try {
-      watch = new (native().PidWatch)(pid, finish);
+      watch = native().pidWatchOpen(pid, finish);
     } catch (err) {
       const errno = (err as { errno?: string }).errno;
       if (errno === 'ESRCH') return resolve();
@@ -56,11 +56,11 @@ export function watchExit(pid: number, startTime?: bigint, opts: WatchExitOption
       if (!ref) timer.unref();
     }
     // The pid may have been reused between the first check and pidfd_open.
-    if (watch && gone()) {
-      watch.cancel();
+    if (watch !== undefined && gone()) {
+      native().pidWatchClose(watch);
       return resolve();
     }
-    if (watch && !ref) watch.unref();
+    if (watch !== undefined && !ref) native().pidWatchRef(watch, false);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
