@@ -28,7 +28,8 @@ export function parseRequest(line: string): { ok: true; request: DaemonRequest }
   }
   const r = requestSchema.safeParse(data);
   if (!r.success) {
-    const id = typeof (data as { id?: unknown } | null)?.id === 'number' ? (data as { id: number }).id : 0;
+    const raw = (data as { id?: unknown } | null)?.id;
+    const id = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 2 ** 31 ? raw : 0;
     const issue = r.error.issues[0];
     return { ok: false, id, message: `bad request: ${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}` };
   }

@@ -1,4 +1,5 @@
-// The daemon's part of `libipc ps`: its services with CPU and memory, when a daemon runs (none is started for it).
+// The daemon's part of `libipc ps`: its services with CPU and memory.
+import { existsSync } from 'node:fs';
 import type { Io } from '../io.js';
 import { writeLine } from '../io.js';
 import { renderTable } from '../output.js';
@@ -14,16 +15,16 @@ export interface DaemonPs {
   rows: DaemonRow[];
 }
 
-/** The daemon's rows, or undefined when no daemon runs for this home (or it cannot be asked). */
+/**
+ * The daemon's rows, or undefined when no daemon runs for this home. A daemon that died (its store is there)
+ * is started again, adopting what still runs; a home never used gets none.
+ */
 export async function daemonPs(env: NodeJS.ProcessEnv): Promise<DaemonPs | undefined> {
-  try {
-    const ping = await request<{ pid: number }>(env, 'ping', {}, { start: false });
-    if (!ping) return undefined;
-    const rows = (await request<DaemonRow[]>(env, 'ps', {}, { start: false })) ?? [];
-    return { store: daemonHome(env).store, pid: ping.pid, rows };
-  } catch {
-    return undefined;
-  }
+  const home = daemonHome(env);
+  const ping = await request<{ pid: number }>(env, 'ping', {}, { start: existsSync(home.store) });
+  if (!ping) return undefined;
+  const rows = (await request<DaemonRow[]>(env, 'ps', {}, { start: false })) ?? [];
+  return { store: home.store, pid: ping.pid, rows };
 }
 
 /** ps --json rows of the daemon: the fields of a run's rows, plus cpu (percent of a core) and rssBytes. */

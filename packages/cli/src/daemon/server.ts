@@ -85,6 +85,8 @@ export class ControlSocket {
   }
 
   private serve(socket: Socket, dispatch: Dispatch, log: (line: string) => void): void {
+    this.clients.add(socket);
+    socket.on('close', () => this.clients.delete(socket));
     let uid: number | undefined;
     try {
       uid = peerCredentials(socket).uid;
@@ -94,11 +96,12 @@ export class ControlSocket {
     const own = process.getuid?.();
     if (uid === undefined || uid !== own) {
       log(`refused a connection of uid ${uid ?? 'unknown'} (only uid ${own} may control this daemon)`);
-      socket.end(`${JSON.stringify({ id: 0, ok: false, code: 'ERR_LIBIPC_PERMISSION', message: `this libipc daemon belongs to uid ${own}; start your own with any libipc command` })}\n`);
       socket.on('error', () => socket.destroy());
+      // Answered and half-closed; what it sends is read and dropped, so its close ends the connection.
+      socket.resume();
+      socket.end(`${JSON.stringify({ id: 0, ok: false, code: 'ERR_LIBIPC_PERMISSION', message: `this libipc daemon belongs to uid ${own}; start your own with any libipc command` })}\n`);
       return;
     }
-    this.clients.add(socket);
     socket.setEncoding('utf8');
     const reply = (r: DaemonReply) => socket.writable && socket.write(`${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
     const onLine = (line: string) => {
@@ -116,12 +119,17 @@ export class ControlSocket {
     };
     socket.on('data', lineSplitter(onLine, () => socket.destroy()));
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.clients.delete(socket));
   }
 
+  /** Stops listening; answers being written are flushed, then every connection is closed (at most a second later). */
   async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.clients) c.end();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const grace = setTimeout(() => {
+      for (const c of this.clients) c.destroy();
+    }, 1000);
+    await closed;
+    clearTimeout(grace);
     rmSync(this.path, { force: true });
   }
 }

@@ -16,7 +16,7 @@ export interface UnitOptions {
 
 /** systemd's quoting of one word of a command line or of an Environment= assignment. */
 export function quoteWord(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  if (/^[A-Za-z0-9_@+=:,./-]+$/.test(word)) return word;
   return `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$').replace(/%/g, '%%')}"`;
 }
 
