@@ -1,12 +1,17 @@
 import type { RegisterCommand } from '../command.js';
 import { registerCompletion } from './completion.js';
+import { registerControl } from './control.js';
+import { registerDaemon } from './daemon.js';
 import { registerDashboard } from './dashboard.js';
 import { registerGc } from './gc.js';
 import { registerLogs } from './logs.js';
 import { registerLs } from './ls.js';
 import { registerPs } from './ps.js';
 import { registerRun } from './run.js';
+import { registerSave } from './save.js';
 import { registerShm } from './shm.js';
+import { registerStart } from './start.js';
+import { registerStartup } from './startup.js';
 import { registerWatch } from './watch.js';
 
 /** Every command of `libipc`, in the order `libipc --help` lists them. A new command is one file and one line here. */
@@ -19,5 +24,11 @@ export const commands: RegisterCommand[] = [
   registerPs,
   registerLogs,
   registerDashboard,
+  // The daemon: services that outlive the terminal.
+  registerStart,
+  registerControl,
+  registerSave,
+  registerStartup,
+  registerDaemon,
   registerCompletion,
 ];

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { type RegisterCommand, example } from '../command.js';
 import { writeLine } from '../io.js';
 import { formatDuration, renderTable, toJson, truncate } from '../output.js';
+import { daemonJsonRows, daemonPs, printDaemonPs } from '../daemon/ps-section.js';
 import { listRuns } from '../runs.js';
 import { type ServiceRow, type StoreView, readStore } from '../store-view.js';
 
@@ -9,27 +10,31 @@ import { type ServiceRow, type StoreView, readStore } from '../store-view.js';
 export const registerPs: RegisterCommand = (program, ctx) => {
   program
     .command('ps')
-    .description("list the supervisor's services: name, state, pid, restarts, uptime, last exit")
+    .description("list the supervisor's services: name, state, pid, restarts, uptime, last exit (the daemon's with CPU and memory)")
     .option('-s, --store <path.db>', "a store of 'libipc run --store' (default: every libipc run of this user)")
     .option('--json', 'print a JSON array, one object per service (or instance)')
     .addHelpText('after', example('libipc ps', 'libipc ps --store ./services.db --json'))
-    .action((o: { store?: string; json?: boolean }) => {
+    .action(async (o: { store?: string; json?: boolean }) => {
       const { io, colors: c } = ctx;
       const views: StoreView[] = [];
+      // The daemon's services (with CPU and memory) when one runs; its run record is then not listed twice.
+      const daemon = o.store === undefined ? await daemonPs(io.env) : undefined;
       if (o.store !== undefined) views.push(readStore(resolve(io.cwd, o.store)));
       else for (const run of listRuns(io.env)) {
+        if (daemon && run.store === daemon.store) continue;
         try {
           views.push(readStore(run.store));
         } catch {
           // the run ended between the listing and the read
         }
       }
-      const rows = views.flatMap((v) => v.rows.map((r) => ({ ...r, manager: v.manager })));
+      const rows = [...(daemon ? daemonJsonRows(daemon) : []), ...views.flatMap((v) => v.rows.map((r) => ({ ...r, manager: v.manager })))];
       if (o.json) {
         writeLine(io.stdout, toJson(rows));
         return;
       }
-      if (views.length === 0) {
+      if (daemon) printDaemonPs(io, c, daemon);
+      if (views.length === 0 && !daemon) {
         writeLine(io.stdout, "no libipc run is running for this user (start one with 'libipc run <config>', or name a store with --store)");
         return;
       }

@@ -1,7 +1,7 @@
 import { type RegisterCommand, example } from '../command.js';
 import { writeLine } from '../io.js';
 import { formatBytes, renderTable, toJson, truncate } from '../output.js';
-import { removeObject } from '../shm/clean.js';
+import { cleanObjects, why } from '../shm/clean.js';
 import { type ObjectUser, type ShmObject, collectObjects } from '../shm/objects.js';
 
 /** `libipc shm ls` and `libipc shm clean`: libipc's objects in /dev/shm, and removal of what crashed runs left. */
@@ -49,26 +49,10 @@ export const registerShm: RegisterCommand = (program, ctx) => {
     .action((o: { dryRun?: boolean }) => {
       const { io } = ctx;
       const objects = collectObjects();
-      const candidates = objects.filter((x) => x.removable);
-      // Segments first: a channel's doorbells go only once the channel itself is gone.
-      candidates.sort((a, b) => Number(a.type === 'fifo') - Number(b.type === 'fifo'));
-      const failedChannels = new Set<string>();
-      let removed = 0;
-      for (const x of candidates) {
-        if (o.dryRun) {
-          writeLine(io.stdout, `would remove ${x.object} (${why(x)})`);
-          continue;
-        }
-        if (x.channel !== undefined && failedChannels.has(x.channel)) continue;
-        const r = removeObject(x);
-        if (r.removed) {
-          removed++;
-          writeLine(io.stdout, `removed ${x.object} (${why(x)})`);
-        } else {
-          if (x.kind === 'chan') failedChannels.add(x.name);
-          writeLine(io.stdout, `kept ${x.object}: ${r.why}`);
-        }
-      }
+      const steps = cleanObjects(objects, { dryRun: o.dryRun === true });
+      for (const st of steps) writeLine(io.stdout, st.action === 'kept' ? `kept ${st.object.object}: ${st.why}` : `${st.action} ${st.object.object} (${why(st.object)})`);
+      const candidates = steps.filter((st) => st.action === 'would remove');
+      const removed = steps.filter((st) => st.action === 'removed').length;
       const kept = objects.length - (o.dryRun ? candidates.length : removed);
       writeLine(
         io.stdout,
@@ -89,12 +73,6 @@ function verdict(x: ShmObject, c: { green(s: string): string; yellow(s: string):
   if (x.inUse) return `${x.state}, ${c.green('in use')}`;
   if (x.removable) return `${x.state}, ${c.yellow('abandoned')}`;
   return `${x.state}, ${c.dim(x.note ? truncate(x.note, 50) : 'kept')}`;
-}
-
-function why(x: ShmObject): string {
-  if (x.users.length === 0) return x.kind === 'chanbell' ? 'doorbell of a channel nobody uses' : 'no user';
-  const dead = x.users.filter((u) => !u.alive).length;
-  return `${dead} dead user${dead === 1 ? '' : 's'}`;
 }
 
 function record(x: ShmObject): Record<string, unknown> {

@@ -68,3 +68,37 @@ function unlinkSame(o: ShmObject): CleanOutcome {
   unlinkSync(path);
   return { object: o.object, removed: true };
 }
+
+export type CleanStep = { object: ShmObject; action: 'removed' | 'would remove' } | { object: ShmObject; action: 'kept'; why: string };
+
+/**
+ * What `libipc shm clean` does, for it and for the daemon's sweep: every removable object of `objects` (only
+ * those of `uid` when given) is removed, segments first (a channel's doorbells go only once the channel is gone).
+ */
+export function cleanObjects(objects: readonly ShmObject[], opts: { dryRun?: boolean; uid?: number } = {}): CleanStep[] {
+  const candidates = objects.filter((x) => x.removable && (opts.uid === undefined || x.uid === opts.uid));
+  candidates.sort((a, b) => Number(a.type === 'fifo') - Number(b.type === 'fifo'));
+  const failedChannels = new Set<string>();
+  const steps: CleanStep[] = [];
+  for (const x of candidates) {
+    if (opts.dryRun) {
+      steps.push({ object: x, action: 'would remove' });
+      continue;
+    }
+    if (x.channel !== undefined && failedChannels.has(x.channel)) continue;
+    const r = removeObject(x);
+    if (r.removed) steps.push({ object: x, action: 'removed' });
+    else {
+      if (x.kind === 'chan') failedChannels.add(x.name);
+      steps.push({ object: x, action: 'kept', why: r.why });
+    }
+  }
+  return steps;
+}
+
+/** Why an object is judged abandoned, in a few words. */
+export function why(x: ShmObject): string {
+  if (x.users.length === 0) return x.kind === 'chanbell' ? 'doorbell of a channel nobody uses' : 'no user';
+  const dead = x.users.filter((u) => !u.alive).length;
+  return `${dead} dead user${dead === 1 ? '' : 's'}`;
+}
