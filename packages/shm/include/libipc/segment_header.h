@@ -100,6 +100,13 @@ class Segment {
     unlink_segment_if(object_.c_str(), m_.dev, m_.inode);
   }
 
+  // Forgets the mapping without unmapping it (for the process's life): memory on a thread's robust list (a held
+  // lease) must stay mapped, or the C library would follow a dangling pointer.
+  void keep_mapped() {
+    if (m_.fd >= 0) close(m_.fd);
+    m_ = MappedSegment{};
+  }
+
   // Creates or joins `spec.name` (docs/layout.md "Segment header"). Throws libipc::Error.
   static Segment attach(const SegmentSpec& spec);
 
