@@ -38,6 +38,8 @@ export function compileCpp(source: string, extra: string[] = []): { bin: string;
   const includes = includeDirs().flatMap((d) => ['-I', d]);
   execFileSync('g++', ['-std=c++17', '-pthread', '-O1', '-Wall', '-Wextra', '-Werror', ...includes, source, '-o', bin, ...extra], {
     stdio: ['ignore', 'inherit', 'inherit'],
+    // Under .ci/sanitize the compiler itself need not run with libasan preloaded (the peers do).
+    env: { ...process.env, LD_PRELOAD: '' },
   });
   return { bin, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
