@@ -8,10 +8,10 @@
 #include <cstddef>
 
 #include "channel_core.h"
-#include "channel_layout.h"
+#include "libipc/channel_layout.h"
 #include "doorbell.h"
 #include "napi_args.h"
-#include "ring.h"
+#include "libipc/ring.h"
 
 namespace libipc {
 namespace chan {

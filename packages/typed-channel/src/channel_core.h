@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "channel_layout.h"
+#include "libipc/channel_layout.h"
 #include "doorbell.h"
-#include "ring.h"
+#include "libipc/ring.h"
 
 namespace libipc {
 namespace chan {

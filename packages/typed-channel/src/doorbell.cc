@@ -25,25 +25,6 @@ Napi::Error errno_error(Napi::Env env, const char* what, int err) {
   return e;
 }
 
-void drain(int fd) {
-  char buf[256];
-  while (read(fd, buf, sizeof buf) > 0) {
-  }
-}
-
-// Opens a FIFO at `path` without following a link and checks what was opened: -1 with errno otherwise.
-int open_fifo(const char* path, int flags) {
-  int fd = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
-    close(fd);
-    errno = EINVAL;
-    return -1;
-  }
-  return fd;
-}
-
 }  // namespace
 
 Napi::Function Doorbell::Init(Napi::Env env) {
@@ -62,18 +43,9 @@ Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(
     return;
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (mkfifo(path.c_str(), 0600) != 0) {
-    if (errno != EEXIST || unlink(path.c_str()) != 0 || mkfifo(path.c_str(), 0600) != 0) {
-      errno_error(env, "mkfifo", errno).ThrowAsJavaScriptException();
-      return;
-    }
-  }
-  // Between mkfifo and open someone could swap the path: open_fifo refuses a link or a non-FIFO.
-  int fd = open_fifo(path.c_str(), O_RDWR);
+  int fd = create_doorbell(path.c_str());
   if (fd < 0) {
-    int err = errno;
-    unlink(path.c_str());
-    errno_error(env, "open", err).ThrowAsJavaScriptException();
+    errno_error(env, "mkfifo", errno).ThrowAsJavaScriptException();
     return;
   }
   uv_loop_t* loop = nullptr;
@@ -144,7 +116,7 @@ void Doorbell::on_readable(uv_poll_t* handle, int status, int events) {
   Doorbell* self = poll->owner;
   if (self == nullptr || self->handles_->tearing_down()) return;
   uv_poll_stop(handle);
-  drain(poll->fd);  // rings that came in while we were awake are covered by the caller's re-check
+  drain_doorbell(poll->fd);  // rings that came in while we were awake are covered by the caller's re-check
   if (self->callback_.IsEmpty()) return;
   napi_env env = self->Env();
   napi_handle_scope scope;
@@ -157,33 +129,6 @@ void Doorbell::on_readable(uv_poll_t* handle, int status, int events) {
   ChannelAddon* addon = Napi::Env(env).GetInstanceData<ChannelAddon>();
   call_js(env, recv, fn, "libipc.channel.recv", 0, nullptr, addon != nullptr ? static_cast<napi_async_context>(*addon->bell_context) : nullptr);
   napi_close_handle_scope(env, scope);
-}
-
-// ---- the sender side ----
-
-bool BellRinger::ring(uint32_t row, uint32_t generation) {
-  if (row >= kMaxHandles) return false;
-  Entry& e = entries_[row];
-  for (int attempt = 0; attempt < 2; attempt++) {
-    if (e.fd < 0 || e.generation != generation) {
-      if (e.fd >= 0) close(e.fd);
-      std::string path = prefix_ + std::to_string(row);
-      e.fd = open_fifo(path.c_str(), O_WRONLY);
-      e.generation = generation;
-      if (e.fd < 0) return false;  // ENXIO/ENOENT: the receiver is gone (the reaper cleans up); EINVAL/ELOOP: not a FIFO
-    }
-    const char one = 1;
-    if (write(e.fd, &one, 1) == 1 || errno == EAGAIN) return true;  // EAGAIN: full of rings already
-    close(e.fd);  // EPIPE: the row's receiver left and a new one replaced the FIFO: reopen once
-    e.fd = -1;
-  }
-  return false;
-}
-
-BellRinger::~BellRinger() {
-  for (auto& e : entries_) {
-    if (e.fd >= 0) close(e.fd);
-  }
 }
 
 }  // namespace chan

@@ -1,4 +1,4 @@
-// A receiver's doorbell (a named FIFO polled by the event loop) and the senders' side that rings it.
+// A receiver's doorbell polled by the event loop (the FIFO itself and the senders' BellRinger: libipc/doorbell_fifo.h).
 #pragma once
 
 #include <memory>
@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "channel_layout.h"
+#include "libipc/channel_layout.h"
+#include "libipc/doorbell_fifo.h"
 #include "libipc/env_handles.h"
 #include "libipc/fd_poll.h"
 
@@ -35,26 +36,6 @@ class Doorbell : public Napi::ObjectWrap<Doorbell>, public EnvClosable {
   std::string path_;
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps this object alive while armed
-};
-
-// Open write ends of the receivers' doorbells, one per row, reopened when a row changes hands.
-class BellRinger {
- public:
-  explicit BellRinger(std::string prefix) : prefix_(std::move(prefix)) {}
-  ~BellRinger();
-  BellRinger(const BellRinger&) = delete;
-  BellRinger& operator=(const BellRinger&) = delete;
-  // Writes one byte to the row's FIFO; false when nobody holds it (the receiver is gone) or what sits at its
-  // path is not a FIFO (never written: it may be a planted link or file).
-  bool ring(uint32_t row, uint32_t generation);
-
- private:
-  struct Entry {
-    int fd = -1;
-    uint32_t generation = 0;
-  };
-  std::string prefix_;
-  Entry entries_[kMaxHandles];
 };
 
 // The addon's per-environment state: the uv handles it owns, closed before the environment goes away.

@@ -1,5 +1,6 @@
 // The shared-memory layout of a channel segment (docs: packages/typed-channel/docs/channel-layout.md).
-// One source of truth: the TypeScript layer reads the offsets from the addon's `layout` export.
+// One source of truth: the addon and the TypeScript layer (which reads the offsets from the addon's `layout`
+// export) and the C++ clients (libipc/channel.h) all use this header.
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,6 @@
 // The channel's ring: copying fragments in and out with seqlock-published slots, cursor math, and the
-// "wake only when someone sleeps" handshakes. No N-API here; addon.cc wraps it.
+// "wake only when someone sleeps" handshakes. No N-API here: the addon (src/) and the C++ client
+// (libipc/channel.h) both drive it.
 #pragma once
 
 #include <algorithm>
@@ -7,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "channel_layout.h"
+#include "libipc/channel_layout.h"
 #include "libipc/futex.h"
 
 namespace libipc {
