@@ -1,7 +1,7 @@
 // `libipc dashboard` without a browser: its security rules (token, origin, host, no action through GET, the
 // --host rule), its API and event stream under abuse (many entries, pages that vanish mid-stream, Ctrl-C with
 // pages open), and stores that are missing or locked.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { SqliteStore } from '@libipc/supervisor/sqlite';
 import { describe, expect, it } from 'vitest';
 import { shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
 import { startDashboard } from './dashboard-support.js';
-import { FIXTURES, cli, tempDir } from './support.js';
+import { FIXTURES, cli, libipc, start, tempDir } from './support.js';
 
 const dir = tempDir();
 
@@ -162,6 +162,35 @@ describe('libipc dashboard: under abuse', () => {
     } finally {
       holder.close();
       expect(await d.stop()).toBe(0);
+    }
+  });
+});
+
+describe('libipc dashboard: CPU and memory', () => {
+  it('shows each running service’s CPU and resident memory, as /proc reports them', async () => {
+    const rt = join(dir, 'rt-usage');
+    mkdirSync(rt);
+    const config = join(dir, 'usage.yaml');
+    writeFileSync(config, ['services:', '  nap:', `    command: ${process.execPath}`, `    args: [${JSON.stringify(join(FIXTURES, 'sleeper.mjs'))}]`, '    readiness: ready', ''].join('\n'));
+    const store = join(dir, 'usage.db');
+    const run = start(libipc('run', config, '--store', store), { env: { LIBIPC_RUNTIME_DIR: rt } });
+    const d = await startDashboard(['--store', store, '--domain', uniqueName('usage')]);
+    try {
+      await run.waitFor('all 1 service(s) started');
+      let row: { pid: number; rssBytes: number; cpu: number } | undefined;
+      const find = async () =>
+        (row = (await state(d.url)).services.services.find((s: { name: string; rssBytes: unknown }) => s.name === 'nap' && typeof s.rssBytes === 'number'));
+      await expect.poll(find, { timeout: 10_000 }).toBeTruthy();
+      if (!row) throw new Error('no row');
+      const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${row.pid}/status`, 'utf8'))![1]);
+      // Read up to a second apart while a young Node process still grows: the same order of size (not kB, not pages).
+      expect(row.rssBytes / (kb * 1024)).toBeGreaterThan(0.25);
+      expect(row.rssBytes / (kb * 1024)).toBeLessThan(4);
+      expect(row.cpu).toBeGreaterThanOrEqual(0);
+    } finally {
+      expect(await d.stop()).toBe(0);
+      run.child.kill('SIGINT');
+      expect(await run.exited).toBe(0);
     }
   });
 });

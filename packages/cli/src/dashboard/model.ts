@@ -60,6 +60,9 @@ export interface ServiceView
   /** What each action does to other services (see cascade.ts); `startDependents`: the page starts them too. */
   cascade: { stop: string; restart: string; start: string; startDependents: string[] };
   startedAt: number | null;
+  /** CPU in percent of one core over the last second, and resident memory (from /proc; null when not running). */
+  cpu: number | null;
+  rssBytes: number | null;
   /** POST one of these (with the token) to act on the service. */
   actions: { restart: string; stop: string; start: string };
 }

@@ -6,6 +6,7 @@ import type { ServiceView, StoreView } from './model.js';
 import { cascadeOf, compactNames } from './cascade.js';
 import { storeLabel } from '../log-select.js';
 import { StoreWatch } from './store-watch.js';
+import { UsageSampler } from '../daemon/usage-sampler.js';
 
 /** The most services listed (over every store). */
 const MAX_SERVICES = 2000;
@@ -16,6 +17,9 @@ const MAX_SERVICES = 2000;
  */
 export class SupervisorSource {
   private readonly stores = new Map<string, StoreWatch>();
+  // CPU and memory of the live services, sampled once a second while the page is served (as `libipc ps`).
+  private readonly usage = new UsageSampler(() => this.livePids(), { startedAt: (pid) => this.startedAt.get(pid) });
+  private readonly startedAt = new Map<number, number>();
   private runsWatcher: FSWatcher | undefined;
   private closed = false;
 
@@ -50,10 +54,24 @@ export class SupervisorSource {
 
   sample(): void {
     for (const s of this.stores.values()) s.sample();
+    this.publish(); // CPU and memory move every second
+  }
+
+  private livePids(): number[] {
+    const pids: number[] = [];
+    for (const w of this.stores.values()) {
+      for (const r of w.rows?.rows ?? []) {
+        if (!r.alive || r.pid === null) continue;
+        pids.push(r.pid);
+        if (r.uptimeMs !== null) this.startedAt.set(r.pid, w.readAt - r.uptimeMs);
+      }
+    }
+    return pids;
   }
 
   close(): void {
     this.closed = true;
+    this.usage.stop();
     this.runsWatcher?.close();
     for (const s of this.stores.values()) s.close();
     this.stores.clear();
@@ -86,6 +104,7 @@ export class SupervisorSource {
   private publish(): void {
     const stores: StoreView[] = [];
     const services: ServiceView[] = [];
+    const usage = this.usage.look(this.livePids());
     for (const w of this.stores.values()) {
       stores.push({ id: w.id, path: w.path, manager: w.rows?.manager ?? null, problem: w.problem });
       const rows = w.rows?.rows ?? [];
@@ -116,6 +135,8 @@ export class SupervisorSource {
           restarts: r.restarts,
           // To the second: a read a moment later must not look like a change.
           startedAt: r.uptimeMs === null ? null : Math.round((w.readAt - r.uptimeMs) / 1000) * 1000,
+          cpu: r.alive && r.pid !== null ? (usage.get(r.pid)?.cpu ?? null) : null,
+          rssBytes: r.alive && r.pid !== null ? (usage.get(r.pid)?.rssBytes ?? null) : null,
           lastExit: r.lastExit,
           reason: r.reason,
           actions: { restart: `${base}/restart`, stop: `${base}/stop`, start: `${base}/start` },

@@ -125,6 +125,7 @@ function renderServices(sv) {
   $('stores').textContent = sv.stores
     .map((s) => `${s.path}${s.manager ? ` (run pid ${s.manager.pid}${s.manager.alive ? '' : ', dead'})` : ''}${s.problem ? ` — ${s.problem}` : ''}`)
     .join('; ') || 'no libipc run found (start one, or pass --store)';
+  const mib = (b) => (b >= 1 << 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
   const rows = sv.services.map((s) => {
     const exit = s.lastExit ? (s.lastExit.signal ?? (s.lastExit.code === null ? 'unknown' : `code ${s.lastExit.code}`)) : '-';
     const shown = s.shownState ?? s.state;
@@ -141,6 +142,8 @@ function renderServices(sv) {
       h('td', { class: 'store', title: s.storeLabel ?? '' }, s.storeLabel ?? ''),
       h('td', { class: shown === 'orphaned' ? 'warn' : shown === 'gone' ? 'bad' : (STATE_TONE[shown] ?? ''), 'data-field': 'state' }, shown),
       h('td', { 'data-field': 'pid' }, s.pid === null ? '-' : s.alive ? s.pid : `${s.pid} (dead)`),
+      h('td', { 'data-field': 'cpu' }, s.alive && typeof s.cpu === 'number' ? `${s.cpu < 10 ? s.cpu.toFixed(1) : Math.round(s.cpu)}%` : '-'),
+      h('td', { 'data-field': 'mem' }, s.alive && typeof s.rssBytes === 'number' ? mib(s.rssBytes) : '-'),
       h('td', { 'data-field': 'restarts' }, s.restarts),
       s.startedAt && s.alive ? ageCell(s.startedAt) : h('td', {}, '-'),
       h('td', {}, exit),
