@@ -5,6 +5,7 @@ import { ExistsError, LibipcError } from '@libipc/shm';
 import type { Manager } from '@libipc/supervisor';
 import { z } from 'zod';
 import { runtimeDir } from '../runs.js';
+import { parseJsonLine } from '../json-line.js';
 import { ACTIONS, type ControlReply, type ControlRequest, HIDDEN_PREFIX, controlPaths } from './control-path.js';
 
 const MAX_LINE = 4096;
@@ -114,18 +115,7 @@ export class ControlServer {
 }
 
 function parse(line: string): { ok: true; request: ControlRequest } | { ok: false; id: number; message: string } {
-  let data: unknown;
-  try {
-    data = JSON.parse(line);
-  } catch {
-    return { ok: false, id: 0, message: 'a request is one line of JSON' };
-  }
-  const r = requestSchema.safeParse(data);
-  if (!r.success) {
-    const id = typeof (data as { id?: unknown })?.id === 'number' ? (data as { id: number }).id : 0;
-    return { ok: false, id, message: `bad request: ${r.error.issues[0]?.path.join('.') || 'request'}: ${r.error.issues[0]?.message ?? 'invalid'}` };
-  }
-  return { ok: true, request: r.data };
+  return parseJsonLine(line, requestSchema) as { ok: true; request: ControlRequest } | { ok: false; id: number; message: string };
 }
 
 /** A socket left by a run that died: this run holds the store now, so the name is ours. Anything else is left alone. */

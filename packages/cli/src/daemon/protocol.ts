@@ -1,5 +1,6 @@
 // The daemon's wire format: one JSON object per line each way. A request names a command of the handler table.
 import { z } from 'zod';
+import { parseJsonLine } from '../json-line.js';
 
 /** Requests larger than this are refused (a config of many services fits easily). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -20,20 +21,7 @@ const requestSchema = z.strictObject({
 
 /** A request line, or why it is not one (the reply's message). */
 export function parseRequest(line: string): { ok: true; request: DaemonRequest } | { ok: false; id: number; message: string } {
-  let data: unknown;
-  try {
-    data = JSON.parse(line);
-  } catch {
-    return { ok: false, id: 0, message: 'a request is one line of JSON' };
-  }
-  const r = requestSchema.safeParse(data);
-  if (!r.success) {
-    const raw = (data as { id?: unknown } | null)?.id;
-    const id = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 2 ** 31 ? raw : 0;
-    const issue = r.error.issues[0];
-    return { ok: false, id, message: `bad request: ${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}` };
-  }
-  return { ok: true, request: r.data as DaemonRequest };
+  return parseJsonLine(line, requestSchema) as { ok: true; request: DaemonRequest } | { ok: false; id: number; message: string };
 }
 
 /** Splits a stream of chunks into lines; calls `onOverflow` when a line grows past `max` bytes. */
