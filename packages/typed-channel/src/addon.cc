@@ -95,7 +95,10 @@ Napi::Object Layout(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<ChannelAddon>(new ChannelAddon(env));
   exports.Set("ChannelCore", ChannelCore::Init(env));
-  exports.Set("Doorbell", Doorbell::Init(env));
+  exports.Set("bellOpen", Napi::Function::New<BellOpen>(env, "bellOpen"));
+  exports.Set("bellArm", Napi::Function::New<BellArm>(env, "bellArm"));
+  exports.Set("bellDisarm", Napi::Function::New<BellDisarm>(env, "bellDisarm"));
+  exports.Set("bellClose", Napi::Function::New<BellClose>(env, "bellClose"));
   exports.Set("init", Napi::Function::New<InitSegment>(env, "init"));
   exports.Set("valid", Napi::Function::New<Valid>(env, "valid"));
   exports.Set("deactivateRow", Napi::Function::New<DeactivateRow>(env, "deactivateRow"));

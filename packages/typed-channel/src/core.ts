@@ -19,7 +19,7 @@ import {
   wait,
   wake,
 } from '@libipc/shm';
-import { type ChannelLayout, native, type NativeChannelCore, type NativeDoorbell, SendStatus } from './native.js';
+import { type ChannelLayout, native, type NativeChannelCore, type NativeDoorbell, openDoorbell, SendStatus } from './native.js';
 import {
   type ChannelOptions,
   checkInt,
@@ -152,7 +152,7 @@ export class Endpoint {
         this.core = new bin.ChannelCore(mem.buffer, row, bellPrefix(name), mem.objectName, mem.handle.dev, mem.inode);
         if (this.receives) {
           try {
-            this.bell = new bin.Doorbell(`${bellPrefix(name)}${row}`);
+            this.bell = openDoorbell(bin, `${bellPrefix(name)}${row}`);
           } catch (err) {
             translateNativeError(err, `doorbell of ${what} ${name}`); // ENOSPC → ERR_LIBIPC_NO_SPACE, …
           }

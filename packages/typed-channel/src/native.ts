@@ -41,6 +41,16 @@ export interface NativeDoorbell {
   close(): void;
 }
 
+/** The doorbell at `path`, over the addon's id-named bells. */
+export function openDoorbell(bin: NativeBinding, path: string): NativeDoorbell {
+  const id = bin.bellOpen(path);
+  return {
+    arm: (callback) => bin.bellArm(id, callback),
+    disarm: () => bin.bellDisarm(id),
+    close: () => bin.bellClose(id),
+  };
+}
+
 /** Byte offsets into a channel segment (channel_layout.h is the source of truth). */
 export interface ChannelLayout {
   version: number;
@@ -77,7 +87,13 @@ export interface ChannelLayout {
 
 export interface NativeBinding {
   ChannelCore: new (buffer: ArrayBuffer, row: number, bellPrefix: string, objectName: string, dev: bigint, inode: bigint) => NativeChannelCore;
-  Doorbell: new (path: string) => NativeDoorbell;
+  /** Creates a receiver's doorbell FIFO and polls it; the id names it (owned by the environment, not by V8's GC). */
+  bellOpen(path: string): number;
+  /** Calls `callback` once, from the event loop, after the bell has been rung (possibly already). */
+  bellArm(id: number, callback: () => void): void;
+  bellDisarm(id: number): void;
+  /** Stops polling and closes the FIFO (the file is removed by the caller). Idempotent. */
+  bellClose(id: number): void;
   init(buffer: ArrayBuffer, type: number, onFull: number, capacity: number, slotSize: number, maxMessage: number): void;
   valid(buffer: ArrayBuffer): boolean;
   deactivateRow(buffer: ArrayBuffer, row: number): boolean;
