@@ -27,6 +27,9 @@ describe('sampleUsage', () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
       await once(child, 'spawn');
+      // Once `sleep` sleeps (state S) its start-up is over: its memory and CPU time stay put while both are read.
+      const state = () => readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]![0];
+      while (state() !== 'S') await new Promise((r) => setTimeout(r, 5));
       const s = sampleUsage(child.pid!)!;
       const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       expect(s.cpuMs).toBe((Number(f[11]) + Number(f[12])) * 10);
