@@ -53,4 +53,23 @@ describe('libipc shm ls / shm clean', () => {
     }
     expect(shmObjects(liveName)).toEqual([]);
   });
+
+  it('keeps a plain segment that a live process maps (created atomically, it shows in /proc maps by inode only); removes it once that process is dead', async () => {
+    const name = uniqueName('cliplain');
+    const owner = spawnNode(`${FIXTURES}plain-segment.mjs`, [name]);
+    try {
+      await owner.line('ready');
+      const clean = await cli(['shm', 'clean']);
+      expect(clean.code, clean.stderr).toBe(0);
+      expect(clean.stdout).not.toContain(`removed libipc.shm.${name}`);
+      expect(shmObjects(name)).toEqual([`libipc.shm.${name}`]);
+      const ls = JSON.parse((await cli(['shm', 'ls', '--json'])).stdout) as Array<{ object: string; inUse: boolean; users: Array<{ pid: number }> }>;
+      expect(ls.find((o) => o.object === `libipc.shm.${name}`)).toMatchObject({ inUse: true, users: [expect.objectContaining({ pid: owner.child.pid })] });
+    } finally {
+      await owner.kill('SIGKILL');
+    }
+    const after = await cli(['shm', 'clean']);
+    expect(after.stdout).toContain(`removed libipc.shm.${name}`);
+    expect(shmObjects(name)).toEqual([]);
+  });
 });

@@ -69,7 +69,7 @@ export function collectObjects(): ShmObject[] {
       if (err instanceof LibipcError && err.code === 'ERR_LIBIPC_NOT_FOUND') continue; // removed meanwhile
       throw err;
     }
-    out.push(judge(info, mappers.get(object)));
+    out.push(judge(info, mappers.get(info.inode)));
   }
   linkDoorbells(out);
   return out.sort((a, b) => (a.object < b.object ? -1 : 1));

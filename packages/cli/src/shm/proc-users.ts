@@ -1,20 +1,17 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-
-const PREFIX = '/dev/shm/libipc.';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 
 /**
- * Which live processes map or hold open each libipc object in /dev/shm, from /proc/<pid>/maps and
- * /proc/<pid>/fd: the kernel's own view, so it also covers objects whose users are recorded nowhere.
- * Processes this user may not look into are skipped. Keyed by file name (libipc.<kind>.<name>).
+ * Which live processes map or hold open each file in /dev/shm, from /proc/<pid>/maps and /proc/<pid>/fd: the
+ * kernel's own view, so it also covers objects whose users are recorded nowhere. Keyed by inode, not by name:
+ * a segment created atomically (O_TMPFILE, then linked under its name) shows in maps as `/dev/shm/#<inode>
+ * (deleted)` for as long as it stays mapped, and a name-keyed look found no user of a live segment, so
+ * `shm clean` and the daemon's sweep removed it. Processes this user may not look into are skipped.
  */
-export function procUsers(): Map<string, Set<number>> {
-  const users = new Map<string, Set<number>>();
-  const add = (path: string, pid: number) => {
-    const clean = path.replace(/ \(deleted\)$/, '');
-    if (!clean.startsWith(PREFIX)) return;
-    const object = clean.slice('/dev/shm/'.length);
-    let set = users.get(object);
-    if (!set) users.set(object, (set = new Set()));
+export function procUsers(): Map<bigint, Set<number>> {
+  const users = new Map<bigint, Set<number>>();
+  const add = (inode: bigint, pid: number) => {
+    let set = users.get(inode);
+    if (!set) users.set(inode, (set = new Set()));
     set.add(pid);
   };
   for (const d of readdirSync('/proc')) {
@@ -24,8 +21,10 @@ export function procUsers(): Map<string, Set<number>> {
     try {
       const maps = readFileSync(`/proc/${d}/maps`, 'utf8');
       for (const line of maps.split('\n')) {
-        const at = line.indexOf(PREFIX);
-        if (at >= 0) add(line.slice(at), pid);
+        if (!line.includes(' /dev/shm/')) continue;
+        // address perms offset dev inode path
+        const inode = line.split(/\s+/, 6)[4];
+        if (inode && inode !== '0') add(BigInt(inode), pid);
       }
     } catch {
       continue; // gone, or not ours to read
@@ -38,7 +37,8 @@ export function procUsers(): Map<string, Set<number>> {
     }
     for (const fd of fds) {
       try {
-        add(readlinkSync(`/proc/${d}/fd/${fd}`), pid);
+        if (!readlinkSync(`/proc/${d}/fd/${fd}`).startsWith('/dev/shm/')) continue;
+        add(statSync(`/proc/${d}/fd/${fd}`, { bigint: true }).ino, pid);
       } catch {
         // closed meanwhile
       }
