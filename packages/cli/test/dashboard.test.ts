@@ -178,14 +178,17 @@ describe('libipc dashboard: CPU and memory', () => {
     try {
       await run.waitFor('all 1 service(s) started');
       let row: { pid: number; rssBytes: number; cpu: number } | undefined;
-      const find = async () =>
-        (row = (await state(d.url)).services.services.find((s: { name: string; rssBytes: unknown }) => s.name === 'nap' && typeof s.rssBytes === 'number'));
-      await expect.poll(find, { timeout: 10_000 }).toBeTruthy();
+      // The page's figure is sampled once a second: it follows /proc, eventually (a young Node process grows fast,
+      // so a sample a second old may be far off). Same order of size, not kB, not pages.
+      const ratio = async () => {
+        row = (await state(d.url)).services.services.find((s: { name: string; rssBytes: unknown }) => s.name === 'nap' && typeof s.rssBytes === 'number');
+        if (!row) return 0;
+        const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${row.pid}/status`, 'utf8'))![1]);
+        return row.rssBytes / (kb * 1024);
+      };
+      await expect.poll(ratio, { timeout: 20_000, interval: 500 }).toBeGreaterThan(0.5);
+      expect(await ratio()).toBeLessThan(2);
       if (!row) throw new Error('no row');
-      const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${row.pid}/status`, 'utf8'))![1]);
-      // Read up to a second apart while a young Node process still grows: the same order of size (not kB, not pages).
-      expect(row.rssBytes / (kb * 1024)).toBeGreaterThan(0.25);
-      expect(row.rssBytes / (kb * 1024)).toBeLessThan(4);
       expect(row.cpu).toBeGreaterThanOrEqual(0);
     } finally {
       expect(await d.stop()).toBe(0);
