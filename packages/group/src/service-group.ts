@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { contractEnv, type ExitStatus, ManagedProcess } from '@libipc/process';
 import type { ServiceEntry, ServiceRegistry } from '@libipc/registry';
-import { IllegalStateError, isAlive, watchExit } from '@libipc/shm';
+import { IllegalStateError, isAlive, option, parseOptions, watchExit } from '@libipc/shm';
 import { type GroupConfig, type ResolvedGroupConfig, resolveGroupConfig } from './config.js';
 import { instanceName } from './environment.js';
 
@@ -25,7 +25,25 @@ export interface FailoverEvent {
   epoch: number;
   /** From the moment the failure was known (exit event, or stale heartbeat) to the committed promotion. */
   detectedInMs: number;
-  reason: 'elected' | 'exit' | 'hung' | 'forced';
+  reason: 'elected' | 'exit' | 'hung' | 'forced' | 'reload';
+}
+
+/** What reload() did: each instance's old and new pid, and the handover. */
+export interface GroupReloadReport {
+  replaced: Array<{ name: string; oldPid?: number; newPid?: number }>;
+  /** The primary before the handover, and after it. */
+  previous?: string;
+  primary?: string;
+  epoch: number;
+}
+
+/**
+ * The order reload() restarts instances in: the standbys first (lowest id first), the primary last — after a
+ * fresh standby has taken over from it. Pure, for the table test.
+ */
+export function reloadOrder(ids: readonly number[], primaryId: number | undefined): number[] {
+  const standbys = ids.filter((id) => id !== primaryId).sort((a, b) => a - b);
+  return primaryId === undefined || !ids.includes(primaryId) ? standbys : [...standbys, primaryId];
 }
 
 interface Slot {
@@ -65,6 +83,7 @@ export class ServiceGroup extends EventEmitter {
   private watchdog: NodeJS.Timeout | undefined;
   /** The primary that was lost while no standby could take over: the next promotion replaces it. */
   private lostPrimary: { slot: Slot; reason: FailoverEvent['reason']; knownAt: number } | undefined;
+  private reloading: Promise<GroupReloadReport> | undefined;
 
   constructor(registry: ServiceRegistry, config: GroupConfig) {
     super();
@@ -126,6 +145,58 @@ export class ServiceGroup extends EventEmitter {
     process.kill(primary.proc.pid, 'SIGKILL');
     await promoted;
     return true;
+  }
+
+  /**
+   * Restarts every instance with no moment without a primary: the standbys first, one at a time, each waited for
+   * until it is registered again; then a fresh standby takes over from the primary with one epoch change (the old
+   * primary's GroupMember reads the new epoch and stops acting as primary: fenced), and the old primary is
+   * restarted as a standby. Clients see one 'failover' (reason 'reload'). A standby that does not come back stops
+   * the reload before the handover: the primary keeps serving and the promise rejects. With one replica there is
+   * no standby to hand over to: the instance is restarted and elected again (a gap). A reload in progress is joined.
+   * `prepare(instance)` runs after each restarted instance is registered and before the reload goes on (and before
+   * that instance can take over): bring its state up to date there (a throw stops the reload like a failed start).
+   */
+  reload(opts?: { graceMs?: number; prepare?: (instance: ManagedInstance) => unknown }): Promise<GroupReloadReport> {
+    if (this.reloading) return this.reloading;
+    if (this.state !== 'running') return Promise.reject(new IllegalStateError(`group '${this.serviceName}' is ${this.state}; reload() needs a started group`));
+    let o: { graceMs?: number; prepare?: (instance: ManagedInstance) => unknown };
+    try {
+      o = parseOptions(opts, { graceMs: option.ms(0, 3_600_000), prepare: option.custom<(i: ManagedInstance) => unknown>((v) => typeof v === 'function', 'a function') }, 'reload options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.reloading = this.doReload(o.graceMs ?? 3_000, o.prepare).finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async doReload(graceMs: number, prepare: ((instance: ManagedInstance) => unknown) | undefined): Promise<GroupReloadReport> {
+    const replaced: GroupReloadReport['replaced'] = [];
+    const previous = this.primary()?.name;
+    for (const id of reloadOrder(this.slots.map((s) => s.id), this.primaryId)) {
+      if (this.state !== 'running') throw new IllegalStateError(`group '${this.serviceName}' was stopped during reload()`);
+      const slot = this.slots[id]!;
+      if (id === this.primaryId && this.candidates().length > 0) {
+        // The handover: a fresh standby claims the next epoch before the old primary is stopped.
+        this.promote(slot, 'reload', performance.now());
+        slot.role = 'standby';
+      }
+      const oldPid = slot.proc.pid;
+      await slot.proc.stop(graceMs).catch(() => undefined);
+      try {
+        await slot.proc.start();
+        await prepare?.(this.view(slot));
+      } catch (err) {
+        const done = replaced.map((r) => r.name).join(', ') || 'none';
+        throw new IllegalStateError(
+          `reload of '${this.serviceName}' stopped: ${slot.name} did not come back (${(err as Error).message}); replaced so far: ${done}; the primary ${this.primary()?.name ?? '(none)'} keeps serving`,
+        );
+      }
+      replaced.push({ name: slot.name, oldPid, newPid: slot.proc.pid });
+    }
+    return { replaced, previous, primary: this.primary()?.name, epoch: this.epoch };
   }
 
   /** Stops every instance concurrently (SIGTERM, then SIGKILL after graceMs), removes their entries; no respawn. */

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ServiceRegistry } from '@libipc/registry';
 import { processIdentity, watchExit } from '@libipc/shm';
 import { type FailoverEvent, type GroupConfig, ServiceGroup } from '../src/index.js';
+import { reloadOrder } from '../src/service-group.js';
 import { liveChildren, shmObjects, spawnNode, uniqueName, waitForFileLine } from '../../../test/helpers.js';
 
 const member = fileURLToPath(new URL('./fixtures/member.mjs', import.meta.url));
@@ -177,6 +178,92 @@ describe('ServiceGroup', () => {
       expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_NAME' }),
     );
     expect(() => new ServiceGroup(registry, { ...base, onHung: 'nap' as 'kill' })).toThrow(expect.objectContaining({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' }));
+  });
+});
+
+describe('ServiceGroup.reload', () => {
+  it.each([
+    { ids: [0, 1, 2], primary: 0, order: [1, 2, 0] },
+    { ids: [0, 1, 2], primary: 1, order: [0, 2, 1] },
+    { ids: [0, 1], primary: 1, order: [0, 1] },
+    { ids: [0], primary: 0, order: [0] },
+    { ids: [2, 0, 1], primary: undefined, order: [0, 1, 2] },
+  ])('order: $ids with primary $primary → $order', ({ ids, primary, order }) => {
+    expect(reloadOrder(ids, primary)).toEqual(order);
+  });
+
+  it('every instance replaced, standbys first; one handover with one epoch change, made while the old primary still ran', async () => {
+    const { group, registry } = setup({ replicas: 3 });
+    await group.start();
+    const before = group.instances().map((i) => ({ name: i.name, pid: i.pid! }));
+    const oldPrimary = group.primary()!;
+    const epoch0 = registry.groupState('svc').epoch;
+    const primaries: Array<FailoverEvent & { oldPrimaryAlive: boolean; record: { epoch: number; primary?: string } }> = [];
+    group.on('primary', (e: FailoverEvent) =>
+      primaries.push({ ...e, oldPrimaryAlive: processIdentity(oldPrimary.pid!) !== undefined, record: registry.groupState('svc') }),
+    );
+    const exits: string[] = [];
+    group.on('instance-exit', (e: { name: string }) => exits.push(e.name));
+
+    const prepared: string[] = [];
+    const report = await group.reload({
+      graceMs: 2000,
+      prepare: (i) => prepared.push(`${i.name} ${i.role} primary=${registry.groupState('svc').primary}`),
+    });
+
+    // Each restarted instance is prepared as a standby, before the handover for the fresh ones.
+    expect(prepared).toEqual(['svc.1 standby primary=svc.0', 'svc.2 standby primary=svc.0', 'svc.0 standby primary=svc.1']);
+    expect(exits).toEqual(['svc.1', 'svc.2', 'svc.0']);
+    expect(report.replaced.map((r) => r.name)).toEqual(['svc.1', 'svc.2', 'svc.0']);
+    for (const r of report.replaced) {
+      expect(r.oldPid).toBe(before.find((b) => b.name === r.name)!.pid);
+      expect(r.newPid).toBeDefined();
+      expect(r.newPid).not.toBe(r.oldPid);
+    }
+    for (const b of before) expect(processIdentity(b.pid)).toBeUndefined();
+    expect(primaries).toHaveLength(1);
+    expect(primaries[0]).toMatchObject({ previous: 'svc.0', primary: 'svc.1', reason: 'reload', epoch: epoch0 + 1, oldPrimaryAlive: true });
+    expect(primaries[0]!.record).toEqual({ epoch: epoch0 + 1, primary: 'svc.1' });
+    expect(report).toMatchObject({ previous: 'svc.0', primary: 'svc.1', epoch: epoch0 + 1 });
+    expect(group.instances().map((i) => i.role)).toEqual(['standby', 'primary', 'standby']);
+    expect(group.aliveCount()).toBe(3);
+  });
+
+  it('a standby that does not come back stops the reload before the handover: the primary keeps serving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'libipc-reload-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const crashFile = join(dir, 'crash');
+    const { group, registry } = setup({ replicas: 2, restart: { policy: 'never' } }, { MEMBER_CRASH_FILE: crashFile });
+    await group.start();
+    const primary = group.primary()!;
+    const epoch0 = registry.groupState('svc').epoch;
+    writeFileSync(crashFile, '1');
+    const failed = group.reload({ graceMs: 1000 });
+    await expect(failed).rejects.toMatchObject({ code: 'ERR_LIBIPC_ILLEGAL_STATE', message: expect.stringMatching(/svc\.1 did not come back.*svc\.0 keeps serving/) });
+    expect(group.primary()).toMatchObject({ name: 'svc.0', pid: primary.pid });
+    expect(processIdentity(primary.pid!)).toBeDefined();
+    expect(registry.groupState('svc')).toEqual({ epoch: epoch0, primary: 'svc.0' });
+  });
+
+  it('refuses a group not started, joins a reload in progress, checks its options', async () => {
+    const { group } = setup();
+    await expect(group.reload()).rejects.toMatchObject({ code: 'ERR_LIBIPC_ILLEGAL_STATE' });
+    await group.start();
+    await expect(group.reload({ graceMs: -1 })).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    await expect(group.reload({ prepare: 'x' as unknown as () => void })).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT' });
+    const primary = group.primary()!;
+    await expect(
+      group.reload({
+        prepare: () => {
+          throw new Error('cannot warm up');
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_LIBIPC_ILLEGAL_STATE', message: expect.stringContaining('cannot warm up') });
+    expect(group.primary()?.name).toBe(primary.name);
+    await expect(group.reload(null as unknown as { graceMs: number })).resolves.toBeDefined();
+    const a = group.reload();
+    expect(group.reload()).toBe(a);
+    expect((await a).replaced).toHaveLength(2);
   });
 });
 
