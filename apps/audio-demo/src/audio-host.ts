@@ -44,7 +44,8 @@ function report(s: Summary): string[] {
     'host: summary',
     `  failover          ${s.failoverMs?.toFixed(1)} ms from kill to the new primary's first ack (promotion ${s.failoverDetectedMs?.toFixed(2)} ms after the exit was seen)`,
     `  gain read back    ${s.gainReadBack} on the new primary`,
-    `  audio             ${s.buffersVerified}/${s.buffersPlanned} buffers verified, ${s.lostBuffers} lost, ${s.resentBuffers} re-sent after the crash`,
+    `  reload            ${s.reload?.replaced} instances replaced in ${s.reload?.ms} ms, ${s.reload?.epochChanges} epoch change (${s.reload?.previous} -> ${s.reload?.primary})`,
+    `  audio             ${s.buffersVerified}/${s.buffersPlanned} buffers verified, ${s.lostBuffers} lost, ${s.resentBuffers} re-sent after the crash and the handover`,
     `  throughput        ${s.buffersPerSec} buffers/s; round trip p50 ${s.latencyMs?.p50.toFixed(3)} ms, p99 ${s.latencyMs?.p99.toFixed(3)} ms`,
     'host: done: every step passed',
   ];

@@ -1,5 +1,6 @@
 // The demo's story, step by step: start a group of two audio services, set them up, stream audio,
-// kill the primary mid-stream, fail over, check the state survived, resume without losing a buffer, stop.
+// kill the primary mid-stream, fail over, check the state survived, resume without losing a buffer; then reload
+// the group mid-stream (a new version: standby first, one handover) without losing a buffer; stop.
 import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import type { ExitStatus } from '@libipc/process';
@@ -43,6 +44,8 @@ export interface Summary {
   maxSampleError?: number;
   instancesBefore?: InstanceRow[];
   instancesAfter?: InstanceRow[];
+  /** The reload: the handover it made, how many 'primary' events (epoch changes) clients saw, buffers re-sent. */
+  reload?: { previous?: string; primary?: string; epoch: number; epochChanges: number; replaced: number; resent: number; ms: number };
   leftoversRemoved?: number;
 }
 
@@ -145,7 +148,7 @@ export class DemoHost {
     await this.command(`SetParam(Gain, ${GAIN})`, { type: 'set', param: ParamType.Gain, value: GAIN }, Status.Ok);
     await this.readGain('GetParam(Gain)');
 
-    const spec: SweepSpec = { sampleRate: FORMAT.sampleRate, channels: FORMAT.channels, frames: FORMAT.bufferFrames, buffers: 2 * buffers };
+    const spec: SweepSpec = { sampleRate: FORMAT.sampleRate, channels: FORMAT.channels, frames: FORMAT.bufferFrames, buffers: 3 * buffers };
     const streamer = new AudioStreamer(spec, { gain: GAIN, pan: PAN });
     const before = range(0, buffers);
     const across = range(buffers, 2 * buffers);
@@ -180,15 +183,8 @@ export class DemoHost {
     const [event] = await this.step('fail over', () => failover.catch(() => Promise.reject(new Error(`no 'failover' event within ${TIMEOUT_MS} ms`))));
     this.summary.failoverDetectedMs = event.detectedInMs;
     print(`host: failover ${event.previous} -> ${event.primary} (epoch ${event.epoch}), promoted ${formatMs(event.detectedInMs)} after the exit was seen`);
-    const inFlight = streamer.inFlight().length;
-    const cameBack = streamer.drain(this.link!);
-    this.link!.close();
-    this.link = undefined;
     this.controls.drop(victim.name);
-    const resend = streamer.abandonInFlight();
-    print(`host: of the ${inFlight} buffers in flight, ${cameBack} came back before the crash; ${resend.length} will be re-sent`);
-
-    await this.step('reconnect to the new primary', () => this.connectPrimary(event.primary, 'reconnected to'));
+    const resend = await this.switchPrimary(streamer, event.primary, 'before the crash');
     await this.command('StartStream (again, on the new primary)', { type: 'start', ...FORMAT }, Status.Ok);
     this.summary.failoverMs = performance.now() - killedAt;
     print(`host: failover took ${formatMs(this.summary.failoverMs)} (kill -> first ack from the new primary)`);
@@ -202,7 +198,17 @@ export class DemoHost {
       if (streamer.mismatched > 0) throw new Error(`${streamer.mismatched} buffers came back with wrong samples (max error ${streamer.maxError})`);
       print(`host: re-sent ${resend.length} buffers and streamed the other ${rest.length}: all back, = input × ${GAIN}`);
     });
-    const planned = [...before, ...across];
+    await this.step('bring the respawned instance up to date', async () => {
+      const { name, pid } = await respawned;
+      await this.connectInstance(name);
+      await this.replayState(name);
+      print(`host: ${name} respawned (pid ${pid}) as a standby; replayed StartStream and ${[...this.desired.params].map(([p, v]) => `${paramName(p)} ${v}`).join(', ')} to it`);
+    });
+    this.summary.instancesAfter = this.printInstances('after the crash');
+
+    const during = range(2 * buffers, 3 * buffers);
+    await this.reloadStory(streamer, during);
+    const planned = [...before, ...across, ...during];
     const lost = streamer.lost(planned);
     Object.assign(this.summary, {
       buffersPlanned: planned.length,
@@ -213,15 +219,70 @@ export class DemoHost {
     });
     print(`host: ${streamer.verifiedCount}/${planned.length} buffers verified, ${lost.length} lost, ${streamer.resent} re-sent`);
     if (lost.length > 0) throw new StepError('count lost buffers', `${lost.length} buffers never came back: ${lost.slice(0, 10).join(', ')}`);
-
-    await this.step('bring the respawned instance up to date', async () => {
-      const { name, pid } = await respawned;
-      await this.connectInstance(name);
-      await this.replayState(name);
-      print(`host: ${name} respawned (pid ${pid}) as a standby; replayed StartStream and ${[...this.desired.params].map(([p, v]) => `${paramName(p)} ${v}`).join(', ')} to it`);
-    });
-    this.summary.instancesAfter = this.printInstances('after the crash');
     await this.command('StopStream', { type: 'stop' }, Status.Ok);
+  }
+
+  /**
+   * A new version rolled out mid-stream: ServiceGroup.reload() restarts the standby (the host replays the state
+   * to it), hands over to it with one epoch change, then restarts the old primary as the new standby. The host
+   * moves to the new primary on the 'failover' event and re-sends what was in flight; nothing may be lost.
+   */
+  private async reloadStory(streamer: AudioStreamer, seqs: number[]): Promise<void> {
+    const { print, buffers, window } = this.opts;
+    const group = this.group!;
+    await this.step('stream until the reload', () => streamer.run(this.link!, seqs, { window, stopAfter: Math.ceil(buffers / 4), timeoutMs: TIMEOUT_MS }));
+    const primaries: FailoverEvent[] = [];
+    const onPrimary = (e: FailoverEvent) => primaries.push(e);
+    group.on('primary', onPrimary);
+    const handover = once(group, 'failover', { signal: AbortSignal.timeout(4 * TIMEOUT_MS) }) as Promise<[FailoverEvent]>;
+    const startedAt = performance.now();
+    print('*** RELOADING THE GROUP (a new version, standby first) ***');
+    const reload = group.reload({
+      prepare: async (instance) => {
+        await this.connectInstance(instance.name);
+        await this.replayState(instance.name);
+        print(`host: ${instance.name} restarted (pid ${instance.pid}) as a standby; replayed the state to it`);
+      },
+    });
+    reload.catch(() => undefined); // awaited below, after the handover
+    try {
+      const [event] = await this.step('hand over', () => handover.catch(() => Promise.reject(new Error("no 'failover' event during the reload"))));
+      print(`host: handover ${event.previous} -> ${event.primary} (epoch ${event.epoch}, reason ${event.reason}) while ${event.previous} still ran`);
+      const resend = await this.switchPrimary(streamer, event.primary, 'before the handover');
+      await this.step('stream across the reload', async () => {
+        const rest = seqs.filter((seq) => !streamer.wasSent(seq));
+        await streamer.run(this.link!, [...resend, ...rest], { window, timeoutMs: TIMEOUT_MS });
+        if (streamer.mismatched > 0) throw new Error(`${streamer.mismatched} buffers came back with wrong samples (max error ${streamer.maxError})`);
+      });
+      const report = await this.step('finish the reload', () => reload);
+      const gain = await this.readGain('GetParam(Gain) after the reload');
+      if (gain !== GAIN) throw new StepError('state survives the reload', `the new primary answered Gain = ${gain}, not ${GAIN}`);
+      this.summary.reload = {
+        previous: report.previous,
+        primary: report.primary,
+        epoch: report.epoch,
+        epochChanges: primaries.length,
+        replaced: report.replaced.length,
+        resent: resend.length,
+        ms: Math.round(performance.now() - startedAt),
+      };
+      print(`host: reload done in ${formatMs(this.summary.reload.ms)}: ${report.replaced.length} instances replaced, ${primaries.length} epoch change, ${resend.length} buffers re-sent, Gain = ${gain}`);
+      if (primaries.length !== 1) throw new StepError('one epoch change', `clients saw ${primaries.length} primaries during the reload`);
+    } finally {
+      group.off('primary', onPrimary);
+    }
+  }
+
+  /** Takes what the old primary already sent back, moves to the new primary; returns the buffers to send again. */
+  private async switchPrimary(streamer: AudioStreamer, primary: string, when: string): Promise<number[]> {
+    const inFlight = streamer.inFlight().length;
+    const cameBack = streamer.drain(this.link!);
+    this.link!.close();
+    this.link = undefined;
+    const resend = streamer.abandonInFlight();
+    this.opts.print(`host: of the ${inFlight} buffers in flight, ${cameBack} came back ${when}; ${resend.length} will be re-sent`);
+    await this.step('reconnect to the new primary', () => this.connectPrimary(primary, 'reconnected to'));
+    return resend;
   }
 
   // ---- steps' helpers ----

@@ -36,14 +36,16 @@ function tablePids(lines: string[]): number[] {
 }
 
 describe('audio demo', () => {
-  it('runs the whole story: failover, gain 0.75 read back, no buffer lost, nothing left', async () => {
+  it('runs the whole story: failover, gain 0.75 read back, a reload with one handover, no buffer lost, nothing left', async () => {
     const { domain, child } = startHost(['--json', '--buffers', '200']);
     const lines: string[] = [];
     child.child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
     const exit = await child.exited;
     const summary = JSON.parse(lines.at(-1) ?? '{}');
     for (const row of [...(summary.instancesBefore ?? []), ...(summary.instancesAfter ?? [])]) pids.add(row.pid);
-    expect(summary).toMatchObject({ ok: true, gainReadBack: 0.75, lostBuffers: 0, buffersPlanned: 400, buffersVerified: 400 });
+    expect(summary).toMatchObject({ ok: true, gainReadBack: 0.75, lostBuffers: 0, buffersPlanned: 600, buffersVerified: 600 });
+    // The reload: both instances replaced, one handover from the primary after the crash (1) to the other.
+    expect(summary.reload).toMatchObject({ previous: 'audio_compute.1', primary: 'audio_compute.0', epochChanges: 1, replaced: 2 });
     expect(exit).toEqual({ code: 0, signal: null });
     expect(summary.failoverMs).toBeGreaterThan(0);
     expect(summary.failoverMs).toBeLessThan(10_000);
@@ -71,6 +73,8 @@ describe('audio demo', () => {
         'param 0 = 0.75',
         '*** SIMULATING PRIMARY CRASH ***',
         'host: failover took',
+        '*** RELOADING THE GROUP (a new version, standby first) ***',
+        'host: reload done in',
         'host: done: every step passed',
       ].map(async (prefix) => out.push(await child.line(prefix, 1000))),
     );
