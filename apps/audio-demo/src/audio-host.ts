@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// audio-host [path-to-audio-service] [--json] [--buffers N] [--window N] [--domain NAME]
+// audio-host [path-to-audio-service] [--json] [--buffers N] [--window N] [--domain NAME] [--engine node|cpp|mixed]
 // Runs the demo (see host-flow.ts) and exits 0 only when every step passed. --json: the story goes to
 // stderr and one JSON summary line to stdout. Ctrl-C stops the group and removes everything, exit 130.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type EngineCommand, type EngineKind, engineCommand } from './cpp-engine.js';
 import { DemoHost, type Summary } from './host-flow.js';
 import { DEFAULT_DOMAIN } from './names.js';
 
 function usage(why: string): never {
-  console.error(`audio-host: ${why}\nusage: audio-host [path-to-audio-service] [--json] [--buffers N] [--window N] [--domain NAME]`);
+  console.error(`audio-host: ${why}\nusage: audio-host [path-to-audio-service] [--json] [--buffers N] [--window N] [--domain NAME] [--engine node|cpp|mixed]`);
   process.exit(2);
 }
 
@@ -23,6 +24,7 @@ function options() {
         buffers: { type: 'string', default: '400' },
         window: { type: 'string', default: '8' },
         domain: { type: 'string', default: DEFAULT_DOMAIN },
+        engine: { type: 'string', default: 'node' },
       },
     });
   } catch (err) {
@@ -35,7 +37,9 @@ function options() {
   if (!Number.isInteger(window) || window < 1 || window > 32) usage(`--window must be a whole number from 1 to 32, got ${values.window}`);
   const servicePath = positionals[0] ?? fileURLToPath(new URL('./audio-service.js', import.meta.url));
   if (!existsSync(servicePath)) usage(`no audio service at ${servicePath} (build it with pnpm turbo run build --filter @libipc/audio-demo...)`);
-  return { json: values.json, buffers, window, domain: values.domain, servicePath };
+  const engine = values.engine as EngineKind;
+  if (!['node', 'cpp', 'mixed'].includes(engine)) usage(`--engine must be node, cpp (the C++ engine) or mixed (instance 0 in C++, 1 in Node), got ${values.engine}`);
+  return { json: values.json, buffers, window, domain: values.domain, servicePath, engine };
 }
 
 function report(s: Summary): string[] {
@@ -53,7 +57,14 @@ function report(s: Summary): string[] {
 
 const opts = options();
 const print = opts.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
-const host = new DemoHost({ ...opts, print });
+let command: EngineCommand;
+try {
+  command = engineCommand(opts.engine, opts.servicePath, print);
+} catch (err) {
+  print(`host: FAILED at step 'build the C++ engine': ${(err as Error).message}`);
+  process.exit(1);
+}
+const host = new DemoHost({ ...opts, command, print });
 
 let interrupted = false;
 process.on('SIGINT', () => {

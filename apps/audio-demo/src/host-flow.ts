@@ -7,6 +7,7 @@ import type { ExitStatus } from '@libipc/process';
 import { type FailoverEvent, ServiceGroup } from '@libipc/group';
 import { ServiceRegistry } from '@libipc/registry';
 import { Channel } from '@libipc/typed-channel';
+import type { EngineCommand, EngineKind } from './cpp-engine.js';
 import type { SweepSpec } from './dsp.js';
 import { type ControlBody, ControlSenders, PrimaryLink } from './host-links.js';
 import { channelNames, SERVICE_NAME } from './names.js';
@@ -16,8 +17,9 @@ import { AudioStreamer } from './stream.js';
 import { formatTable, type InstanceRow, instanceRows } from './table.js';
 
 export interface HostOptions {
-  /** The audio-service executable (a .js file run with this Node). */
-  servicePath: string;
+  /** What each instance runs (the Node service, the C++ engine, or one by id): `executable ...args <id>`. */
+  command: EngineCommand;
+  engine: EngineKind;
   domain: string;
   /** Buffers streamed before the crash, and again across it. */
   buffers: number;
@@ -28,6 +30,7 @@ export interface HostOptions {
 
 export interface Summary {
   ok: boolean;
+  engine?: EngineKind;
   failedStep?: string;
   error?: string;
   /** SIGKILL of the primary → first ack from the new primary. */
@@ -84,6 +87,7 @@ export class DemoHost {
 
   /** Runs the whole story and stops everything; never throws. `summary.ok` only when every step passed. */
   async run(): Promise<Summary> {
+    this.summary.engine = this.opts.engine;
     try {
       await this.flow();
       this.summary.ok = true;
@@ -128,8 +132,8 @@ export class DemoHost {
     const registry = (this.registry = new ServiceRegistry(domain));
     const group = (this.group = new ServiceGroup(registry, {
       serviceName: SERVICE_NAME,
-      executable: process.execPath,
-      args: [this.opts.servicePath],
+      executable: this.opts.command.executable,
+      args: this.opts.command.args,
       replicas: REPLICAS,
       stdio: 'inherit', // the services log to stderr
     }));
@@ -138,7 +142,8 @@ export class DemoHost {
     );
 
     await this.step('start the service group', async () => {
-      print(`host: starting service group (${REPLICAS} replicas)...`);
+      const engines = { node: 'Node', cpp: 'C++', mixed: 'instance 0 in C++, 1 in Node' }[this.opts.engine];
+      print(`host: starting service group (${REPLICAS} replicas${this.opts.engine === 'node' ? '' : `, ${engines}`})...`);
       await group.start();
     });
     this.summary.instancesBefore = this.printInstances('before the crash');

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '@libipc/shm';
 import { liveChildren, type NodeChild, shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
+import { buildCppEngine } from '../src/cpp-engine.js';
 
 const host = fileURLToPath(new URL('../dist/audio-host.js', import.meta.url));
 const children: NodeChild[] = [];
@@ -116,4 +117,33 @@ describe('audio demo', () => {
     for (const pid of pids) expect(isAlive(pid), `instance ${pid} still running`).toBe(false);
     expect(shmObjects(domain)).toEqual([]);
   });
+});
+
+describe('audio demo with the C++ engine', () => {
+  beforeAll(() => {
+    // Compiled once (g++ -O2, tens of seconds on a loaded machine), outside the runs' own time.
+    buildCppEngine(() => undefined);
+  }, 300_000);
+
+  it.each([
+    { engine: 'cpp' },
+    { engine: 'mixed' },
+  ])('--engine $engine: the same story — failover, gain 0.75 read back, a reload, every sample verified', async ({ engine }) => {
+    const { domain, child } = startHost(['--json', '--buffers', '200', '--engine', engine]);
+    const lines: string[] = [];
+    child.child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+    const exit = await child.exited;
+    const summary = JSON.parse(lines.at(-1) ?? '{}');
+    for (const row of [...(summary.instancesBefore ?? []), ...(summary.instancesAfter ?? [])]) pids.add(row.pid);
+    expect(summary).toMatchObject({ ok: true, engine, gainReadBack: 0.75, lostBuffers: 0, buffersPlanned: 600, buffersVerified: 600 });
+    expect(summary.maxSampleError).toBeLessThanOrEqual(1e-6);
+    expect(summary.reload).toMatchObject({ previous: 'audio_compute.1', primary: 'audio_compute.0', epochChanges: 1, replaced: 2 });
+    expect(exit).toEqual({ code: 0, signal: null });
+    // What each instance ran (from /proc/<pid>/exe); in a mixed group the C++ primary failed over to the Node standby.
+    const engines = engine === 'cpp' ? ['c++', 'c++'] : ['c++', 'node'];
+    expect(summary.instancesBefore.map((r: { role: string; engine: string }) => [r.role, r.engine])).toEqual([['primary', engines[0]], ['standby', engines[1]]]);
+    expect(summary.instancesAfter.map((r: { role: string; engine: string }) => [r.role, r.engine])).toEqual([['standby', engines[0]], ['primary', engines[1]]]);
+    for (const pid of pids) expect(isAlive(pid), `instance ${pid} still running`).toBe(false);
+    expect(shmObjects(domain)).toEqual([]);
+  }, 120_000);
 });

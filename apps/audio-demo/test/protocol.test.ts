@@ -90,13 +90,13 @@ describe('report helpers', () => {
 
   it('the instance table aligns its columns', () => {
     const lines = formatTable([
-      { name: 'audio_compute.0', role: 'primary', pid: 123, epoch: 1 },
-      { name: 'audio_compute.1', role: 'standby', pid: 45678, epoch: 0 },
+      { name: 'audio_compute.0', role: 'primary', pid: 123, epoch: 1, engine: 'c++' },
+      { name: 'audio_compute.1', role: 'standby', pid: 45678, epoch: 0, engine: 'node' },
     ]);
     expect(lines).toEqual([
-      '  INSTANCE         ROLE     PID    PRIMARY IN EPOCH',
-      '  audio_compute.0  primary  123    1',
-      '  audio_compute.1  standby  45678  -',
+      '  INSTANCE         ROLE     PID    PRIMARY IN EPOCH  ENGINE',
+      '  audio_compute.0  primary  123    1                 c++',
+      '  audio_compute.1  standby  45678  -                 node',
     ]);
   });
 });
