@@ -2,7 +2,19 @@ import { defineConfig } from 'tsup';
 import base from '../../tsup.config.base.js';
 
 // The library face (main, loadConfig) as ESM + CJS, and the `libipc` bin as ESM only (with its shebang).
+// zod is bundled: imported as a package it opens ~100 files at once (its locales; yaml's CommonJS loads one by one),
+// and the command must start under ulimit -n 64 (as in @libipc/shm and @libipc/supervisor).
+const bundled = ['zod'];
 export default defineConfig([
-  { ...base, entry: ['src/index.ts'] },
-  { ...base, entry: { bin: 'src/bin.ts' }, format: ['esm'], dts: false, clean: false, banner: { js: '#!/usr/bin/env node' }, onSuccess: 'chmod +x dist/bin.js' },
+  { ...base, entry: ['src/index.ts'], noExternal: bundled },
+  {
+    ...base,
+    entry: { bin: 'src/bin.ts' },
+    format: ['esm'],
+    dts: false,
+    clean: false,
+    noExternal: bundled,
+    banner: { js: '#!/usr/bin/env node' },
+    onSuccess: 'chmod +x dist/bin.js',
+  },
 ]);
