@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -133,21 +134,19 @@ int main(int argc, char** argv) {
     join.exit_with_host = false;  // we close our channels first (below)
     join.domain = domain;
     join.service = kServiceName;
-    join.id = id;
+    join.id = static_cast<uint32_t>(id);
     join.meta = encode_meta(engine.names);
-    libipc::GroupMember member(join);
-    engine.member = &member;
-    member.on_role([&engine](libipc::MemberRole role, uint32_t epoch) {
+    join.on_role = [&engine](libipc::MemberRole role, uint32_t epoch) {
       if (!engine.standalone) engine.log(std::string("role ") + (role == libipc::MemberRole::Primary ? "primary" : "standby") + " (epoch " + std::to_string(epoch) + ")");
-    });
-    member.on_host_exit([] {
-      stopping = true;
-      kill(getpid(), SIGTERM);  // wakes the sigwait below
-    });
+    };
+    join.on_host_exit = [] { kill(getpid(), SIGTERM); };  // the main thread's sigwait takes it: a clean stop
+    // Joined from the main thread: the registry entry's death lease is held by the thread that registers.
+    const std::unique_ptr<libipc::GroupMember> member = libipc::GroupMember::join(join);
+    engine.member = member.get();
 
     std::thread control_thread([&] { engine.control_loop(control, reply); });
     std::thread audio_thread([&] { engine.audio_loop(data_in, data_out); });
-    member.ready();
+    member->ready();
     engine.log("ready: pid " + std::to_string(getpid()) + ", domain " + domain + ", " + engine.names.control + " / " + engine.names.reply +
                (engine.standalone ? " (run by hand: answers every command)" : ""));
 
@@ -156,7 +155,7 @@ int main(int argc, char** argv) {
     stopping = true;
     control_thread.join();
     audio_thread.join();
-    member.leave();
+    member->leave();
     engine.log(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": unregistered, channels closed, exiting");
   } catch (const libipc::Error& err) {
     std::fprintf(stderr, "%s cannot start: %s (%s)\n", engine.tag.c_str(), err.what(), err.code());
