@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -184,7 +185,9 @@ inline Segment Segment::attach(const SegmentSpec& spec) {
       h->creator_start = self.start_time;  // before the pid: a reader that sees the pid sees its start time
       h->creator_uid = static_cast<uint32_t>(geteuid());
       h->creator_pid.store(static_cast<uint32_t>(self.pid));
-      strncpy(h->kind, spec.kind.c_str(), sizeof h->kind);
+      // Zero-padded, not necessarily NUL-terminated (what strncpy did, without -Wstringop-truncation in users' builds).
+      memset(h->kind, 0, sizeof h->kind);
+      memcpy(h->kind, spec.kind.data(), std::min(spec.kind.size(), sizeof h->kind));
       h->format = kHeaderFormat;
       RobustMutex::init(&h->lock);
       h->magic.store(kSegmentMagic);
