@@ -16,14 +16,14 @@ namespace chan {
 // run, not per message: a sender spinning for room reads it, and every store would pull its cache line away.
 template <typename Add>
 void ChannelCore::copy_plain_run(uint8_t* slab, size_t slab_size, uint32_t limit, size_t* at, uint32_t* n, Add&& add) {
-  if (assembling_ || skipping_ || !stashed_msg_.IsEmpty() || stashed_lag_ != 0) return;
+  if (rs_.assembling || rs_.skipping || !stashed_msg_.IsEmpty() || stashed_lag_ != 0) return;
   Receiver* me = ring_.receiver(row_);
   const uint32_t pay = ring_.payload();
   const uint32_t max_message = ring_.max_message();
   uint64_t r = me->cursor.load(std::memory_order_relaxed);
   const uint64_t r0 = r;
-  uint64_t w = seen_write_;
-  if (r >= w) w = seen_write_ = ring_.control()->write_cursor.load(std::memory_order_acquire);
+  uint64_t w = rs_.seen_write;
+  if (r >= w) w = rs_.seen_write = ring_.control()->write_cursor.load(std::memory_order_acquire);
   while (*n < limit && r < w && *at + pay <= slab_size) {
     Slot* s = ring_.slot(r);
     const uint64_t s1 = s->seq.load(std::memory_order_acquire);
@@ -34,11 +34,11 @@ void ChannelCore::copy_plain_run(uint8_t* slab, size_t slab_size, uint32_t limit
     memcpy(slab + *at, ring_.slot_payload(s), len);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s->seq.load(std::memory_order_relaxed) != s1) break;  // overwritten meanwhile: step() reports the lag
-    expected_ = msg + 1;
+    rs_.expected = msg + 1;
     add(len);
     r++;
     if ((r & 63) == 0) me->cursor.store(r, std::memory_order_release);
-    if (r == w) w = seen_write_ = ring_.control()->write_cursor.load(std::memory_order_acquire);
+    if (r == w) w = rs_.seen_write = ring_.control()->write_cursor.load(std::memory_order_acquire);
   }
   if (r != r0) me->cursor.store(r, std::memory_order_release);
 }

@@ -245,8 +245,8 @@ Napi::Value ChannelCore::Activate(const Napi::CallbackInfo& info) {
   drop_partial();
   stashed_msg_.Reset();
   stashed_lag_ = 0;
-  skipping_ = false;
-  expected_ = ring_.control()->next_msg.load(std::memory_order_acquire);
+  rs_.skipping = false;
+  rs_.expected = ring_.control()->next_msg.load(std::memory_order_acquire);
   ring_.activate(row_);
   receiving_ = true;
   return env.Undefined();

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "libipc/channel_layout.h"
+#include "libipc/channel_reader.h"
 #include "doorbell.h"
 #include "libipc/ring.h"
 
@@ -62,7 +63,7 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   // ---- single receives (channel_recv.cc) ----
   Napi::Value Recv(const Napi::CallbackInfo& info);
   bool step(Napi::Env env, Napi::Value* out, bool packed = false);
-  bool lagged(Napi::Env env, uint64_t r, Napi::Value* out);
+  struct StepSink;
 
   // ---- batches (channel_batch.cc) ----
   Napi::Value RecvPacked(const Napi::CallbackInfo& info);
@@ -91,8 +92,10 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
     ring_.wake_receivers([this](uint32_t row, uint32_t generation) { bells_->ring(row, generation); });
   }
 
+  // Forgets the message being assembled (and the receive state's record of it).
   void drop_partial() {
-    assembling_ = false;
+    rs_.assembling = false;
+    rs_.partial_total = rs_.partial_filled = 0;
     partial_.Reset();
     partial_data_ = nullptr;
   }
@@ -111,22 +114,15 @@ class ChannelCore : public Napi::ObjectWrap<ChannelCore> {
   uint32_t row_ = 0;
   uint32_t tag_ = 0;
   uint64_t cached_min_ = 0;
-  // Receiver state: the message being assembled from fragments, and what comes next.
-  uint64_t expected_ = 0;
-  bool assembling_ = false;
+  // Receiver state (libipc/channel_reader.h), and the JavaScript buffer a fragmented message is assembled in.
+  ReaderState rs_;
   Napi::ObjectReference partial_;
   uint8_t* partial_data_ = nullptr;
-  uint32_t partial_total_ = 0;
-  uint32_t partial_filled_ = 0;
-  uint64_t partial_msg_ = 0;
-  bool skipping_ = false;
-  uint64_t skip_msg_ = 0;
   uint8_t* slab_ = nullptr;  // where the current recv call copies a one-fragment message
   bool in_place_ = false;     // the current recv hands out a view of the slot instead of a copy
   Napi::Reference<Napi::ArrayBuffer> view_;  // the in-place view handed out last (detached at the next receive)
   uint64_t held_pos_ = 0;     // its slot position: the cursor stays there until the view is released
   uint32_t copied_len_ = 0;   // the length of the message a packed step copied
-  uint64_t seen_write_ = 0;   // the write cursor as this receiver last read it
   Napi::ObjectReference stashed_msg_;  // what ended the last batch, handed over by the next receive
   double stashed_lag_ = 0;
 };

@@ -1,5 +1,6 @@
 // ChannelCore's receive path: one message per call, copied into the caller's slab, assembled from fragments,
-// or (in place) a view of its slot; and catching up after the ring overtook this receiver.
+// or (in place) a view of its slot. The protocol (fragments, own messages, catching up after a lag) is
+// libipc/channel_reader.h, shared with the C++ client; this file only says where the bytes go.
 #include <cmath>
 #include <cstring>
 
@@ -42,9 +43,42 @@ Napi::Value ChannelCore::Recv(const Napi::CallbackInfo& info) {
   }
 }
 
-// Reads what is published for this row; true when `out` holds a message or a lag count. `packed` (a batch
-// receive): a one-slot message copied to slab_ leaves `out` empty with its length in copied_len_, and the
-// caller tells blocked senders once for the batch.
+// Where a receive step puts the bytes (see libipc/channel_reader.h, which holds the protocol itself): a one-slot
+// message into the caller's slab, or out as an in-place view of its slot; a fragmented one into a new ArrayBuffer.
+struct ChannelCore::StepSink {
+  ChannelCore* core;
+  Napi::Env env;
+  Napi::Value* out;
+  bool packed;
+
+  Take whole(const uint8_t* src, uint32_t len, uint64_t r, uint64_t r0, uint64_t msg) {
+    if (core->in_place_) return core->hand_out_view(env, src, len, r, r0, msg, out) ? Take::Held : Take::Failed;  // channel_view.cc
+    memcpy(core->slab_, src, len);
+    if (packed) core->copied_len_ = len;
+    else *out = Napi::Number::New(env, len);
+    return Take::Copied;
+  }
+  bool begin(uint32_t total) {
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, total);
+    if (env.IsExceptionPending()) return false;
+    core->partial_data_ = static_cast<uint8_t*>(ab.Data());
+    core->partial_ = Napi::Persistent(Napi::Uint8Array::New(env, total, ab, 0).As<Napi::Object>());
+    return true;
+  }
+  uint8_t* room() { return core->partial_data_; }
+  void complete() {
+    *out = core->partial_.Value();
+    drop();
+  }
+  void drop() {
+    core->partial_.Reset();
+    core->partial_data_ = nullptr;
+  }
+};
+
+// Reads what is published for this row; true when `out` holds a message or a lag count (-2 - missed). `packed`
+// (a batch receive): a one-slot message copied to slab_ leaves `out` empty with its length in copied_len_, and
+// the caller tells blocked senders once for the batch.
 bool ChannelCore::step(Napi::Env env, Napi::Value* out, bool packed) {
   if (!stashed_msg_.IsEmpty()) {  // what ended the last batch comes first
     *out = stashed_msg_.Value();
@@ -56,130 +90,17 @@ bool ChannelCore::step(Napi::Env env, Napi::Value* out, bool packed) {
     stashed_lag_ = 0;
     return true;
   }
-  Receiver* me = ring_.receiver(row_);
-  Control* c = ring_.control();
-  uint64_t r = me->cursor.load(std::memory_order_relaxed);
-  // The write cursor is re-read only once we have caught up with what it said last: its cache line is
-  // written by the sender for every message, and reading it for every message makes it bounce between CPUs.
-  // A stale value is a lower bound (the cursor only grows), and every slot is checked by its own seq anyway.
-  uint64_t w = seen_write_;
-  if (r >= w) w = seen_write_ = c->write_cursor.load(std::memory_order_acquire);
-  if (r == w) return false;
-  const uint64_t r0 = r;
-  const uint32_t pay = ring_.payload();
-  bool delivered = false;
-  while (r < w && !delivered) {
-    Slot* s = ring_.slot(r);
-    uint64_t s1 = s->seq.load(std::memory_order_acquire);
-    if (s1 != r + 1) return lagged(env, r, out);
-    uint32_t len = s->len, flags = s->flags, total = s->total, sender = s->sender;
-    uint64_t msg = s->msg;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
-    const uint8_t* src = ring_.slot_payload(s);
-    if (len > pay || len > total || total > ring_.max_message()) {
-      drop_partial();  // never trust a corrupt slot header: skip it
-    } else if (flags & kFirst) {
-      drop_partial();  // a first fragment ends any run whose sender died or gave up
-      skipping_ = false;
-      if (sender == tag_) {  // our own message
-        if (flags & kLast) {
-          expected_ = msg + 1;
-        } else {
-          skipping_ = true;
-          skip_msg_ = msg;
-        }
-      } else if (flags & kLast) {
-        if (len == total && in_place_) return hand_out_view(env, src, len, r, r0, msg, out);  // channel_view.cc
-        if (len == total) {  // the common case: a whole message in one slot, copied into the caller's slab
-          memcpy(slab_, src, len);
-          std::atomic_thread_fence(std::memory_order_acquire);
-          if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
-          if (packed) copied_len_ = len;
-          else *out = Napi::Number::New(env, len);
-          delivered = true;
-          expected_ = msg + 1;
-        }
-      } else {
-        Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, total);
-        if (env.IsExceptionPending()) return false;
-        uint8_t* dst = static_cast<uint8_t*>(ab.Data());
-        memcpy(dst, src, len);
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
-        partial_ = Napi::Persistent(Napi::Uint8Array::New(env, total, ab, 0).As<Napi::Object>());
-        partial_data_ = dst;
-        partial_total_ = total;
-        partial_filled_ = len;
-        partial_msg_ = msg;
-        assembling_ = true;
-      }
-    } else if (skipping_ && msg == skip_msg_) {
-      if (flags & kLast) {
-        skipping_ = false;
-        expected_ = msg + 1;
-      }
-    } else if (assembling_ && msg == partial_msg_ && total == partial_total_ && partial_filled_ + len <= total) {
-      memcpy(partial_data_ + partial_filled_, src, len);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (s->seq.load(std::memory_order_relaxed) != s1) return lagged(env, r, out);
-      partial_filled_ += len;
-      if (flags & kLast) {
-        if (partial_filled_ == partial_total_) {
-          *out = partial_.Value();
-          delivered = true;
-          expected_ = msg + 1;
-        }
-        drop_partial();
-      }
-    }
-    // Anything else is the tail of a message we joined too late for, or whose start we lost: skipped.
-    r++;
-    // Publish progress per fragment so a sender streaming a message larger than the ring can go on.
-    me->cursor.store(r, std::memory_order_release);
+  StepSink sink{this, env, out, packed};
+  uint64_t missed = 0;
+  switch (read_step(ring_, row_, tag_, rs_, sink, &missed, !packed)) {
+    case Step::Message:
+      return true;
+    case Step::Lagged:
+      *out = Napi::Number::New(env, -2.0 - static_cast<double>(missed));
+      return true;
+    default:
+      return false;
   }
-  if (!packed) ring_.notify_senders(r0, r);
-  return delivered;
-}
-
-// The slot at r was overwritten: jump to the oldest first fragment still held. In 'lag' mode that is lagging,
-// reported once with the number of messages missed. In 'wait' mode senders never overwrite what a counted
-// receiver has not read, so it can only be a receiver that was not counted yet when it joined (it read the
-// write cursor, then senders went on before its row became active) or a corrupt ring: those messages were
-// sent before it joined, so it resynchronises silently (returns false: nothing delivered).
-bool ChannelCore::lagged(Napi::Env env, uint64_t r, Napi::Value* out) {
-  Control* c = ring_.control();
-  drop_partial();
-  skipping_ = false;
-  uint64_t w = c->write_cursor.load(std::memory_order_acquire);
-  uint64_t cap = ring_.capacity();
-  uint64_t q = std::max<uint64_t>(r + 1, w > cap ? w - cap : 0);
-  const uint64_t end = std::min<uint64_t>(w, q + cap);  // cursors come from shared memory: bound the scan
-  uint64_t found_msg = 0;
-  bool found = false;
-  for (; q < end; q++) {
-    Slot* s = ring_.slot(q);
-    uint64_t s1 = s->seq.load(std::memory_order_acquire);
-    if (s1 != q + 1) continue;
-    uint32_t flags = s->flags;
-    uint64_t msg = s->msg;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (s->seq.load(std::memory_order_relaxed) != s1 || !(flags & kFirst)) continue;
-    found = true;
-    found_msg = msg;
-    break;
-  }
-  if (!found) {
-    q = w;
-    found_msg = c->next_msg.load(std::memory_order_acquire);
-  }
-  uint64_t missed = found_msg > expected_ ? found_msg - expected_ : 1;
-  expected_ = found_msg;
-  ring_.receiver(row_)->cursor.store(q, std::memory_order_release);
-  if (!ring_.lag_mode()) return false;
-  ring_.receiver(row_)->missed.fetch_add(missed, std::memory_order_relaxed);
-  *out = Napi::Number::New(env, -2.0 - static_cast<double>(missed));
-  return true;
 }
 
 }  // namespace chan

@@ -36,7 +36,6 @@ bool ChannelCore::hand_out_view(Napi::Env env, const uint8_t* src, uint32_t len,
   if (env.IsExceptionPending()) return false;
   view_ = Napi::Persistent(ab);
   held_pos_ = r;
-  expected_ = msg + 1;
   ring_.receiver(row_)->cursor.store(r, std::memory_order_release);
   ring_.notify_senders(r0, r);
   *out = Napi::Uint8Array::New(env, len, ab, 0);
