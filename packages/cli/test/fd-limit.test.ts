@@ -30,4 +30,22 @@ describe('libipc under ulimit -n 64', () => {
     expect(stopped.code, stopped.stderr).toBe(0);
     for (const pid of pids) expect(running(pid)).toBe(false);
   });
+
+  it('more services than the limit allows: those that cannot get their log files fail with a coded error saying what to do; the daemon lives on', async () => {
+    const env = { LIBIPC_HOME: join(tempDir(), 'home') };
+    const started = await limited(['start', join(FIXTURES, 'sleeper.mjs'), '--name', 'many', '-i', '60', '--json'], env);
+    expect(started.code).toBe(1);
+    const outcome = (JSON.parse(started.stdout) as Array<{ ok: boolean; code: string; message: string; rows: Array<{ state: string; reason: string | null }> }>)[0]!;
+    // Whichever runs out first: the log pipes (ERR_LIBIPC_SYSTEM) or the spawn's own pipes (ERR_LIBIPC_SPAWN).
+    expect(outcome.ok).toBe(false);
+    expect(['ERR_LIBIPC_SYSTEM', 'ERR_LIBIPC_SPAWN']).toContain(outcome.code);
+    const failed = outcome.rows.filter((r) => r.state === 'failed');
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed[0]!.reason).toMatch(/EMFILE.*raise .*\(ulimit -n/);
+    const ping = await limited(['ping'], env);
+    expect(ping.code, ping.stderr).toBe(0);
+    const stopped = await limited(['kill-daemon'], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    for (const r of outcome.rows as Array<{ pid: number | null }>) if (r.pid !== null) expect(running(r.pid)).toBe(false);
+  });
 });

@@ -147,6 +147,12 @@ export function spawn(name: string, executable: string, args: string[] = [], opt
   let spawnError: Error | undefined;
   child.on('error', (err) => (spawnError ??= err));
   if (child.pid === undefined) {
+    // Node stops before setting up the child's stdio only when descriptors ran out (EMFILE, ENFILE).
+    if (child.stdio === undefined) {
+      throw new SpawnError(
+        `cannot spawn ${file}: out of file descriptors (EMFILE/ENFILE); raise this process's limit (ulimit -n, LimitNOFILE= in a systemd unit) or close what it keeps open`,
+      );
+    }
     for (const s of child.stdio) (s as Socket | null)?.destroy();
     throw new SpawnError(`cannot spawn ${file}: the OS refused to start it`, { cause: spawnError });
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, waitForExit, forceKill, ready } from '../src/index.js';
 import { fixture, lineOf, node, track } from './support.js';
+import { spawnNode } from '../../../test/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'libipc-process-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,5 +101,12 @@ describe('spawn', () => {
     // The child's own grandchild would hold fd 3 open: the handle still settles and nothing leaks.
     const h = track(spawn('sh-tree', 'sh', ['-c', 'sleep 0.1 & exit 0']));
     expect((await h.exit).exitCode).toBe(0);
+  });
+
+  it('out of file descriptors: a SpawnError saying so and what to do, not a TypeError', async () => {
+    const child = spawnNode(fixture('spawn-out-of-fds.mjs'), [], {}, [], { maxFds: 40 });
+    const line = await child.line((l) => l.startsWith('{') || l === 'spawned');
+    await child.exited;
+    expect(JSON.parse(line)).toEqual({ code: 'ERR_LIBIPC_SPAWN', message: expect.stringMatching(/out of file descriptors \(EMFILE\/ENFILE\); raise/) });
   });
 });

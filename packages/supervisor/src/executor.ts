@@ -374,5 +374,10 @@ export class Executor {
 
 function systemError(err: unknown, what: string): SystemError {
   const e = err as NodeJS.ErrnoException;
-  return new SystemError(`${what}: ${e.message}`, { errno: e.code ?? 'EIO', syscall: e.syscall ?? 'open', cause: err });
+  // Each service with log files holds a few descriptors in the manager: at a low limit that is what runs out.
+  const hint =
+    e.code === 'EMFILE' || e.code === 'ENFILE'
+      ? '; this manager reached its open-file limit (ulimit -n): raise it (ulimit -n 65536, or LimitNOFILE= in a systemd unit) or run fewer services with log files'
+      : '';
+  return new SystemError(`${what}: ${e.message}${hint}`, { errno: e.code ?? 'EIO', syscall: e.syscall ?? 'open', cause: err });
 }
