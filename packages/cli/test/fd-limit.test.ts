@@ -1,8 +1,11 @@
-// The libipc command under a low open-file limit (ulimit -n 64): it starts, runs a daemon and services, and
-// cleans up. Loading zod as a package once opened ~100 files at once and failed before any of our code ran.
-import { execFile } from 'node:child_process';
+// The libipc command at the limits: a low open-file limit (ulimit -n 64) — it starts, runs a daemon and services,
+// and cleans up — and a daemon home on a full disk. Loading zod as a package once opened ~100 files at once and failed before any of our code ran.
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { canMountTmpfs, spawnNode } from '../../../test/helpers.js';
 import { BIN, FIXTURES, type Result, running, tempDir } from './support.js';
 
 function limited(args: string[], env: Record<string, string>): Promise<Result> {
@@ -48,4 +51,43 @@ describe('libipc under ulimit -n 64', () => {
     expect(stopped.code, stopped.stderr).toBe(0);
     for (const r of outcome.rows as Array<{ pid: number | null }>) if (r.pid !== null) expect(running(r.pid)).toBe(false);
   });
+});
+
+describe('libipc daemon with its home on a full disk', () => {
+  it('its own log failing to write (stdout on /dev/full) never ends it', async () => {
+    const env = { LIBIPC_HOME: join(tempDir(), 'home') };
+    const full = openSync('/dev/full', 'w');
+    const daemon = spawn(process.execPath, [BIN, 'daemon'], { env: { ...process.env, ...env }, stdio: ['ignore', full, 'pipe'] });
+    closeSync(full);
+    let stderr = '';
+    daemon.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = once(daemon, 'exit');
+    try {
+      // Answering means it wrote (and failed to write) its start-up lines and lived on.
+      const deadline = Date.now() + 30_000;
+      let ping: Result | undefined;
+      while (Date.now() < deadline && daemon.exitCode === null) {
+        ping = await limited(['ping'], env);
+        if (ping.code === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(daemon.exitCode, stderr).toBeNull();
+      expect(ping?.code, ping?.stdout).toBe(0);
+      const started = await limited(['start', 'sleep', '--name', 'nap', '--', '600'], env);
+      expect(started.code, started.stderr).toBe(0);
+      expect((await limited(['kill-daemon'], env)).code).toBe(0);
+      expect((await exited)[0]).toBe(0);
+    } finally {
+      daemon.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(!canMountTmpfs)('lives on: answers, starts and stops services, and writes a flood of failures as a few lines', async () => {
+    const child = spawnNode(join(FIXTURES, 'full-home.mjs'), [BIN], {}, [], { smallTmpfs: { size: '1m', inodes: 1000 } });
+    const report = JSON.parse(await child.line('{', 90_000));
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(report).toMatchObject({ full: true, chatty: 0, ping: 0, nap: 0, kill: 0, states: ['chatty running', 'nap running'] });
+    // Thousands of failed writes a second, a handful of lines (one per kind of failure and window).
+    expect(report.warnings).toBeLessThan(50);
+  }, 120_000);
 });

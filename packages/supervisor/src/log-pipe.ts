@@ -21,6 +21,9 @@ export class LogPipe extends EventEmitter {
   private fd: number | undefined;
   private partial = '';
   private closed = false;
+  /** Lines not written since the last failed write (0: writing works). */
+  private dropped = 0;
+  private dropReason = '';
 
   private constructor(
     readonly fifo: string,
@@ -142,23 +145,34 @@ export class LogPipe extends EventEmitter {
     const ts = new Date().toISOString();
     let out = '';
     for (const l of lines) out += `${ts} ${l}\n`;
-    try {
-      this.file.write(out);
-    } catch (err) {
-      this.emit('write-error', err);
-    }
+    this.append(out, lines.length);
     for (const l of lines) this.emit('line', `${ts} ${l}`);
   }
 
   private emitLine(partial: string): void {
     const l = noCr(partial);
     const line = `${new Date().toISOString()} ${l}`;
-    try {
-      this.file.write(`${line}\n`);
-    } catch (err) {
-      this.emit('write-error', err);
-    }
+    this.append(`${line}\n`, 1);
     this.emit('line', line);
+  }
+
+  /**
+   * Writes to the file. A failing write (a full disk) is reported once ('write-error') and the lines are counted
+   * as dropped until a write succeeds again, which first records how many were lost: a service printing
+   * thousands of lines a second onto a full disk gives one warning, not thousands.
+   */
+  private append(text: string, lines: number): void {
+    try {
+      if (this.dropped > 0) {
+        this.file.write(`${new Date().toISOString()} [libipc] ${this.dropped} line(s) were dropped: the log file could not be written (${this.dropReason})\n`);
+        this.dropped = 0;
+      }
+      this.file.write(text);
+    } catch (err) {
+      if (this.dropped === 0) this.emit('write-error', err);
+      this.dropped += lines;
+      this.dropReason = (err as NodeJS.ErrnoException).code ?? 'an error';
+    }
   }
 }
 

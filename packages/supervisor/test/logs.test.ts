@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { chownSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +32,41 @@ describe('logs', () => {
         'last partial',
       ]);
       for (const l of readFileSync(file, 'utf8').split('\n').filter(Boolean)) expect(l).toMatch(STAMPED);
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  it('a full disk: one write-error for a run of failed writes, then a line saying how many were dropped once writing works again', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'p.fifo');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    class FullDisk extends RotatingLogFile {
+      full = true;
+      override write(text: string): void {
+        if (this.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        super.write(text);
+      }
+    }
+    const file = new FullDisk(join(dir, 'p.log'), 1 << 20, 1);
+    const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      writeSync(writer, 'one\ntwo\n');
+      const errors: unknown[] = [];
+      const pipe = LogPipe.fromPath(fifo, fifo, file);
+      pipe.on('write-error', (err) => errors.push(err));
+      // The backlog (a marker line and two lines) failed before we listened; the next failure must stay silent.
+      const third = once(pipe, 'line');
+      writeSync(writer, 'three\n');
+      await third;
+      expect(errors).toEqual([]);
+      file.full = false;
+      const fourth = once(pipe, 'line');
+      writeSync(writer, 'four\n');
+      await fourth;
+      pipe.close(true);
+      const lines = readFileSync(join(dir, 'p.log'), 'utf8').split('\n').filter(Boolean).map((l) => l.slice(25));
+      expect(lines).toEqual(['[libipc] 4 line(s) were dropped: the log file could not be written (ENOSPC)', 'four']);
     } finally {
       closeSync(writer);
     }

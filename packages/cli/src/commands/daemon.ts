@@ -1,6 +1,7 @@
 import { type RegisterCommand, example } from '../command.js';
 import { request } from '../daemon/client.js';
 import { READY_FD_ENV, runDaemon } from '../daemon/daemon.js';
+import { daemonLogger } from '../daemon/daemon-log.js';
 import { daemonHome } from '../daemon/home.js';
 import { writeLine } from '../io.js';
 import { formatDuration, toJson } from '../output.js';
@@ -35,7 +36,7 @@ export const registerDaemon: RegisterCommand = (program, ctx) => {
         resurrect: o.resurrect === true,
         signal: ctx.signal,
         readyFd: fd,
-        log: (line) => writeLine(io.stdout, `${new Date().toISOString()} ${line}`),
+        log: daemonLogger(io.stdout),
       });
     });
 
