@@ -38,7 +38,7 @@ describe('libipc under ulimit -n 64', () => {
     const env = { LIBIPC_HOME: join(tempDir(), 'home') };
     const started = await limited(['start', join(FIXTURES, 'sleeper.mjs'), '--name', 'many', '-i', '60', '--json'], env);
     expect(started.code).toBe(1);
-    const outcome = (JSON.parse(started.stdout) as Array<{ ok: boolean; code: string; message: string; rows: Array<{ state: string; reason: string | null }> }>)[0]!;
+    const outcome = (JSON.parse(started.stdout) as Array<{ ok: boolean; code: string; message: string; rows: Array<{ state: string; reason: string | null; pid: number | null }> }>)[0]!;
     // Whichever runs out first: the log pipes (ERR_LIBIPC_SYSTEM) or the spawn's own pipes (ERR_LIBIPC_SPAWN).
     expect(outcome.ok).toBe(false);
     expect(['ERR_LIBIPC_SYSTEM', 'ERR_LIBIPC_SPAWN']).toContain(outcome.code);
@@ -49,7 +49,7 @@ describe('libipc under ulimit -n 64', () => {
     expect(ping.code, ping.stderr).toBe(0);
     const stopped = await limited(['kill-daemon'], env);
     expect(stopped.code, stopped.stderr).toBe(0);
-    for (const r of outcome.rows as Array<{ pid: number | null }>) if (r.pid !== null) expect(running(r.pid)).toBe(false);
+    for (const r of outcome.rows) if (r.pid !== null) expect(running(r.pid)).toBe(false);
   });
 });
 
