@@ -8,6 +8,7 @@ export { JsonFileStore, JsonFileStore as JsonStore } from './json-store.js';
 export { JsonlHistorySink, JsonlHistorySink as JsonlSink, type HistorySink, type HistoryEvent, type HistoryEventType } from './history.js';
 export { LogReader, logPaths, lastLines as lastLogLines, type LogStream } from './logs.js';
 export { namePattern } from './pattern.js';
+export { nextCronFire } from './cron-schedule.js';
 export { ENV } from './environment.js';
 export {
   LibipcError,
