@@ -1,8 +1,9 @@
 // Restart triggers in the config file (maxMemory, memoryGraceMs, cronRestart, watch) and where their restarts
 // show: `libipc run`'s lines, `libipc ps` (REASON, --json lastRestart) and the history beside the store.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
 import { parseSize } from '../src/config/size.js';
 import { reasonText, restartNote } from '../src/restart-note.js';
@@ -139,5 +140,43 @@ describe('libipc run with cronRestart', () => {
     const pids = [...run.output().matchAll(/tick\s+running \(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(new Set(pids).size).toBeGreaterThanOrEqual(2);
     for (const pid of pids) expect(running(pid)).toBe(false);
+  });
+});
+
+describe('the daemon', () => {
+  it('takes the trigger fields through libipc start, save and resurrect', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'libipc-trg-daemon-'));
+    const env = { LIBIPC_HOME: join(home, 'home'), LIBIPC_RUNTIME_DIR: join(home, 'rt'), LIBIPC_SWEEP_MS: '0' };
+    onTestFinished(async () => {
+      const r = await cli(['kill-daemon'], env);
+      rmSync(home, { recursive: true, force: true });
+      expect(r.code, r.stderr).toBe(0);
+    });
+    mkdirSync(join(home, 'src'));
+    const file = join(home, 'daemon-triggers.yaml');
+    writeFileSync(
+      file,
+      `services:\n  tick:\n    command: node\n    args: [${join(FIXTURES, 'sleeper.mjs')}]\n    readiness: ready\n    cronRestart: '* * * * * *'\n    maxMemory: 1G\n    watch: src\n`,
+    );
+    const started = await cli(['start', file], env);
+    expect(started.code, started.stderr + started.stdout).toBe(0);
+    /** Polls `ps --json` (the daemon's rows, with lastRestart from its status) until tick was restarted by cron. */
+    const cronRestarted = async (): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const r = await cli(['ps', '--json'], env);
+        const row = (JSON.parse(r.stdout) as Array<{ name: string; lastRestart: { trigger: string } | null }>).find((x) => x.name === 'tick');
+        if (row?.lastRestart?.trigger === 'cron') return;
+        if (Date.now() > deadline) throw new Error(`tick was never restarted by cron: ${r.stdout}`);
+      }
+    };
+    await cronRestarted();
+    expect((await cli(['save'], env)).code).toBe(0);
+    const dump = JSON.parse(readFileSync(join(env.LIBIPC_HOME, 'dump.json'), 'utf8')) as { services: Array<{ spec: Record<string, unknown> }> };
+    expect(dump.services[0]!.spec).toMatchObject({ cronRestart: '* * * * * *', maxMemory: 1024 * MiB, watch: { paths: [join(home, 'src')] } });
+    expect((await cli(['kill-daemon'], env)).code).toBe(0);
+    const res = await cli(['resurrect'], env);
+    expect(res.code, res.stderr + res.stdout).toBe(0);
+    await cronRestarted();
   });
 });
