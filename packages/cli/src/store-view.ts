@@ -85,7 +85,8 @@ function row(i: StoredInstance, last: { exit?: HistoryEvent; restart?: HistoryEv
     uptimeMs: alive && i.startTime !== undefined ? Math.max(0, now - startedAtMs(BigInt(i.startTime))) : null,
     lastExit: exit ? { code: exit.exitCode ?? null, signal: exit.signal ?? null, time: exit.timestamp } : null,
     reason: i.reason ?? null,
-    lastRestart: restart ? { trigger: restart.trigger ?? 'crash', reason: restart.reason ?? '', time: restart.timestamp } : null,
+    // Restart events of earlier versions carry no trigger: not guessed.
+    lastRestart: restart?.trigger ? { trigger: restart.trigger, reason: restart.reason ?? '', time: restart.timestamp } : null,
     store,
     shownState: i.state,
     orphaned: false,

@@ -38,6 +38,8 @@ export class Executor {
   /** A restart begins (or is scheduled): the unit's lastRestart and the 'restart' history event. */
   private restarted(u: Unit, trigger: RestartTrigger, reason: string, extra: { backoffMs?: number; restarts: number }): void {
     u.lastRestart = { trigger, reason, time: new Date() };
+    // A crash overtook a trigger's restart: that trigger must not label a later one.
+    if (trigger === 'crash') u.restartTrigger = undefined;
     this.out.history(u, 'restart', { ...extra, reason, trigger });
   }
 
