@@ -1,6 +1,6 @@
 import { sampleUsage } from '@libipc/process';
 import { MAX_TIMER_MS } from '@libipc/shm';
-import { type FSWatcher, watch } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import type { Announcer } from './announcer.js';
 import type { Control } from './control.js';
 import { CancelledError } from './planner.js';
@@ -159,23 +159,32 @@ export class Triggers {
     this.watches.set(service, e);
     const logDir = typeof u.spec.logs === 'object' ? u.spec.logs.dir : undefined;
     const ignored = ignoreMatcher(w.paths, watchIgnores(w.ignore, logDir, this.managerFiles));
-    let watcher: FSWatcher;
-    try {
-      // persistent: false — watching alone does not keep the manager's process alive.
-      watcher = watch(w.paths, { ignored, ignoreInitial: true, persistent: false });
-    } catch (err) {
-      this.watchFailed(service, e, err);
-      return;
-    }
-    e.watcher = watcher;
+    // Loaded on first use: a manager without watches never opens chokidar's files.
+    import('chokidar').then(
+      ({ watch }) => {
+        if (this.watches.get(service) !== e || e.failed) return;
+        try {
+          // persistent: false — watching alone does not keep the manager's process alive.
+          e.watcher = watch(w.paths, { ignored, ignoreInitial: true, persistent: false });
+        } catch (err) {
+          this.watchFailed(service, e, err);
+          return;
+        }
+        this.onWatcher(service, e, e.watcher, ignored, w.paths, w.debounceMs);
+      },
+      (err: unknown) => this.watchFailed(service, e, err),
+    );
+  }
+
+  private onWatcher(service: string, e: WatchEntry, watcher: FSWatcher, ignored: (p: string) => boolean, paths: string[], debounceMs: number): void {
     watcher.on('all', (_event, path) => {
       if (this.watches.get(service) !== e || ignored(path)) return;
       e.pending = addChange(e.pending, path, performance.now());
-      this.armDebounce(service, e, w.debounceMs);
+      this.armDebounce(service, e, debounceMs);
     });
     watcher.on('error', (err) => this.watchFailed(service, e, err));
     watcher.on('ready', () => {
-      if (this.watches.get(service) === e && !e.failed) this.out.emit('watching', { service, paths: [...w.paths] });
+      if (this.watches.get(service) === e && !e.failed) this.out.emit('watching', { service, paths: [...paths] });
     });
   }
 
