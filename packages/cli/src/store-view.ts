@@ -17,6 +17,8 @@ export interface ServiceRow {
   uptimeMs: number | null;
   lastExit: { code: number | null; signal: string | null; time: string } | null;
   reason: string | null;
+  /** The last restart (from the history): what caused it, why, when (ISO). */
+  lastRestart: { trigger: string; reason: string; time: string } | null;
   store: string;
   /** What to show as its state: the stored one while its run lives; 'orphaned' (still running, no run manages it) or 'gone' (it ended after its run died) otherwise. */
   shownState: string;
@@ -58,7 +60,7 @@ export function viewStore(file: StoreFile): StoreView {
   const manager = owner ? { pid: owner.pid, alive: isAlive(owner.pid, BigInt(owner.startTime)) } : null;
   const rows = [...snap.instances]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((i) => row(i, lastExit(history, i.name), store.path, now))
+    .map((i) => row(i, recent(history, i.name), store.path, now))
     .map((r) => ({ ...r, ...shownState(r, manager, store.path) }));
   return {
     store: store.path,
@@ -68,7 +70,9 @@ export function viewStore(file: StoreFile): StoreView {
   };
 }
 
-function row(i: StoredInstance, exit: HistoryEvent | undefined, store: string, now: number): ServiceRow {
+function row(i: StoredInstance, last: { exit?: HistoryEvent; restart?: HistoryEvent }, store: string, now: number): ServiceRow {
+  const exit = last.exit;
+  const restart = last.restart;
   const alive = i.pid !== undefined && i.startTime !== undefined && isAlive(i.pid, BigInt(i.startTime));
   return {
     name: i.name,
@@ -81,6 +85,8 @@ function row(i: StoredInstance, exit: HistoryEvent | undefined, store: string, n
     uptimeMs: alive && i.startTime !== undefined ? Math.max(0, now - startedAtMs(BigInt(i.startTime))) : null,
     lastExit: exit ? { code: exit.exitCode ?? null, signal: exit.signal ?? null, time: exit.timestamp } : null,
     reason: i.reason ?? null,
+    // Restart events of earlier versions carry no trigger: not guessed.
+    lastRestart: restart?.trigger ? { trigger: restart.trigger, reason: restart.reason ?? '', time: restart.timestamp } : null,
     store,
     shownState: i.state,
     orphaned: false,
@@ -107,9 +113,8 @@ export function shownState(
   return { shownState: r.state, orphaned: false, note: null };
 }
 
-function lastExit(history: StoreFile['history'], name: string): HistoryEvent | undefined {
-  return history
-    .events({ name, limit: 50 })
-    .reverse()
-    .find((e) => e.type === 'exit');
+/** The last exit and the last restart of `name` among its recent history events. */
+function recent(history: StoreFile['history'], name: string): { exit?: HistoryEvent; restart?: HistoryEvent } {
+  const events = history.events({ name, limit: 50 }).reverse();
+  return { exit: events.find((e) => e.type === 'exit'), restart: events.find((e) => e.type === 'restart') };
 }

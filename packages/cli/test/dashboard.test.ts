@@ -197,3 +197,25 @@ describe('libipc dashboard: CPU and memory', () => {
     }
   });
 });
+
+describe('libipc dashboard: restart triggers', () => {
+  it('shows what restarted a service (trigger and reason) in its row', async () => {
+    const rt = join(dir, 'rt-trigger');
+    mkdirSync(rt);
+    const config = join(dir, 'trigger.yaml');
+    writeFileSync(config, ['services:', '  tock:', `    command: ${process.execPath}`, `    args: [${JSON.stringify(join(FIXTURES, 'sleeper.mjs'))}]`, '    readiness: ready', "    cronRestart: '* * * * * *'", ''].join('\n'));
+    const store = join(dir, 'trigger.db');
+    const run = start(libipc('run', config, '--store', store), { env: { LIBIPC_RUNTIME_DIR: rt } });
+    const d = await startDashboard(['--store', store, '--domain', uniqueName('trigger')]);
+    try {
+      await run.waitFor('all 1 service(s) started');
+      const note = async () => (await state(d.url)).services.services.find((s: { name: string }) => s.name === 'tock')?.restartNote ?? null;
+      await expect.poll(note, { timeout: 20_000, interval: 200 }).toMatch(/^restart \(cron\): '\* \* \* \* \* \*' fired at /);
+      expect(readFileSync(join(FIXTURES, '../../static/dashboard/app.js'), 'utf8')).toContain('s.note ?? s.restartNote ?? s.reason');
+    } finally {
+      expect(await d.stop()).toBe(0);
+      run.child.kill('SIGINT');
+      expect(await run.exited).toBe(0);
+    }
+  });
+});

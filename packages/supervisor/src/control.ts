@@ -4,7 +4,7 @@ import type { Persistence } from './persistence.js';
 import { type Action, type World, planner, verdict } from './planner.js';
 import type { Registry } from './registry.js';
 import { type ServiceState, type StateChange, hasProcess } from './states.js';
-import type { Unit, Waiter } from './unit.js';
+import type { RestartTrigger, Unit, Waiter } from './unit.js';
 
 const MAX_PARALLEL_STARTS = 32;
 
@@ -15,6 +15,8 @@ const MAX_PARALLEL_STARTS = 32;
 export class Control {
   closed = false;
   shuttingDown = false;
+  /** Called after every pass of the loop (the restart triggers follow what is wanted running). */
+  afterPass: (() => void) | undefined;
   readonly exec: Executor;
   private readonly world: World;
   private evalScheduled = false;
@@ -97,6 +99,7 @@ export class Control {
     for (const u of closure) {
       this.setDesired(u, 'stopped');
       u.bounce = false;
+      u.restartTrigger = undefined;
       if (grace !== undefined) u.stopGrace = grace;
     }
     const waits = [...closure].map((u) => this.waitFor(u, 'stopped'));
@@ -104,12 +107,14 @@ export class Control {
     return Promise.all(waits).then(() => undefined);
   }
 
-  requestRestart(targets: Unit[]): Promise<void> {
+  /** restart(): each target stopped (dependents first) and started again; `trigger` says what asked (default: a manual restart). */
+  requestRestart(targets: Unit[], trigger?: { trigger: RestartTrigger; reason: string }): Promise<void> {
     const waits: Promise<void>[] = [];
     const services = new Set(targets.map((u) => u.service));
     for (const u of this.reg.closureUnits(services, this.reg.graph.dependencyClosure(services))) if (u.desired !== 'running') this.setDesired(u, 'running');
     for (const u of targets) {
       this.setDesired(u, 'running');
+      u.restartTrigger = trigger;
       if (hasProcess(u.state) || u.starting) {
         u.bounce = true;
         waits.push(this.waitFor(u, 'running', u.generation));
@@ -181,6 +186,7 @@ export class Control {
       if (a) this.act(u, a);
     }
     for (const u of [...this.reg.units.values()]) this.settle(u);
+    this.afterPass?.();
   }
 
   private act(u: Unit, a: Action): void {

@@ -8,7 +8,7 @@ import type { Persistence } from './persistence.js';
 import { CancelledError, afterAdoptedExit, limitReached } from './planner.js';
 import { describeReadiness, needsProbe, probe } from './readiness.js';
 import type { ServiceState } from './states.js';
-import type { RestartCause, Unit } from './unit.js';
+import type { RestartCause, RestartTrigger, Unit } from './unit.js';
 import { drainLogs, openLogs, reattachLogs } from './unit-logs.js';
 
 /**
@@ -33,6 +33,14 @@ export class Executor {
   private done(u: Unit): void {
     this.control.settle(u);
     this.control.schedule();
+  }
+
+  /** A restart begins (or is scheduled): the unit's lastRestart and the 'restart' history event. */
+  private restarted(u: Unit, trigger: RestartTrigger, reason: string, extra: { backoffMs?: number; restarts: number }): void {
+    u.lastRestart = { trigger, reason, time: new Date() };
+    // A crash overtook a trigger's restart: that trigger must not label a later one.
+    if (trigger === 'crash') u.restartTrigger = undefined;
+    this.out.history(u, 'restart', { ...extra, reason, trigger });
   }
 
   // ---- actions ----
@@ -66,7 +74,10 @@ export class Executor {
         u.restarts++;
         if (cause === 'crash') u.contractRestarts++;
         u.restartCause = undefined;
-        this.out.history(u, 'restart', { backoffMs: 0, restarts: u.restarts, reason: u.restartNote ? `after ${u.restartNote}` : u.reason });
+        // A trigger's own reason ("memory: RSS …"), else what the restart follows.
+        const t = u.restartTrigger ?? { trigger: cause, reason: u.restartNote ? `after ${u.restartNote}` : (u.reason ?? cause) };
+        this.restarted(u, t.trigger, t.reason, { backoffMs: 0, restarts: u.restarts });
+        u.restartTrigger = undefined;
         u.restartNote = undefined;
       }
       let mp: ManagedProcess;
@@ -124,6 +135,7 @@ export class Executor {
       u.stopping = false;
       u.stopGrace = undefined;
       u.stopReason = undefined;
+      if (u.desired !== 'running') u.restartTrigger = undefined;
       if (u.state === 'stopped') {
         if (u.bounce) {
           u.bounce = false;
@@ -245,7 +257,7 @@ export class Executor {
           const said = /restarting in (\d+) ms/.exec(t.reason);
           const next = mp.status().nextRestartAt;
           const backoffMs = said ? Number(said[1]) : next ? Math.max(0, next.getTime() - Date.now()) : undefined;
-          this.out.history(u, 'restart', { backoffMs, restarts: u.restarts, reason: t.reason });
+          this.restarted(u, 'crash', t.reason, { backoffMs, restarts: u.restarts });
         }
         break;
       }
@@ -362,7 +374,7 @@ export class Executor {
       u.restartCause = 'crash';
       const delay = next.delayMs!;
       this.to(u, 'backoff', next.reason);
-      this.out.history(u, 'restart', { backoffMs: delay, restarts: u.restarts, reason: u.reason });
+      this.restarted(u, 'crash', next.reason, { backoffMs: delay, restarts: u.restarts });
       u.backoffTimer = setTimeout(() => {
         u.backoffTimer = undefined;
         if (u.state === 'backoff' && !u.stopping) this.to(u, 'stopped', 'backoff over: restarting');

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { resolve as resolvePath } from 'node:path';
 import {
   ClosedError,
   IllegalStateError,
@@ -22,6 +23,7 @@ import { type ServiceSpec, validateSpec } from './spec.js';
 import { hasProcess } from './states.js';
 import type { Store } from './store.js';
 import { type Parts, reconcileOnce, restore } from './store-sync.js';
+import { Triggers } from './triggers.js';
 import type { ServiceStatus, Unit } from './unit.js';
 import { closeLogs, readLogs } from './unit-logs.js';
 
@@ -70,7 +72,9 @@ const envSchema = z.record(z.string().regex(/^[^=\0]+$/), z.string()).describe('
  * Events: 'state' ({ name, from, to, reason }); the lifecycle events 'start', 'ready', 'exit', 'restart',
  * 'failed', 'stop', 'adopt' (each a HistoryEvent, also sent to every sink, and all of them as 'history');
  * 'sink-error' ({ sink, error }); 'history-dropped' ({ sink, dropped, totalDropped }); 'reconcile'
- * ({ changes }); 'warning' (an Error: something went wrong that the manager worked around).
+ * ({ changes }); 'warning' (an Error: something went wrong that the manager worked around); 'watching'
+ * ({ service, paths }: a `watch` spec's watcher is ready). A 'restart' event carries its `trigger` ('crash',
+ * 'manual', 'memory', 'cron', 'watch', 'reload') and status() its `lastRestart`.
  */
 export class Manager extends EventEmitter {
   /** Resolves once what the store says should run runs (or failed to start); at once without a store. */
@@ -82,6 +86,7 @@ export class Manager extends EventEmitter {
   private readonly control: Control;
   private readonly parts: Parts;
   private readonly reconciler: Reconciler;
+  private readonly triggers: Triggers;
   private shutdownPromise: Promise<void> | undefined;
 
   constructor(opts?: ManagerOptions) {
@@ -112,6 +117,8 @@ export class Manager extends EventEmitter {
     this.reg = new Registry(this.books, { onChange: (u, c) => this.control.onStateChange(u, c), retire: (u) => this.control.retire(u) });
     this.control = new Control(this.reg, this.books, this.out, () => this.globalEnv);
     this.parts = { reg: this.reg, control: this.control, books: this.books, out: this.out };
+    this.triggers = new Triggers(this.reg, this.control, this.out, ownFiles(o.store, sinks));
+    this.control.afterPass = () => this.triggers.sync();
     let toStart: Unit[] = [];
     if (this.books.store) {
       try {
@@ -202,6 +209,7 @@ export class Manager extends EventEmitter {
     const units = this.reg.unitsOf.get(name)!;
     await this.control.requestStop(units, timeoutMs === undefined ? undefined : validateTimeout(timeoutMs, 'timeoutMs'));
     this.reg.forget(name);
+    this.triggers.sync();
   }
 
   status(name: string): ServiceStatus {
@@ -331,6 +339,8 @@ export class Manager extends EventEmitter {
   private async doShutdown(grace: number | undefined): Promise<void> {
     this.reconciler.stop();
     this.control.shuttingDown = true;
+    // No trigger restarts what shutdown stops.
+    const triggersClosed = this.triggers.close();
     const waits: Promise<void>[] = [];
     for (const u of this.reg.units.values()) {
       u.desired = 'stopped';
@@ -340,6 +350,7 @@ export class Manager extends EventEmitter {
     }
     this.control.schedule();
     await Promise.all(waits);
+    await triggersClosed;
     for (const u of this.reg.units.values()) {
       closeLogs(u, true);
       u.adopted?.abort.abort();
@@ -351,4 +362,14 @@ export class Manager extends EventEmitter {
     this.control.closed = true;
     this.emit('shutdown');
   }
+}
+
+/** The files a manager writes itself (its store, file sinks): a service's watch never restarts on them. */
+function ownFiles(store: Store | string | undefined, sinks: unknown[]): string[] {
+  const out: string[] = [];
+  for (const x of [store, ...sinks]) {
+    const path = typeof x === 'string' ? x : (x as { path?: unknown } | undefined)?.path;
+    if (typeof path === 'string' && path !== '') out.push(resolvePath(path));
+  }
+  return out;
 }

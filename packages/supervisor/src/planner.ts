@@ -1,7 +1,7 @@
 import { DEFAULT_RESTART_POLICY, type ExitStatus, type RestartPolicy } from '@libipc/process';
 import { IllegalStateError } from '@libipc/shm';
 import { type ServiceState, hasProcess } from './states.js';
-import type { RestartCause, Waiter } from './unit.js';
+import type { RestartCause, RestartTrigger, Waiter } from './unit.js';
 
 /**
  * The manager's decisions, pure: from the desired and observed state of every unit and the dependency graph,
@@ -26,6 +26,8 @@ export interface UnitView {
   /** restart() asked: stop (dependents first), then start again. */
   readonly bounce: boolean;
   readonly restartCause: RestartCause | undefined;
+  /** A trigger (maxMemory, cronRestart, watch) asked for the restart: its reason is the stop's. */
+  readonly restartTrigger?: { trigger: RestartTrigger; reason: string } | undefined;
   readonly reason: string | undefined;
   readonly generation: number;
 }
@@ -95,7 +97,10 @@ function decide(u: UnitView, world: World, healthy: (service: string) => boolean
       case 'starting':
       case 'running':
         if ((blocker === undefined && !u.bounce) || u.stopping || hasLiveDependents(world, u)) return undefined;
-        if (u.bounce) return { kind: 'stop', reason: 'restart()', cause: 'manual', note: 'restart()' };
+        if (u.bounce) {
+          const why = u.restartTrigger?.reason ?? 'restart()';
+          return { kind: 'stop', reason: why, cause: 'manual', note: why };
+        }
         return {
           kind: 'stop',
           reason: waitingReason(world, blocker!),

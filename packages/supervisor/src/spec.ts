@@ -1,6 +1,8 @@
+import { isAbsolute } from 'node:path';
 import { ManagedProcess, type RestartPolicy } from '@libipc/process';
 import { InvalidArgumentError, MAX_TIMER_MS, option, parseOptions, validateName } from '@libipc/shm';
 import { z } from 'zod';
+import { checkCron } from './cron-schedule.js';
 
 /**
  * When a starting service counts as running: 'none' at spawn; 'ready' when it writes READY to
@@ -8,6 +10,13 @@ import { z } from 'zod';
  * { tcp } when 127.0.0.1/localhost accepts connections on the port; { http } when the URL answers 2xx/3xx.
  */
 export type Readiness = 'none' | 'ready' | { registry: string; domain?: string } | { tcp: number } | { http: string };
+
+/** Restart on a change under `paths` (absolute; files or folders, recursively), except under `ignore` globs; after `debounceMs` of quiet. */
+export interface WatchSpec {
+  paths: string[];
+  ignore?: string[];
+  debounceMs?: number;
+}
 
 /** stdout and stderr to rotated files in `dir`, to this process's terminal, or nowhere. */
 export type LogsSpec = { dir: string; maxBytes?: number; keep?: number } | 'inherit' | 'ignore';
@@ -29,6 +38,14 @@ export interface ServiceSpec {
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
   logs?: LogsSpec;
+  /** Bytes: RSS above it for longer than memoryGraceMs → graceful restart (trigger 'memory'). */
+  maxMemory?: number;
+  /** How long RSS may stay above maxMemory before the restart (default 3000). */
+  memoryGraceMs?: number;
+  /** A cron expression (5 fields, or 6 with seconds first): graceful restart of each running instance at each fire (trigger 'cron'). */
+  cronRestart?: string;
+  /** Restart on file changes (trigger 'watch'). */
+  watch?: WatchSpec;
 }
 
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
@@ -36,6 +53,10 @@ export const DEFAULT_STOP_TIMEOUT_MS = 3_000;
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_LOG_KEEP = 5;
 export const MAX_INSTANCES = 10_000;
+export const DEFAULT_MEMORY_GRACE_MS = 3000;
+export const DEFAULT_WATCH_DEBOUNCE_MS = 500;
+/** Below this a service could not even start Node: surely a unit mistake (MiB for bytes). */
+export const MIN_MAX_MEMORY = 1024 * 1024;
 
 export interface FileLogs {
   dir: string;
@@ -58,6 +79,10 @@ export interface ResolvedSpec {
   startTimeoutMs: number;
   stopTimeoutMs: number;
   logs: FileLogs | 'inherit' | 'ignore';
+  maxMemory?: number;
+  memoryGraceMs: number;
+  cronRestart?: string;
+  watch?: { paths: string[]; ignore: string[]; debounceMs: number };
 }
 
 const ENV_KEY = /^[^=\0]+$/;
@@ -85,6 +110,15 @@ const logsSchema = z
   ])
   .describe("{ dir, maxBytes? (1024 to 2^40), keep? (0 to 1000) }, 'inherit' or 'ignore'");
 
+const PATH = z.string().min(1).max(4096).refine(NO_NUL);
+const watchSchema = z
+  .strictObject({
+    paths: z.array(PATH.refine((p) => isAbsolute(p))).min(1).max(1024),
+    ignore: z.array(z.string().min(1).max(4096)).max(1024).nullish(),
+    debounceMs: z.number().min(0).max(MAX_TIMER_MS).nullish(),
+  })
+  .describe('{ paths: absolute paths (at least one), ignore?: globs, debounceMs? }');
+
 const SPEC_SHAPE = {
   name: z.unknown(),
   command: z.string().min(1).max(4096).refine(NO_NUL).describe('a non-empty string (the executable, searched on PATH)'),
@@ -99,6 +133,10 @@ const SPEC_SHAPE = {
   startTimeoutMs: option.ms(1, MAX_TIMER_MS),
   stopTimeoutMs: option.ms(0, MAX_TIMER_MS),
   logs: logsSchema,
+  maxMemory: option.int(MIN_MAX_MEMORY, Number.MAX_SAFE_INTEGER).describe(`a number of bytes, at least ${MIN_MAX_MEMORY} (1 MiB)`),
+  memoryGraceMs: option.ms(0, MAX_TIMER_MS),
+  cronRestart: option.string(256).describe("a cron expression string, e.g. '0 3 * * *' (or 6 fields with seconds first)"),
+  watch: watchSchema,
 };
 
 /**
@@ -151,6 +189,18 @@ export function validateSpec(value: unknown, what = 'ServiceSpec'): ServiceSpec 
       if (l.keep != null) spec.logs.keep = l.keep;
     }
   }
+  if (p.maxMemory !== undefined) spec.maxMemory = p.maxMemory;
+  if (p.memoryGraceMs !== undefined) spec.memoryGraceMs = p.memoryGraceMs;
+  if (p.cronRestart !== undefined) {
+    checkCron(p.cronRestart, `${label}: cronRestart`);
+    spec.cronRestart = p.cronRestart;
+  }
+  if (p.watch !== undefined) {
+    const w = p.watch;
+    spec.watch = { paths: [...new Set(w.paths)] };
+    if (w.ignore != null) spec.watch.ignore = [...w.ignore];
+    if (w.debounceMs != null) spec.watch.debounceMs = w.debounceMs;
+  }
   return spec;
 }
 
@@ -189,6 +239,10 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
       typeof logs === 'string'
         ? logs
         : { dir: logs.dir, maxBytes: logs.maxBytes ?? DEFAULT_LOG_MAX_BYTES, keep: logs.keep ?? DEFAULT_LOG_KEEP },
+    maxMemory: spec.maxMemory,
+    memoryGraceMs: spec.memoryGraceMs ?? DEFAULT_MEMORY_GRACE_MS,
+    cronRestart: spec.cronRestart,
+    watch: spec.watch && { paths: spec.watch.paths, ignore: spec.watch.ignore ?? [], debounceMs: spec.watch.debounceMs ?? DEFAULT_WATCH_DEBOUNCE_MS },
   };
 }
 

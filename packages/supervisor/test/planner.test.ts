@@ -108,6 +108,12 @@ describe('planner: cascade restart', () => {
       { b: { kind: 'stop', reason: 'waiting for a (restarting)', cause: 'manual', note: 'a went down' } },
     ],
     ['restart() of a service nothing runs on', [up('a', { bounce: true })], {}, { a: { kind: 'stop', reason: 'restart()', cause: 'manual', note: 'restart()' } }],
+    [
+      "a trigger's restart stops with the trigger's reason (manual: not counted against the contract)",
+      [up('a', { bounce: true, restartTrigger: { trigger: 'memory', reason: 'memory: RSS 300 MiB above maxMemory 256 MiB for 3 s' } })],
+      {},
+      { a: { kind: 'stop', reason: 'memory: RSS 300 MiB above maxMemory 256 MiB for 3 s', cause: 'manual', note: 'memory: RSS 300 MiB above maxMemory 256 MiB for 3 s' } },
+    ],
     ['a unit in backoff whose dependency went down drops its pending restart', [want('a'), up('b', { state: 'backoff' })], { b: ['a'] }, { a: start, b: { kind: 'cancel-backoff', reason: 'waiting for a (stopped)' } }],
     ['a unit in backoff with healthy dependencies: its policy restarts it', [up('a'), up('b', { state: 'backoff' })], { b: ['a'] }, {}],
     ['a stop already in flight is not repeated', [up('a', { state: 'backoff' }), up('b', { stopping: true })], { b: ['a'] }, {}],

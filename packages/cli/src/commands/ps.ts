@@ -3,6 +3,7 @@ import { type RegisterCommand, example } from '../command.js';
 import { writeLine } from '../io.js';
 import { formatDuration, renderTable, toJson, truncate } from '../output.js';
 import { daemonJsonRows, daemonPs, printDaemonPs } from '../daemon/ps-section.js';
+import { reasonText } from '../restart-note.js';
 import { listRuns } from '../runs.js';
 import { type ServiceRow, type StoreView, readStore } from '../store-view.js';
 
@@ -54,7 +55,7 @@ export const registerPs: RegisterCommand = (program, ctx) => {
           io.stdout,
           renderTable(
             ['NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'REASON'],
-            v.rows.map((r) => [r.name, stateText({ state: r.shownState }, c), pidText(r, c), String(r.restarts), formatDuration(r.uptimeMs ?? undefined), exitText(r), truncate(r.note ?? r.reason ?? '', width)]),
+            v.rows.map((r) => [r.name, stateText({ state: r.shownState }, c), pidText(r, c), String(r.restarts), formatDuration(r.uptimeMs ?? undefined), exitText(r), truncate(r.note ?? reasonText(r.shownState, r.reason, r.lastRestart), width)]),
             c,
           ),
         );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SIZE } from './size.js';
 
 // The config file of `libipc run` (YAML or JSON), checked field by field: an unknown field, a wrong type or
 // an out-of-range value is an error naming the file, line and field (see load-config.ts).
@@ -52,6 +53,18 @@ export const logsSchema = z.union([z.enum(['inherit', 'ignore']), z.string().min
   error: "must be a folder, { dir, maxBytes?, keep? }, 'inherit' or 'ignore'",
 });
 
+// maxMemory: bytes, or a size with a unit ('300M', '1G', '512K'; see size.ts).
+export const sizeSchema = z.union([z.number().int().min(1), z.string().regex(SIZE, { error: "must be bytes or a size like '512K', '300M', '1G'" })], {
+  error: "must be bytes (a number) or a size like '512K', '300M', '1G'",
+});
+
+const paths = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+// watch: true (the service's cwd), a path, paths, or { paths?, ignore?, debounceMs? }.
+export const watchSchema = z.union(
+  [z.boolean(), paths, z.strictObject({ paths: paths.optional(), ignore: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(), debounceMs: ms(0).optional() })],
+  { error: 'must be true, a path, a list of paths or { paths?, ignore?, debounceMs? }' },
+);
+
 export const serviceSchema = z.strictObject({
   name: name.optional(),
   command: z.union([z.string().min(1), z.array(z.string()).min(1)], { error: 'must be a non-empty string (or an array: command and its arguments)' }),
@@ -66,6 +79,10 @@ export const serviceSchema = z.strictObject({
   startTimeoutMs: ms(1).optional(),
   stopTimeoutMs: ms(0).optional(),
   logs: logsSchema.optional(),
+  maxMemory: sizeSchema.optional(),
+  memoryGraceMs: ms(0).optional(),
+  cronRestart: z.string().min(1).optional(),
+  watch: watchSchema.optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -1,7 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { LogsSpec, ServiceSpec } from '@libipc/supervisor';
+import { type LogsSpec, type ServiceSpec, type WatchSpec, nextCronFire } from '@libipc/supervisor';
 import { ConfigError } from '../errors.js';
 import type { FileConfig, ServiceConfig } from './schema.js';
+import { parseSize } from './size.js';
 
 type Path = ReadonlyArray<PropertyKey>;
 
@@ -66,10 +67,10 @@ export function toSpecs(services: Array<{ svc: ServiceConfig; path: Path }>, ctx
     order.push(name);
   };
   for (const s of services) visit(s.svc.name!);
-  return order.map((n) => toSpec(byName.get(n)!.svc, deps(byName.get(n)!.svc), ctx));
+  return order.map((n) => toSpec(byName.get(n)!.svc, deps(byName.get(n)!.svc), ctx, byName.get(n)!.path));
 }
 
-function toSpec(s: ServiceConfig, dependsOn: string[], ctx: Context): ServiceSpec {
+function toSpec(s: ServiceConfig, dependsOn: string[], ctx: Context, path: Path): ServiceSpec {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(ctx.base, p));
   const [command0, ...commandArgs] = typeof s.command === 'string' ? [s.command] : s.command;
   // `node` is the Node that runs libipc (the same version, whatever PATH says); a path with a slash is the file's.
@@ -92,7 +93,43 @@ function toSpec(s: ServiceConfig, dependsOn: string[], ctx: Context): ServiceSpe
   if (s.stopTimeoutMs !== undefined) spec.stopTimeoutMs = s.stopTimeoutMs;
   const logs = s.logs ?? ctx.logs ?? ctx.defaultLogs;
   if (logs !== undefined) spec.logs = toLogs(logs, at);
+  const fail = (field: string, detail: string) => new ConfigError(ctx.file, ctx.where([...path, field]), `services.${s.name}.${field}`, detail);
+  if (s.maxMemory !== undefined) {
+    const bytes = typeof s.maxMemory === 'number' ? s.maxMemory : parseSize(s.maxMemory)!;
+    if (bytes < MIN_MAX_MEMORY) throw fail('maxMemory', `${s.maxMemory} is less than 1M; give bytes or a size like '300M'`);
+    spec.maxMemory = bytes;
+  }
+  if (s.memoryGraceMs !== undefined) spec.memoryGraceMs = s.memoryGraceMs;
+  if (s.cronRestart !== undefined) {
+    let ok: boolean;
+    try {
+      ok = nextCronFire(s.cronRestart, new Date()) !== undefined;
+    } catch (err) {
+      throw fail('cronRestart', `'${s.cronRestart}' is not a cron expression (${(err as Error).message.replace(/^CronPattern: /, '')}); use 5 fields 'min hour day month weekday' or 6 with seconds first, e.g. '0 3 * * *'`);
+    }
+    if (!ok) throw fail('cronRestart', `'${s.cronRestart}' never fires (no such date); check the day and month fields`);
+    spec.cronRestart = s.cronRestart;
+  }
+  const watch = toWatch(s.watch, at(s.cwd ?? '.'));
+  if (watch) spec.watch = watch;
   return spec;
+}
+
+/** Below this a maxMemory is surely a unit mistake (the supervisor refuses it too). */
+const MIN_MAX_MEMORY = 1024 * 1024;
+
+/** `watch` of a config: relative paths are the service's cwd's; `true` watches its cwd. */
+export function toWatch(w: ServiceConfig['watch'], cwd: string): WatchSpec | undefined {
+  if (w === undefined || w === false) return undefined;
+  const list = (v: string | string[] | undefined) => (v === undefined ? [] : typeof v === 'string' ? [v] : v);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
+  if (w === true) return { paths: [cwd] };
+  if (typeof w === 'string' || Array.isArray(w)) return { paths: list(w).map(abs) };
+  const paths = list(w.paths).map(abs);
+  const out: WatchSpec = { paths: paths.length > 0 ? paths : [cwd] };
+  if (w.ignore !== undefined) out.ignore = list(w.ignore);
+  if (w.debounceMs !== undefined) out.debounceMs = w.debounceMs;
+  return out;
 }
 
 function toLogs(logs: NonNullable<FileConfig['logs']>, at: (p: string) => string): LogsSpec {

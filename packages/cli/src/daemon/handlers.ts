@@ -36,6 +36,8 @@ export interface DaemonRow {
   restarts: number;
   uptimeMs: number;
   reason: string | null;
+  /** The last restart: what caused it (trigger), why, when (ISO). */
+  lastRestart: { trigger: string; reason: string; time: string } | null;
   adopted: boolean;
   lastExit: { code: number | null; signal: string | null; time: string } | null;
   cpu: number | null;
@@ -52,6 +54,7 @@ export function rowOf(s: ServiceStatus, usage?: Usage): DaemonRow {
     restarts: s.restarts,
     uptimeMs: s.uptimeMs,
     reason: s.reason ?? null,
+    lastRestart: s.lastRestart ? { trigger: s.lastRestart.trigger, reason: s.lastRestart.reason, time: s.lastRestart.time.toISOString() } : null,
     adopted: s.adopted,
     lastExit: s.lastExit ? { code: s.lastExit.exitCode ?? null, signal: s.lastExit.signal ?? null, time: s.lastExit.time.toISOString() } : null,
     cpu: usage?.cpu ?? null,

@@ -1,5 +1,6 @@
 // Pure: the daemon's rows as `libipc ps` and `libipc start` print them.
 import { formatBytes, formatDuration, truncate } from '../output.js';
+import { reasonText } from '../restart-note.js';
 import type { DaemonRow } from './handlers.js';
 
 type Colors = { green(s: string): string; red(s: string): string; yellow(s: string): string; dim(s: string): string };
@@ -28,6 +29,6 @@ export function daemonCells(r: DaemonRow, c: Colors, reasonWidth: number): strin
     running ? memText(r.rssBytes) : '-',
     String(r.restarts),
     running ? formatDuration(r.uptimeMs) : '-',
-    truncate(r.reason ?? '', reasonWidth),
+    truncate(reasonText(r.state, r.reason, r.lastRestart), reasonWidth),
   ];
 }

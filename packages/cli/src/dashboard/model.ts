@@ -63,6 +63,8 @@ export interface ServiceView
   /** CPU in percent of one core over the last second, and resident memory (from /proc; null when not running). */
   cpu: number | null;
   rssBytes: number | null;
+  /** What restarted it last, while it runs after that restart ("restart (memory): RSS …"); else null. */
+  restartNote: string | null;
   /** POST one of these (with the token) to act on the service. */
   actions: { restart: string; stop: string; start: string };
 }

@@ -206,6 +206,7 @@ function describe(e: HistoryEvent): string {
   if (e.type === 'exit') parts.push(e.signal ? `killed by ${e.signal}` : `exit code ${e.exitCode ?? 'unknown'}`);
   if (e.backoffMs !== undefined) parts.push(`in ${e.backoffMs} ms`);
   if (e.restarts !== undefined && e.type !== 'exit') parts.push(`restarts ${e.restarts}`);
+  if (e.trigger) parts.push(`trigger ${e.trigger}`);
   if (e.reason) parts.push(e.reason);
   return parts.join(', ');
 }

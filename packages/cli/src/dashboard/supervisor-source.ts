@@ -7,6 +7,7 @@ import { cascadeOf, compactNames } from './cascade.js';
 import { storeLabel } from '../log-select.js';
 import { StoreWatch } from './store-watch.js';
 import { UsageSampler } from '../daemon/usage-sampler.js';
+import { restartNote } from '../restart-note.js';
 
 /** The most services listed (over every store). */
 const MAX_SERVICES = 2000;
@@ -139,6 +140,7 @@ export class SupervisorSource {
           rssBytes: r.alive && r.pid !== null ? (usage.get(r.pid)?.rssBytes ?? null) : null,
           lastExit: r.lastExit,
           reason: r.reason,
+          restartNote: r.lastRestart && (r.shownState === 'running' || r.shownState === 'starting') ? restartNote(r.lastRestart) : null,
           actions: { restart: `${base}/restart`, stop: `${base}/stop`, start: `${base}/start` },
         });
       }

@@ -242,7 +242,9 @@ export class RunSession {
 }
 
 /** "restarting in 200 ms (restart #3: exited with code 1)": the delay said once, not again from the reason. */
-export function restartLine(e: Pick<HistoryEvent, 'backoffMs' | 'restarts' | 'reason'>): string {
-  const reason = e.reason?.replace(/;? ?restarting in \d+ ms$/, '').trim();
+export function restartLine(e: Pick<HistoryEvent, 'backoffMs' | 'restarts' | 'reason' | 'trigger'>): string {
+  let reason = e.reason?.replace(/;? ?restarting in \d+ ms$/, '').trim();
+  // A trigger's restart says which ("memory: …"); a crash or a manual restart speaks for itself.
+  if (reason && e.trigger && e.trigger !== 'crash' && e.trigger !== 'manual' && !reason.startsWith(`${e.trigger}: `)) reason = `${e.trigger}: ${reason}`;
   return `restarting${e.backoffMs ? ` in ${e.backoffMs} ms` : ''} (restart #${(e.restarts ?? 0) + (e.backoffMs ? 1 : 0)}${reason ? `: ${reason}` : ''})`;
 }

@@ -3,6 +3,7 @@ import cliSpinners from 'cli-spinners';
 import { createLogUpdate } from 'log-update';
 import type { Io } from '../io.js';
 import { type Colors, formatDuration, renderTable, truncate } from '../output.js';
+import { reasonText } from '../restart-note.js';
 import { type RunView, clock, splitLogLine } from './view.js';
 
 const BUSY = new Set(['starting', 'stopping', 'backoff']);
@@ -98,7 +99,7 @@ export class StatusTable implements RunView {
       String(s.restarts),
       s.state === 'running' ? formatDuration(s.uptimeMs) : '-',
       lastExit(s),
-      truncate(s.reason ?? '', reasonWidth),
+      truncate(reasonText(s.state, s.reason, s.lastRestart), reasonWidth),
     ]);
     let text = renderTable(['NAME', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'LAST EXIT', 'REASON'], body, c);
     if (shown.length < all.length) {

@@ -147,7 +147,7 @@ function renderServices(sv) {
       h('td', { 'data-field': 'restarts' }, s.restarts),
       s.startedAt && s.alive ? ageCell(s.startedAt) : h('td', {}, '-'),
       h('td', {}, exit),
-      h('td', { class: 'reason' }, s.note ?? s.reason ?? ''),
+      h('td', { class: 'reason' }, s.note ?? s.restartNote ?? s.reason ?? ''),
       h(
         'td',
         { class: 'actions' },
