@@ -62,13 +62,14 @@ describe('ManagedProcess', () => {
   });
 
   it('restarts a crash with growing backoff and resets it after minUptimeMs', async () => {
-    // Runs 1-3 crash at once, run 4 stays up 1500 ms (> minUptimeMs), then crashes; runs 5+ crash at once.
+    // Runs 1-3 crash at once (a shell: milliseconds even on a loaded machine), run 4 stays up 2.5 s (> minUptimeMs
+    // 2 s), then crashes; runs 5+ crash at once.
     const counter = file('counter');
     const m = trackManaged(new ManagedProcess({
       name: 'crashy',
-      command: node,
-      args: [fixture('crash-plan.mjs'), counter, '0,0,0,1500,0'],
-      restart: { policy: 'on-failure', backoff: { initialMs: 50, factor: 2, maxMs: 10_000, jitter: 0 }, minUptimeMs: 500, maxRestarts: 100, windowMs: 60_000 },
+      command: 'sh',
+      args: [fixture('crash-plan.sh'), counter, '0,0,0,2.5,0'],
+      restart: { policy: 'on-failure', backoff: { initialMs: 50, factor: 2, maxMs: 10_000, jitter: 0 }, minUptimeMs: 2000, maxRestarts: 100, windowMs: 60_000 },
     }));
     const seen = record(m);
     const sixth = new Promise<void>((resolve) => m.on('state', () => seen.filter((t) => t.to === 'backoff').length === 6 && resolve()));
@@ -89,7 +90,8 @@ describe('ManagedProcess', () => {
       name: 'loop',
       command: node,
       args: [fixture('needs-file.mjs'), config],
-      restart: { policy: 'always', backoff: { initialMs: 10, factor: 1.5, maxMs: 100 }, maxRestarts: 3, windowMs: 60_000 },
+      // minUptimeMs as long as the window: a crash that took long to start (node on a loaded machine) is still a crash loop.
+      restart: { policy: 'always', backoff: { initialMs: 10, factor: 1.5, maxMs: 100 }, maxRestarts: 3, windowMs: 60_000, minUptimeMs: 60_000 },
     }));
     const seen = record(m);
     const failed = stateReached(m, 'failed');
