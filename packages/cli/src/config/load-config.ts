@@ -82,7 +82,7 @@ export async function convertEcosystem(path: string, opts: LoadConfigOptions = {
   const mapped = pm2ToNative(raw, { file, shown, environment: opts.environment });
   const none = () => undefined;
   checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: [] });
-  return { data: mapped.data, warnings: mapped.warning ? [mapped.warning] : [] };
+  return { data: mapped.data, warnings: mapped.warnings };
 }
 
 /** `loadConfig` for every kind of config file, a JavaScript ecosystem file (`ecosystem.config.js`, .cjs, .mjs) too. */
@@ -111,7 +111,7 @@ function names(path: string, opts: LoadConfigOptions): { file: string; shown: st
 function fromPm2(data: unknown, file: string, shown: string, opts: LoadConfigOptions): RunConfig {
   const mapped = pm2ToNative(data, { file, shown, environment: opts.environment });
   const none = () => undefined;
-  return checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warning ? [mapped.warning] : [] });
+  return checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warnings });
 }
 
 interface Checking {

@@ -41,10 +41,10 @@ export function readyPreloadPath(): string {
 }
 
 /**
- * An ecosystem's exports (or parsed YAML/JSON) → a native config object and the one warning naming the PM2
- * fields that have no equivalent (each once). Throws ConfigError for what cannot be mapped.
+ * An ecosystem's exports (or parsed YAML/JSON) → a native config object and its warnings: one line naming the
+ * PM2 fields that have no equivalent (each once), one naming apps renamed. Throws ConfigError for what cannot be mapped.
  */
-export function pm2ToNative(data: unknown, ctx: { file: string; shown: string; environment?: string }): { data: Record<string, unknown>; warning?: string } {
+export function pm2ToNative(data: unknown, ctx: { file: string; shown: string; environment?: string }): { data: Record<string, unknown>; warnings: string[] } {
   const top = Array.isArray(data) ? { apps: data } : (data as Record<string, unknown> | null);
   const apps = top === null || typeof top !== 'object' ? undefined : Array.isArray(top.apps) ? top.apps : top.apps !== null && typeof top.apps === 'object' ? [top.apps] : undefined;
   if (apps === undefined || apps.length === 0) {
@@ -63,8 +63,11 @@ export function pm2ToNative(data: unknown, ctx: { file: string; shown: string; e
     });
     // Top-level fields besides apps (deploy, …) have no equivalent either.
     const ignored = [...Object.keys(top!).filter((k) => k !== 'apps'), ...mapped.ignored];
-    const warning = ignored.length === 0 ? undefined : `${ctx.shown}: PM2 fields with no libipc equivalent, ignored: ${ignored.join(', ')}`;
-    return { data: { services: mapped.services }, warning };
+    const warnings = [
+      ...(ignored.length === 0 ? [] : [`${ctx.shown}: PM2 fields with no libipc equivalent, ignored: ${ignored.join(', ')}`]),
+      ...(mapped.renamed.length === 0 ? [] : [`${ctx.shown}: app names are [A-Za-z0-9._-] here: ${mapped.renamed.join(', ')}`]),
+    ];
+    return { data: { services: mapped.services }, warnings };
   } catch (err) {
     if (err instanceof Pm2FieldError) throw new ConfigError(ctx.shown, undefined, err.field, err.message);
     throw err;

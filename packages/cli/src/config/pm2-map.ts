@@ -26,6 +26,8 @@ export interface Pm2Mapped {
   service: Record<string, unknown>;
   /** PM2 fields with no libipc equivalent, in the order met. */
   ignored: string[];
+  /** The app's name when it is no libipc name (PM2 allows spaces): it runs as service.name. */
+  renamed?: string;
 }
 
 /** Fields the mapping reads; every other field is reported as ignored. */
@@ -78,7 +80,9 @@ export function mapPm2App(app: Pm2App, ctx: Pm2Context): Pm2Mapped {
   const ignored = Object.keys(app).filter((k) => !MAPPED.has(k) && !/^env_./.test(k));
   const script = app.script;
   if (typeof script !== 'string' || script.length === 0) throw new Pm2FieldError('script', 'is required: the file or command the app runs');
-  const svc: Record<string, unknown> = { name: app.name === undefined ? defaultName(script) : app.name };
+  // PM2 takes any name ('limit worker' in its docs); libipc names are [A-Za-z0-9._-]: the nearest one.
+  const renamed = typeof app.name === 'string' && !/^[A-Za-z0-9._-]{1,63}$/.test(app.name) ? app.name : undefined;
+  const svc: Record<string, unknown> = { name: app.name === undefined ? defaultName(script) : renamed !== undefined ? defaultName(renamed) : app.name };
   const cwd = app.cwd === undefined ? undefined : str(app.cwd, 'cwd');
   const interpreter = pickInterpreter(app, script, cwd, ctx);
   const interpreterArgs = [...argList(app.interpreter_args, 'interpreter_args'), ...(interpreter === 'node' ? argList(app.node_args, 'node_args') : [])];
@@ -130,23 +134,25 @@ export function mapPm2App(app: Pm2App, ctx: Pm2Context): Pm2Mapped {
   if (app.listen_timeout !== undefined) svc.startTimeoutMs = duration(app.listen_timeout, 'listen_timeout');
   const logs = logsOf(app, ctx.home);
   if (logs !== undefined) svc.logs = logs;
-  return { service: svc, ignored };
+  return renamed === undefined ? { service: svc, ignored } : { service: svc, ignored, renamed };
 }
 
 /** Maps every app; each ignored field is named once, whichever apps have it. */
-export function mapPm2Apps(apps: readonly Pm2App[], ctx: Pm2Context): { services: Array<Record<string, unknown>>; ignored: string[] } {
+export function mapPm2Apps(apps: readonly Pm2App[], ctx: Pm2Context): { services: Array<Record<string, unknown>>; ignored: string[]; renamed: string[] } {
   const ignored = new Set<string>();
+  const renamed: string[] = [];
   const services = apps.map((app, i) => {
     try {
       const m = mapPm2App(app, ctx);
       for (const f of m.ignored) ignored.add(f);
+      if (m.renamed !== undefined) renamed.push(`'${m.renamed}' runs as '${String(m.service.name)}'`);
       return m.service;
     } catch (err) {
       if (err instanceof Pm2FieldError) throw new Pm2FieldError(`apps[${i}]${typeof app.name === 'string' ? ` (${app.name})` : ''}.${err.field}`, err.message);
       throw err;
     }
   });
-  return { services, ignored: [...ignored] };
+  return { services, ignored: [...ignored], renamed };
 }
 
 /** PM2's default interpreter: by extension; else a text file without `#!` runs with node, anything else directly. */
