@@ -59,8 +59,11 @@ describe('libipc run: config errors', () => {
     expect(line).toMatch(/many\.yaml:4: services\.api\.argz: unknown field 'argz'.*; and 1 more problem\(s\): many\.yaml:7: services\.worker\.instances: expected number/);
   });
 
-  it('a PM2 ecosystem file (JavaScript) is named as such, with the formats accepted', async () => {
-    const line = await refused('ecosystem.config.js', "module.exports = { apps: [{ name: 'api', script: 'api.js' }] };\n");
-    expect(line).toMatch(/ecosystem\.config\.js: is a JavaScript file, not a YAML\/JSON config: PM2 ecosystem files are not supported yet; write the services as YAML \(\.yaml, \.yml\) or JSON/);
+  it('a PM2 ecosystem file that cannot be mapped names the app and field; one that throws says so', async () => {
+    expect(await refused('ecosystem.config.js', "module.exports = { apps: [{ name: 'api', args: '--port 80' }] };\n")).toBe(
+      'libipc run: ecosystem.config.js: apps[0] (api).script: is required: the file or command the app runs (ERR_LIBIPC_INVALID_ARGUMENT)',
+    );
+    expect(await refused('throws.config.js', "throw new Error('boom');\n")).toBe('libipc run: throws.config.js: the ecosystem file failed when run: boom (ERR_LIBIPC_INVALID_ARGUMENT)');
+    expect(await refused('ecosystem.json', '{ "deploy": {} }\n')).toMatch(/ecosystem\.json: apps: a PM2 ecosystem file needs apps:/);
   });
 });

@@ -1,13 +1,15 @@
 // The decisions of PM2 support, as tables: a PM2 app → the native service and the fields ignored; `--env`
 // over env_<name> blocks; what `libipc start <file>` takes an ecosystem file for; PM2's argument splitting.
+import { extname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectEnvironment, unknownEnvironment } from '../src/config/environments.js';
 import { type Pm2App, type Pm2Context, duration, instanceCount, mapPm2App, mapPm2Apps, memory } from '../src/config/pm2-map.js';
 import { splitArgs } from '../src/config/split-args.js';
 import { planStart } from '../src/daemon/start-args.js';
 
-const files: Record<string, 'shebang' | 'text' | 'binary'> = { 'bin/www': 'text', 'run.sh': 'text', 'tools/serve': 'shebang', 'srv/app/server': 'binary' };
-const ctx: Pm2Context = { cpus: 4, probe: (p) => files[p] ?? 'missing', readyPreload: '/lib/pm2-ready.cjs', home: '/home/ann' };
+const files: Record<string, 'shebang' | 'text' | 'binary' | 'missing'> = { 'bin/www': 'text', 'run.sh': 'text', 'tools/serve': 'shebang', 'srv/app/server': 'binary', 'gone.js': 'missing', 'srv/app.js': 'missing' };
+// Any name with an extension is a text file here; other names are not files (a command on PATH, say).
+const ctx: Pm2Context = { cpus: 4, probe: (p) => files[p] ?? (extname(p) === '' ? 'missing' : 'text'), readyPreload: '/lib/pm2-ready.cjs', home: '/home/ann' };
 const always = { restart: 'always' };
 
 describe('a PM2 app → a native service', () => {
@@ -76,6 +78,8 @@ describe('a PM2 app → a native service', () => {
 
   it.each<[Pm2App, RegExp]>([
     [{ name: 'a' }, /script: is required/],
+    [{ script: 'gone.js' }, /script: there is no file gone\.js/],
+    [{ script: 'app.js', interpreter: 'node', cwd: 'srv' }, /script: there is no file srv\/app\.js/],
     [{ script: 'a.js', instances: 'many' }, /instances: .*'max'/],
     [{ script: 'a.js', exec_mode: 'turbo' }, /exec_mode: must be 'fork' or 'cluster'/],
     [{ script: 'a.js', max_memory_restart: 'lots' }, /max_memory_restart: must be bytes or a size/],

@@ -92,6 +92,9 @@ export function mapPm2App(app: Pm2App, ctx: Pm2Context): Pm2Mapped {
     const local = !script.startsWith('/') && (script.includes('/') || ctx.probe(cwd === undefined ? script : join(cwd, script)) !== 'missing');
     svc.command = local && cwd !== undefined ? join(cwd, script) : local && !script.includes('/') ? `./${script}` : script;
   } else {
+    // PM2 refuses a script it cannot find, rather than starting a crash loop.
+    const at = cwd === undefined || script.startsWith('/') ? script : join(cwd, script);
+    if (ctx.probe(at) === 'missing') throw new Pm2FieldError('script', `there is no file ${at} (relative to the ecosystem file's folder); check script and cwd`);
     const preload = waitReady && interpreter === 'node' ? ['--require', ctx.readyPreload] : [];
     svc.command = [interpreter, ...interpreterArgs, ...preload, script];
   }
