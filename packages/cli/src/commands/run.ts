@@ -16,7 +16,7 @@ export const registerRun: RegisterCommand = (program, ctx) => {
   program
     .command('run')
     .description(
-      'run the services of a config file (YAML or JSON) in the foreground: a live table on a terminal, plain lines otherwise; ' +
+      'run the services of a config file (YAML or JSON, or a PM2 ecosystem file) in the foreground: a live table on a terminal, plain lines otherwise; ' +
         'Ctrl-C stops them in reverse dependency order (twice: kill them)',
     )
     .argument('<file>', 'the config file: services with command, args, env, cwd, instances, restart, dependsOn, readiness, logs; or a PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs, .json, .yaml)')
