@@ -20,6 +20,7 @@ describe('a PM2 app → a native service', () => {
     ['args as a list', { name: 'w', script: 'w.js', args: ['limit', 3] }, { name: 'w', command: ['node', 'w.js'], args: ['limit', '3'], ...always }],
     ['interpreter and its args', { name: 'p', script: 'job.py', interpreter: '/usr/bin/python3', interpreter_args: '-u' }, { name: 'p', command: ['/usr/bin/python3', '-u', 'job.py'], ...always }],
     ['node_args go to node', { name: 'n', script: 'a.js', node_args: '--max-old-space-size=512 -r dotenv/config' }, { name: 'n', command: ['node', '--max-old-space-size=512', '-r', 'dotenv/config', 'a.js'], ...always }],
+    ['a node by its path gets node_args and the preload', { name: 'n', script: 'a.js', interpreter: '/opt/node20/bin/node', node_args: '--inspect', wait_ready: true }, { name: 'n', command: ['/opt/node20/bin/node', '--inspect', '--require', '/lib/pm2-ready.cjs', 'a.js'], readiness: 'ready', ...always }],
     ['exec_interpreter is interpreter', { name: 'n', script: 'a.js', exec_interpreter: 'nodejs' }, { name: 'n', command: ['node', 'a.js'], ...always }],
     ['.sh runs with bash, .py with python3', { name: 's', script: 'run.sh' }, { name: 's', command: ['bash', 'run.sh'], ...always }],
     ['interpreter none: the script itself', { name: 'b', script: './bin/tool', interpreter: 'none' }, { name: 'b', command: './bin/tool', ...always }],

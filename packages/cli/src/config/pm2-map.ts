@@ -85,7 +85,8 @@ export function mapPm2App(app: Pm2App, ctx: Pm2Context): Pm2Mapped {
   const svc: Record<string, unknown> = { name: app.name === undefined ? defaultName(script) : renamed !== undefined ? defaultName(renamed) : app.name };
   const cwd = app.cwd === undefined ? undefined : str(app.cwd, 'cwd');
   const interpreter = pickInterpreter(app, script, cwd, ctx);
-  const interpreterArgs = [...argList(app.interpreter_args, 'interpreter_args'), ...(interpreter === 'node' ? argList(app.node_args, 'node_args') : [])];
+  const node = isNode(interpreter);
+  const interpreterArgs = [...argList(app.interpreter_args, 'interpreter_args'), ...(node ? argList(app.node_args, 'node_args') : [])];
   const waitReady = bool(app.wait_ready, 'wait_ready') === true;
   if (interpreter === 'none') {
     // PM2 finds a script relative to the app's cwd; a bare word that is no file there is looked up on PATH.
@@ -95,7 +96,7 @@ export function mapPm2App(app: Pm2App, ctx: Pm2Context): Pm2Mapped {
     // PM2 refuses a script it cannot find, rather than starting a crash loop.
     const at = cwd === undefined || script.startsWith('/') ? script : join(cwd, script);
     if (ctx.probe(at) === 'missing') throw new Pm2FieldError('script', `there is no file ${at} (relative to the ecosystem file's folder); check script and cwd`);
-    const preload = waitReady && interpreter === 'node' ? ['--require', ctx.readyPreload] : [];
+    const preload = waitReady && node ? ['--require', ctx.readyPreload] : [];
     svc.command = [interpreter, ...interpreterArgs, ...preload, script];
   }
   const args = argList(app.args, 'args');
@@ -178,8 +179,11 @@ function execMode(app: Pm2App, interpreter: string): 'cluster' | 'fork' {
     if (m !== 'cluster' && m !== 'fork') throw new Pm2FieldError('exec_mode', `must be 'fork' or 'cluster', got '${String(app.exec_mode)}'`);
     return m;
   }
-  return app.instances !== undefined && basename(interpreter).includes('node') ? 'cluster' : 'fork';
+  return app.instances !== undefined && isNode(interpreter) ? 'cluster' : 'fork';
 }
+
+/** `node`, `/usr/local/bin/node`, `node20`: a Node (node_args, the wait_ready preload and cluster mode apply). */
+const isNode = (interpreter: string): boolean => /^node(js)?[\d.]*$/.test(basename(interpreter));
 
 /** 'max' or 0 = one per CPU, -1 = one fewer than the CPUs (at least 1), a number (or numeric string) as is. */
 export function instanceCount(value: unknown, cpus: number): number {
