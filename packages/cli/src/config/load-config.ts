@@ -43,12 +43,13 @@ type Where = (p: Path) => number | undefined;
  * the field: `libipc.yaml:7: services.api.instances: …`. A JavaScript ecosystem file needs `loadConfigFile`.
  */
 export function loadConfig(path: string, opts: LoadConfigOptions = {}): RunConfig {
-  const { file, shown } = names(path, opts);
+  const { file, shown } = located(path, opts);
   if (isJavaScriptConfig(file)) {
     throw new ConfigError(shown, undefined, undefined, 'is a JavaScript file (a PM2 ecosystem file): load it with loadConfigFile(), which runs it, or convert it once with \'libipc convert\'');
   }
+  if (/\.(c|m)?ts$/i.test(file)) throw new ConfigError(shown, undefined, undefined, 'is a TypeScript file: give a YAML or JSON config, or a JavaScript PM2 ecosystem file (.js, .cjs, .mjs)');
   const { doc, lines, data } = parseFile(file, shown);
-  if (isPm2Config(data, file)) return fromPm2(data, file, shown, opts);
+  if (isPm2Config(data, file)) return fromPm2(data, file, shown, opts).config;
   const where = (p: Path) => lineOf(doc, lines, p);
   const whereKey = (p: Path, key: string) => keyLine(doc, lines, p, key) ?? where([...p, key]);
   return checkConfig(data, { file, shown, where, whereKey, opts, warnings: [] });
@@ -74,22 +75,20 @@ function parseFile(file: string, shown: string): { doc: Document; lines: LineCou
  * written: relative to the ecosystem file's folder), after checking it loads as `libipc run` would load it.
  */
 export async function convertEcosystem(path: string, opts: LoadConfigOptions = {}): Promise<{ data: Record<string, unknown>; warnings: string[] }> {
-  const { file, shown } = names(path, opts);
+  const { file, shown } = located(path, opts);
   const raw = isJavaScriptConfig(file) ? await importEcosystem(file, shown) : parseFile(file, shown).data;
   if (!isJavaScriptConfig(file) && !isPm2Config(raw, file)) {
     throw new ConfigError(shown, undefined, undefined, 'is not a PM2 ecosystem file (it has no apps:); it is already in the native form, run it as it is');
   }
-  const mapped = pm2ToNative(raw, { file, shown, environment: opts.environment });
-  const none = () => undefined;
-  checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: [] });
-  return { data: mapped.data, warnings: mapped.warnings };
+  const { config, native } = fromPm2(raw, file, shown, opts);
+  return { data: native, warnings: config.warnings };
 }
 
 /** `loadConfig` for every kind of config file, a JavaScript ecosystem file (`ecosystem.config.js`, .cjs, .mjs) too. */
 export async function loadConfigFile(path: string, opts: LoadConfigOptions = {}): Promise<RunConfig> {
-  const { file, shown } = names(path, opts);
+  const { file, shown } = located(path, opts);
   if (!isJavaScriptConfig(file)) return loadConfig(path, opts);
-  return fromPm2(await importEcosystem(file, shown), file, shown, opts);
+  return fromPm2(await importEcosystem(file, shown), file, shown, opts).config;
 }
 
 /**
@@ -100,18 +99,18 @@ export function daemonSpecs(config: RunConfig): ServiceSpec[] {
   return Object.keys(config.env).length === 0 ? config.specs : config.specs.map((s) => ({ ...s, env: { ...config.env, ...s.env } }));
 }
 
-function names(path: string, opts: LoadConfigOptions): { file: string; shown: string } {
+function located(path: string, opts: LoadConfigOptions): { file: string; shown: string } {
   const cwd = opts.cwd ?? process.cwd();
   const file = resolve(cwd, path);
   const rel = relative(cwd, file);
   return { file, shown: rel.startsWith('..') ? file : rel || file };
 }
 
-/** A PM2 ecosystem (its exports or parsed YAML/JSON): mapped, then checked as any config (no line numbers: the fields are ours). */
-function fromPm2(data: unknown, file: string, shown: string, opts: LoadConfigOptions): RunConfig {
+/** A PM2 ecosystem (its exports or parsed YAML/JSON): mapped (`native`), then checked as any config (no line numbers: the fields are ours). */
+function fromPm2(data: unknown, file: string, shown: string, opts: LoadConfigOptions): { config: RunConfig; native: Record<string, unknown> } {
   const mapped = pm2ToNative(data, { file, shown, environment: opts.environment });
   const none = () => undefined;
-  return checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warnings });
+  return { config: checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warnings }), native: mapped.data };
 }
 
 interface Checking {
