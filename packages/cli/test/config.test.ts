@@ -65,5 +65,6 @@ describe('libipc run: config errors', () => {
     );
     expect(await refused('throws.config.js', "throw new Error('boom');\n")).toBe('libipc run: throws.config.js: the ecosystem file failed when run: boom (ERR_LIBIPC_INVALID_ARGUMENT)');
     expect(await refused('ecosystem.json', '{ "deploy": {} }\n')).toMatch(/ecosystem\.json: apps: a PM2 ecosystem file needs apps:/);
+    expect(await refused('ecosystem.config.ts', 'export default { apps: [] };\n')).toMatch(/ecosystem\.config\.ts: is a TypeScript file: give a YAML or JSON config, or a JavaScript PM2 ecosystem file/);
   });
 });

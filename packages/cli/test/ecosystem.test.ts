@@ -6,6 +6,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { specsForEnvironment } from '../src/config/load-config.js';
 import { byName, daemonEnv, ps as daemonPs } from './daemon-support.js';
 import { type Running, cli, libipc, running, start, tempDir } from './support.js';
 
@@ -176,6 +177,17 @@ services:
     const bad = await cli(['run', 'bad.yaml'], env, cwd);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^libipc run: bad\.yaml:4: services\.a\.env_production: must be a map of NAME: value/);
+  });
+});
+
+describe('specsForEnvironment (what start and reload --env send the daemon)', () => {
+  it('folds the top-level env and the chosen blocks into each spec; an unknown name lists the known ones', async () => {
+    const cwd = project('specs', { 'libipc.yaml': 'env: { A: top }\nenv_prod: { B: top-prod }\nservices:\n  api:\n    command: node\n    env: { C: api }\n    env_prod: { C: api-prod }\n' });
+    const { specs, warnings } = await specsForEnvironment('libipc.yaml', 'prod', { cwd });
+    expect(warnings).toEqual([]);
+    expect(specs.map((s) => [s.name, s.env])).toEqual([['api', { A: 'top', B: 'top-prod', C: 'api-prod' }]]);
+    expect((await specsForEnvironment('libipc.yaml', undefined, { cwd })).specs[0]!.env).toEqual({ A: 'top', C: 'api' });
+    await expect(specsForEnvironment('libipc.yaml', 'staging', { cwd })).rejects.toMatchObject({ code: 'ERR_LIBIPC_INVALID_ARGUMENT', message: expect.stringMatching(/no env_staging block; its environments: prod$/) });
   });
 });
 

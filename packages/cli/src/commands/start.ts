@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { type RegisterCommand, example, intArgument } from '../command.js';
-import { daemonSpecs, loadConfigFile } from '../config/load-config.js';
+import { specsForEnvironment } from '../config/load-config.js';
 import { request } from '../daemon/client.js';
 import type { StartOutcome } from '../daemon/handlers.js';
 import { daemonHome } from '../daemon/home.js';
@@ -56,9 +56,9 @@ export const registerStart: RegisterCommand = (program, ctx) => {
       const plan = planStart({ target, args, name: o.name, instances: o.instances, env: o.env }, { cwd: io.cwd, isFile, node: process.execPath, logsDir: home.logs });
       let specs = plan.kind === 'service' ? [plan.spec] : [];
       if (plan.kind === 'config') {
-        const config = await loadConfigFile(plan.file, { cwd: io.cwd, defaultLogs: home.logs, environment: plan.environment });
-        for (const w of config.warnings) io.stderr.write(`libipc start: ${w}\n`);
-        specs = daemonSpecs(config);
+        const loaded = await specsForEnvironment(plan.file, plan.environment, { cwd: io.cwd, defaultLogs: home.logs });
+        for (const w of loaded.warnings) io.stderr.write(`libipc start: ${w}\n`);
+        specs = loaded.specs;
       }
       const out = (await request<StartOutcome[]>(io.env, 'start', { specs }))!;
       if (o.json) writeLine(io.stdout, toJson(out));

@@ -99,6 +99,15 @@ export function daemonSpecs(config: RunConfig): ServiceSpec[] {
   return Object.keys(config.env).length === 0 ? config.specs : config.specs.map((s) => ({ ...s, env: { ...config.env, ...s.env } }));
 }
 
+/**
+ * For `libipc reload <config file> --env <name>` (and `start`): the file's services with that environment
+ * merged, as the daemon takes them, and the warnings to print. An unknown name is a ConfigError listing the names.
+ */
+export async function specsForEnvironment(path: string, environment: string | undefined, opts: Omit<LoadConfigOptions, 'environment'> = {}): Promise<{ specs: ServiceSpec[]; warnings: string[] }> {
+  const config = await loadConfigFile(path, environment === undefined ? opts : { ...opts, environment });
+  return { specs: daemonSpecs(config), warnings: config.warnings };
+}
+
 function located(path: string, opts: LoadConfigOptions): { file: string; shown: string } {
   const cwd = opts.cwd ?? process.cwd();
   const file = resolve(cwd, path);
