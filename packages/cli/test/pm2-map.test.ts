@@ -49,6 +49,7 @@ describe('a PM2 app → a native service', () => {
     ['min_uptime in ms', { name: 'a', script: 'a.js', min_uptime: 5000 }, { name: 'a', command: ['node', 'a.js'], restart: { policy: 'always', minUptimeMs: 5000 } }],
     ['restart_delay: a fixed delay', { name: 'a', script: 'a.js', restart_delay: 4000 }, { name: 'a', command: ['node', 'a.js'], restart: { policy: 'always', backoff: { initialMs: 4000, factor: 1, maxMs: 4000, jitter: 0 } } }],
     ['exp_backoff_restart_delay: PM2 backoff', { name: 'a', script: 'a.js', exp_backoff_restart_delay: 100 }, { name: 'a', command: ['node', 'a.js'], restart: { policy: 'always', backoff: { initialMs: 100, factor: 1.5, maxMs: 15_000, jitter: 0 } } }],
+    ['exp_backoff_restart_delay above 15 s', { name: 'a', script: 'a.js', exp_backoff_restart_delay: 20_000 }, { name: 'a', command: ['node', 'a.js'], restart: { policy: 'always', backoff: { initialMs: 20_000, factor: 1.5, maxMs: 20_000, jitter: 0 } } }],
     ['stop_exit_codes', { name: 'a', script: 'a.js', stop_exit_codes: [0, 3] }, { name: 'a', command: ['node', 'a.js'], restart: { policy: 'always', stopExitCodes: [0, 3] } }],
     ['kill_timeout, listen_timeout', { name: 'a', script: 'a.js', kill_timeout: 3000, listen_timeout: 8000 }, { name: 'a', command: ['node', 'a.js'], stopTimeoutMs: 3000, startTimeoutMs: 8000, ...always }],
     ['wait_ready: readiness ready, the preload', { name: 'a', script: 'a.js', wait_ready: true }, { name: 'a', command: ['node', '--require', '/lib/pm2-ready.cjs', 'a.js'], readiness: 'ready', ...always }],

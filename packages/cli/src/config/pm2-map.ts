@@ -124,7 +124,9 @@ export function mapPm2App(app: Pm2App, ctx: Pm2Context): Pm2Mapped {
   bool(app.autorestart, 'autorestart');
   if (app.min_uptime !== undefined) restart.minUptimeMs = duration(app.min_uptime, 'min_uptime');
   if (app.exp_backoff_restart_delay !== undefined) {
-    restart.backoff = { initialMs: duration(app.exp_backoff_restart_delay, 'exp_backoff_restart_delay'), factor: 1.5, maxMs: 15_000, jitter: 0 };
+    const ms = duration(app.exp_backoff_restart_delay, 'exp_backoff_restart_delay');
+    // PM2 grows the delay by 1.5 up to 15 s (a first delay above that stays as given).
+    restart.backoff = { initialMs: ms, factor: 1.5, maxMs: Math.max(15_000, ms), jitter: 0 };
   } else if (app.restart_delay !== undefined) {
     const ms = duration(app.restart_delay, 'restart_delay');
     restart.backoff = { initialMs: ms, factor: 1, maxMs: ms, jitter: 0 };
