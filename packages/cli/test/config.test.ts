@@ -65,6 +65,13 @@ describe('libipc run: config errors', () => {
     );
     expect(await refused('throws.config.js', "throw new Error('boom');\n")).toBe('libipc run: throws.config.js: the ecosystem file failed when run: boom (ERR_LIBIPC_INVALID_ARGUMENT)');
     expect(await refused('ecosystem.json', '{ "deploy": {} }\n')).toMatch(/ecosystem\.json: apps: a PM2 ecosystem file needs apps:/);
+    writeFileSync(join(dir, 'app.js'), '');
+    expect(await refused('ecosystem.yaml', 'apps:\n  - script: app.js\n    kill_timeout: -5\n')).toMatch(
+      /ecosystem\.yaml: apps\[0\]\.kill_timeout: must be milliseconds .* got -5 \(ERR_LIBIPC_INVALID_ARGUMENT\)$/,
+    );
+    expect(await refused('ecosystem.json', '{ "apps": [{ "name": "app", "script": "app.js", "max_restarts": "ten" }] }\n')).toMatch(
+      /ecosystem\.json: services\.app\.restartLimit: expected number.*\(in the libipc form of the PM2 apps, which 'libipc convert ecosystem\.json' prints\)/,
+    );
     expect(await refused('ecosystem.config.ts', 'export default { apps: [] };\n')).toMatch(/ecosystem\.config\.ts: is a TypeScript file: give a YAML or JSON config, or a JavaScript PM2 ecosystem file/);
   });
 });

@@ -119,7 +119,13 @@ function located(path: string, opts: LoadConfigOptions): { file: string; shown: 
 function fromPm2(data: unknown, file: string, shown: string, opts: LoadConfigOptions): { config: RunConfig; native: Record<string, unknown> } {
   const mapped = pm2ToNative(data, { file, shown, environment: opts.environment });
   const none = () => undefined;
-  return { config: checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warnings }), native: mapped.data };
+  try {
+    return { config: checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warnings }), native: mapped.data };
+  } catch (err) {
+    // The field named is libipc's, not one the user wrote: say where it comes from.
+    if (err instanceof ConfigError && err.field?.startsWith('services')) err.message += ` (in the libipc form of the PM2 apps, which 'libipc convert ${shown}' prints)`;
+    throw err;
+  }
 }
 
 interface Checking {
