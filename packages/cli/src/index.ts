@@ -1,2 +1,2 @@
 export { main, type MainOptions } from './main.js';
-export { loadConfig, type RunConfig } from './config/load-config.js';
+export { loadConfig, loadConfigFile, daemonSpecs, type RunConfig, type LoadConfigOptions } from './config/load-config.js';

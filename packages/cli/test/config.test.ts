@@ -59,8 +59,19 @@ describe('libipc run: config errors', () => {
     expect(line).toMatch(/many\.yaml:4: services\.api\.argz: unknown field 'argz'.*; and 1 more problem\(s\): many\.yaml:7: services\.worker\.instances: expected number/);
   });
 
-  it('a PM2 ecosystem file (JavaScript) is named as such, with the formats accepted', async () => {
-    const line = await refused('ecosystem.config.js', "module.exports = { apps: [{ name: 'api', script: 'api.js' }] };\n");
-    expect(line).toMatch(/ecosystem\.config\.js: is a JavaScript file, not a YAML\/JSON config: PM2 ecosystem files are not supported yet; write the services as YAML \(\.yaml, \.yml\) or JSON/);
+  it('a PM2 ecosystem file that cannot be mapped names the app and field; one that throws says so', async () => {
+    expect(await refused('ecosystem.config.js', "module.exports = { apps: [{ name: 'api', args: '--port 80' }] };\n")).toBe(
+      'libipc run: ecosystem.config.js: apps[0] (api).script: is required: the file or command the app runs (ERR_LIBIPC_INVALID_ARGUMENT)',
+    );
+    expect(await refused('throws.config.js', "throw new Error('boom');\n")).toBe('libipc run: throws.config.js: the ecosystem file failed when run: boom (ERR_LIBIPC_INVALID_ARGUMENT)');
+    expect(await refused('ecosystem.json', '{ "deploy": {} }\n')).toMatch(/ecosystem\.json: apps: a PM2 ecosystem file needs apps:/);
+    writeFileSync(join(dir, 'app.js'), '');
+    expect(await refused('ecosystem.yaml', 'apps:\n  - script: app.js\n    kill_timeout: -5\n')).toMatch(
+      /ecosystem\.yaml: apps\[0\]\.kill_timeout: must be milliseconds .* got -5 \(ERR_LIBIPC_INVALID_ARGUMENT\)$/,
+    );
+    expect(await refused('ecosystem.json', '{ "apps": [{ "name": "app", "script": "app.js", "max_restarts": "ten" }] }\n')).toMatch(
+      /ecosystem\.json: services\.app\.restartLimit: expected number.*\(in the libipc form of the PM2 apps, which 'libipc convert ecosystem\.json' prints\)/,
+    );
+    expect(await refused('ecosystem.config.ts', 'export default { apps: [] };\n')).toMatch(/ecosystem\.config\.ts: is a TypeScript file: give a YAML or JSON config, or a JavaScript PM2 ecosystem file/);
   });
 });

@@ -1,6 +1,7 @@
 import type { RegisterCommand } from '../command.js';
 import { registerCompletion } from './completion.js';
 import { registerControl } from './control.js';
+import { registerConvert } from './convert.js';
 import { registerDaemon } from './daemon.js';
 import { registerDashboard } from './dashboard.js';
 import { registerGc } from './gc.js';
@@ -21,6 +22,7 @@ export const commands: RegisterCommand[] = [
   registerWatch,
   registerShm,
   registerRun,
+  registerConvert,
   registerPs,
   registerLogs,
   registerDashboard,

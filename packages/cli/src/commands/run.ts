@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { type RegisterCommand, example, untilAborted } from '../command.js';
-import { loadConfig } from '../config/load-config.js';
+import { loadConfigFile } from '../config/load-config.js';
 import { ControlServer } from '../control/control-server.js';
 import { EXIT } from '../errors.js';
 import { PlainView } from '../run/plain-view.js';
@@ -16,17 +16,18 @@ export const registerRun: RegisterCommand = (program, ctx) => {
   program
     .command('run')
     .description(
-      'run the services of a config file (YAML or JSON) in the foreground: a live table on a terminal, plain lines otherwise; ' +
+      'run the services of a config file (YAML or JSON, or a PM2 ecosystem file) in the foreground: a live table on a terminal, plain lines otherwise; ' +
         'Ctrl-C stops them in reverse dependency order (twice: kill them)',
     )
-    .argument('<file>', 'the config file: services with command, args, env, cwd, instances, restart, dependsOn, readiness, logs')
+    .argument('<file>', 'the config file: services with command, args, env, cwd, instances, restart, dependsOn, readiness, logs; or a PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs, .json, .yaml)')
+    .option('--env <name>', "merge the file's env_<name> blocks over env (top level, then each service's)")
     .option('-s, --store <path>', 'keep the services in this file (path.db: SQLite, path.json: JSON, no SQLite needed): a run started after a crash adopts what still runs instead of starting it twice')
     .addHelpText(
       'after',
-      example('libipc run examples/libipc.yaml', 'libipc run services.yaml --store ./services.db') +
+      example('libipc run examples/libipc.yaml', 'libipc run services.yaml --store ./services.db', 'libipc run ecosystem.config.js --env production') +
         '\nExit code: 0 when every service started and stopped cleanly when asked, 1 otherwise (a service could not start — the run then stops the rest and ends —, failed, needed SIGKILL, or a config error).\n',
     )
-    .action(async (file: string, o: { store?: string }) => {
+    .action(async (file: string, o: { store?: string; env?: string }) => {
       const { io } = ctx;
       const dir = runtimeDir(io.env);
       const ephemeral = o.store === undefined;
@@ -34,7 +35,8 @@ export const registerRun: RegisterCommand = (program, ctx) => {
       const storePath = ephemeral ? join(dir, `run-${process.pid}${defaultStoreExtension() === '.db' ? '.db' : '.store.json'}`) : resolve(io.cwd, o.store!);
       // Without --store: a private log folder that goes with the run; with one: beside it, kept for the next run.
       const defaultLogs = ephemeral ? join(dir, `run-${process.pid}.logs`) : `${storePath.replace(/\.[^./]*$/, '')}.logs`;
-      const config = loadConfig(file, { cwd: io.cwd, defaultLogs });
+      const config = await loadConfigFile(file, { cwd: io.cwd, defaultLogs, environment: o.env });
+      for (const w of config.warnings) io.stderr.write(`libipc run: ${w}\n`);
       const session = RunSession.open({ config, storePath, ephemeral, defaultLogs, runtimeDir: dir, record: selfRecord(config.file, storePath, ephemeral) });
       let view: RunView | undefined;
       let control: ControlServer | undefined;

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { type RegisterCommand, example, intArgument } from '../command.js';
-import { loadConfig } from '../config/load-config.js';
+import { specsForEnvironment } from '../config/load-config.js';
 import { request } from '../daemon/client.js';
 import type { StartOutcome } from '../daemon/handlers.js';
 import { daemonHome } from '../daemon/home.js';
@@ -34,15 +34,20 @@ export const registerStart: RegisterCommand = (program, ctx) => {
       'start services in the libipc daemon (started on demand), detached from this terminal: all the services of a config file, ' +
         'or one script (.js/.mjs/.cjs, run with this Node) or command; returns when they are ready, or failed (with the reason and the last log lines)',
     )
-    .argument('<target>', 'a config file (YAML or JSON), a script, or a command')
+    .argument('<target>', 'a config file (YAML or JSON), a PM2 ecosystem file (ecosystem.config.js, .cjs, .mjs, .json, .yaml), a script, or a command')
     .argument('[args...]', 'arguments of the script or command (after --)')
     .option('-n, --name <name>', 'the service name (default: the file or command name)')
     .addOption(new Option('-i, --instances <N>', 'run N instances: name.0 … name.N-1').argParser(intArgument(1, 1024)))
-    .option('-e, --env <K=V>', 'an environment variable of the service (repeat for more)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '-e, --env <K=V|name>',
+      "a script's or command's environment variable K=V (repeat for more); with a config file: the name of its env_<name> blocks to merge over env",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--json', 'print a JSON array, one object per service started')
     .addHelpText(
       'after',
-      example('libipc start app.js --name api -i 4', 'libipc start services.yaml', 'libipc start sleep --name nap -- 600') +
+      example('libipc start app.js --name api -i 4', 'libipc start services.yaml', 'libipc start ecosystem.config.js --env production', 'libipc start sleep --name nap -- 600') +
         "\nLogs go to ~/.libipc/logs ($LIBIPC_HOME/logs): 'libipc logs <name>'. Exit code: 0 when every service is ready, 1 when one failed.\n",
     )
     .action(async (target: string, args: string[], o: StartOptions) => {
@@ -51,9 +56,9 @@ export const registerStart: RegisterCommand = (program, ctx) => {
       const plan = planStart({ target, args, name: o.name, instances: o.instances, env: o.env }, { cwd: io.cwd, isFile, node: process.execPath, logsDir: home.logs });
       let specs = plan.kind === 'service' ? [plan.spec] : [];
       if (plan.kind === 'config') {
-        const config = loadConfig(plan.file, { cwd: io.cwd, defaultLogs: home.logs });
-        // The file's global env goes into each spec: the daemon's Manager serves many files.
-        specs = Object.keys(config.env).length === 0 ? config.specs : config.specs.map((s) => ({ ...s, env: { ...config.env, ...s.env } }));
+        const loaded = await specsForEnvironment(plan.file, plan.environment, { cwd: io.cwd, defaultLogs: home.logs });
+        for (const w of loaded.warnings) io.stderr.write(`libipc start: ${w}\n`);
+        specs = loaded.specs;
       }
       const out = (await request<StartOutcome[]>(io.env, 'start', { specs }))!;
       if (o.json) writeLine(io.stdout, toJson(out));

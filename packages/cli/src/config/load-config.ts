@@ -4,7 +4,9 @@ import type { ServiceSpec } from '@libipc/supervisor';
 import { type Document, LineCounter, isMap, isPair, isScalar, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { type FileConfig, type ServiceConfig, configSchema } from './schema.js';
+import { selectEnvironment, unknownEnvironment } from './environments.js';
+import { importEcosystem, isJavaScriptConfig, isPm2Config, pm2ToNative } from './pm2-ecosystem.js';
+import { type FileConfig, type ServiceConfig, configSchema, serviceSchema } from './schema.js';
 import { toSpecs } from './to-specs.js';
 
 /** A config file, checked and turned into supervisor specs (dependencies before their dependents). */
@@ -14,24 +16,47 @@ export interface RunConfig {
   specs: ServiceSpec[];
   /** Global environment of every service. */
   env: Record<string, string>;
+  /** The names of the file's `env_<name>` blocks (what `--env` takes). */
+  environments: string[];
+  /** Things ignored on the way, one line each (a PM2 ecosystem file's fields without an equivalent). */
+  warnings: string[];
+}
+
+export interface LoadConfigOptions {
+  /** Relative paths are from here (default: process.cwd()). */
+  cwd?: string;
+  /** Where services without a `logs` field write their output. */
+  defaultLogs?: string;
+  /** `--env <name>`: the `env_<name>` blocks merged over `env` (top level, then each service's). */
+  environment?: string;
 }
 
 /** Config files larger than this are refused before they are parsed (a config is a few KiB). */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 type Path = ReadonlyArray<PropertyKey>;
+type Where = (p: Path) => number | undefined;
 
 /**
- * Reads and checks a `libipc run` config file (YAML, or JSON, which YAML reads too). Every problem is a
- * ConfigError whose one-line message names the file, the line and the field: `libipc.yaml:7: services.api.instances: …`.
- * `defaultLogs` is where services without a `logs` field write their output.
+ * Reads and checks a `libipc run` config file (YAML, or JSON, which YAML reads too; a PM2 ecosystem file in YAML
+ * or JSON is mapped first). Every problem is a ConfigError whose one-line message names the file, the line and
+ * the field: `libipc.yaml:7: services.api.instances: …`. A JavaScript ecosystem file needs `loadConfigFile`.
  */
-export function loadConfig(path: string, opts: { cwd?: string; defaultLogs?: string } = {}): RunConfig {
-  const file = resolve(opts.cwd ?? process.cwd(), path);
-  const shown = relative(opts.cwd ?? process.cwd(), file).startsWith('..') ? file : relative(opts.cwd ?? process.cwd(), file) || file;
-  if (/\.(c|m)?[jt]s$/.test(file)) {
-    throw new ConfigError(shown, undefined, undefined, "is a JavaScript file, not a YAML/JSON config: PM2 ecosystem files are not supported yet; write the services as YAML (.yaml, .yml) or JSON (.json), see 'libipc run --help'");
+export function loadConfig(path: string, opts: LoadConfigOptions = {}): RunConfig {
+  const { file, shown } = located(path, opts);
+  if (isJavaScriptConfig(file)) {
+    throw new ConfigError(shown, undefined, undefined, 'is a JavaScript file (a PM2 ecosystem file): load it with loadConfigFile(), which runs it, or convert it once with \'libipc convert\'');
   }
+  if (/\.(c|m)?ts$/i.test(file)) throw new ConfigError(shown, undefined, undefined, 'is a TypeScript file: give a YAML or JSON config, or a JavaScript PM2 ecosystem file (.js, .cjs, .mjs)');
+  const { doc, lines, data } = parseFile(file, shown);
+  if (isPm2Config(data, file)) return fromPm2(data, file, shown, opts).config;
+  const where = (p: Path) => lineOf(doc, lines, p);
+  const whereKey = (p: Path, key: string) => keyLine(doc, lines, p, key) ?? where([...p, key]);
+  return checkConfig(data, { file, shown, where, whereKey, opts, warnings: [] });
+}
+
+/** A YAML/JSON file read and parsed (a syntax error or an empty file is a ConfigError with its line). */
+function parseFile(file: string, shown: string): { doc: Document; lines: LineCounter; data: unknown } {
   const text = readText(file, shown);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -41,20 +66,103 @@ export function loadConfig(path: string, opts: { cwd?: string; defaultLogs?: str
     throw new ConfigError(shown, at, undefined, `${extname(file) === '.json' ? 'JSON' : 'YAML'} syntax: ${syntax.message.split('\n')[0]}`);
   }
   const data: unknown = doc.toJS({ maxAliasCount: 1000 });
-  const where = (p: Path) => lineOf(doc, lines, p);
-  const whereKey = (p: Path, key: string) => keyLine(doc, lines, p, key) ?? where([...p, key]);
   if (data === null || data === undefined) throw new ConfigError(shown, 1, undefined, 'the file is empty; it needs a services: section');
+  return { doc, lines, data };
+}
+
+/**
+ * A PM2 ecosystem file in the native form, as `libipc convert` prints it (`env_<name>` blocks kept, paths as
+ * written: relative to the ecosystem file's folder), after checking it loads as `libipc run` would load it.
+ */
+export async function convertEcosystem(path: string, opts: LoadConfigOptions = {}): Promise<{ data: Record<string, unknown>; warnings: string[] }> {
+  const { file, shown } = located(path, opts);
+  const raw = isJavaScriptConfig(file) ? await importEcosystem(file, shown) : parseFile(file, shown).data;
+  if (!isJavaScriptConfig(file) && !isPm2Config(raw, file)) {
+    throw new ConfigError(shown, undefined, undefined, 'is not a PM2 ecosystem file (it has no apps:); it is already in the native form, run it as it is');
+  }
+  const { config, native } = fromPm2(raw, file, shown, opts);
+  return { data: native, warnings: config.warnings };
+}
+
+/** `loadConfig` for every kind of config file, a JavaScript ecosystem file (`ecosystem.config.js`, .cjs, .mjs) too. */
+export async function loadConfigFile(path: string, opts: LoadConfigOptions = {}): Promise<RunConfig> {
+  const { file, shown } = located(path, opts);
+  if (!isJavaScriptConfig(file)) return loadConfig(path, opts);
+  return fromPm2(await importEcosystem(file, shown), file, shown, opts).config;
+}
+
+/**
+ * The specs as the daemon takes them: the file's global env folded into each service's (the daemon's Manager
+ * serves many files). `libipc start` and `libipc reload --env` send these.
+ */
+export function daemonSpecs(config: RunConfig): ServiceSpec[] {
+  return Object.keys(config.env).length === 0 ? config.specs : config.specs.map((s) => ({ ...s, env: { ...config.env, ...s.env } }));
+}
+
+/**
+ * For `libipc reload <config file> --env <name>` (and `start`): the file's services with that environment
+ * merged, as the daemon takes them, and the warnings to print. An unknown name is a ConfigError listing the names.
+ */
+export async function specsForEnvironment(path: string, environment: string | undefined, opts: Omit<LoadConfigOptions, 'environment'> = {}): Promise<{ specs: ServiceSpec[]; warnings: string[] }> {
+  const config = await loadConfigFile(path, environment === undefined ? opts : { ...opts, environment });
+  return { specs: daemonSpecs(config), warnings: config.warnings };
+}
+
+function located(path: string, opts: LoadConfigOptions): { file: string; shown: string } {
+  const cwd = opts.cwd ?? process.cwd();
+  const file = resolve(cwd, path);
+  const rel = relative(cwd, file);
+  return { file, shown: rel.startsWith('..') ? file : rel || file };
+}
+
+/** A PM2 ecosystem (its exports or parsed YAML/JSON): mapped (`native`), then checked as any config (no line numbers: the fields are ours). */
+function fromPm2(data: unknown, file: string, shown: string, opts: LoadConfigOptions): { config: RunConfig; native: Record<string, unknown> } {
+  const mapped = pm2ToNative(data, { file, shown, environment: opts.environment });
+  const none = () => undefined;
+  try {
+    return { config: checkConfig(mapped.data, { file, shown, where: none, whereKey: none, opts, warnings: mapped.warnings }), native: mapped.data };
+  } catch (err) {
+    // The field named is libipc's, not one the user wrote: say where it comes from.
+    if (err instanceof ConfigError && err.field?.startsWith('services')) err.message += ` (in the libipc form of the PM2 apps, which 'libipc convert ${shown}' prints)`;
+    throw err;
+  }
+}
+
+interface Checking {
+  file: string;
+  shown: string;
+  where: Where;
+  whereKey: (p: Path, key: string) => number | undefined;
+  opts: LoadConfigOptions;
+  warnings: string[];
+}
+
+/** Raw config data → RunConfig: environments chosen, the schema checked, services turned into specs. */
+function checkConfig(raw: unknown, c: Checking): RunConfig {
+  const { shown, where, whereKey } = c;
+  const envs = selectEnvironment(raw, c.opts.environment);
+  for (const b of envs.blocks) {
+    if (!ENV_RECORD.safeParse(b.value).success) {
+      throw new ConfigError(shown, where(b.path), fieldName(b.path, raw), 'must be a map of NAME: value (strings, numbers or booleans), as env is');
+    }
+  }
+  if (envs.unknown) throw new ConfigError(shown, undefined, undefined, unknownEnvironment(c.opts.environment!, envs.names));
+  const data = envs.data;
   const top = configSchema.safeParse(data);
   if (!top.success) throw issueError(shown, top.error, data, where, whereKey);
   const config: FileConfig = top.data;
-  const base = dirname(file);
+  const base = dirname(c.file);
   const services = normalise(config, shown, where);
   return {
-    file,
-    specs: toSpecs(services, { base, file: shown, where, logs: config.logs, defaultLogs: opts.defaultLogs }),
+    file: c.file,
+    specs: toSpecs(services, { base, file: shown, where, logs: config.logs, defaultLogs: c.opts.defaultLogs }),
     env: config.env ?? {},
+    environments: envs.names,
+    warnings: c.warnings,
   };
 }
+
+const ENV_RECORD = serviceSchema.shape.env.unwrap();
 
 function readText(file: string, shown: string): string {
   let fd: number;
@@ -227,9 +335,9 @@ function oneIssue(
 
 function knownFields(path: Path): string | undefined {
   const last = path[path.length - 1];
-  if (path.length === 0) return 'services, env, logs';
+  if (path.length === 0) return 'services, env, env_<name>, logs';
   if (path[0] === 'services' && path.length === 2) {
-    return 'name, command, args, env, cwd, instances, restart, restartLimit, dependsOn, readiness, startTimeoutMs, stopTimeoutMs, logs';
+    return 'name, command, args, env, env_<name>, cwd, instances, restart, restartLimit, dependsOn, readiness, startTimeoutMs, stopTimeoutMs, logs';
   }
   if (last === 'restart') return 'policy, backoff, minUptimeMs, maxRestarts, windowMs, stopExitCodes';
   if (last === 'backoff') return 'initialMs, factor, maxMs, jitter';

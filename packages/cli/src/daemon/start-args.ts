@@ -9,7 +9,7 @@ export interface StartArgs {
   args: string[];
   name?: string;
   instances?: number;
-  /** `K=V` strings of --env. */
+  /** --env values: `K=V` (a variable of a script or command) or a name (a config file's `env_<name>` blocks). */
   env: string[];
 }
 
@@ -23,10 +23,12 @@ export interface StartContext {
   logsDir: string;
 }
 
-export type StartPlan = { kind: 'config'; file: string } | { kind: 'service'; spec: ServiceSpec };
+export type StartPlan = { kind: 'config'; file: string; environment?: string } | { kind: 'service'; spec: ServiceSpec };
 
 const CONFIG = new Set(['.yaml', '.yml', '.json']);
 const SCRIPT = new Set(['.js', '.mjs', '.cjs']);
+/** PM2's rule for a JavaScript config file: `*.config.js` (.cjs, .mjs), and ours: `ecosystem*.js`. */
+const ECOSYSTEM = /(\.config\.(c|m)?js|^ecosystem[^/]*\.(c|m)?js)$/i;
 
 /** K=V strings → an env object; a string without `=` or with a bad key is a usage error. */
 export function parseEnv(pairs: readonly string[]): Record<string, string> {
@@ -34,7 +36,9 @@ export function parseEnv(pairs: readonly string[]): Record<string, string> {
   for (const p of pairs) {
     const eq = p.indexOf('=');
     const key = eq < 0 ? '' : p.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`--env takes KEY=VALUE (KEY of letters, digits and _), got '${p}'`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new UsageError(`--env takes KEY=VALUE (KEY of letters, digits and _) for a script or command, got '${p}'; a name (--env production) picks the env_<name> blocks of a config file`);
+    }
     env[key] = p.slice(eq + 1);
   }
   return env;
@@ -53,10 +57,12 @@ export function planStart(a: StartArgs, ctx: StartContext): StartPlan {
   if (a.target.length === 0) throw new UsageError('start needs a config file, a script or a command');
   const path = isAbsolute(a.target) ? a.target : resolve(ctx.cwd, a.target);
   const ext = extname(a.target).toLowerCase();
-  if (CONFIG.has(ext) && ctx.isFile(path)) {
-    const extra = [a.name !== undefined && '--name', a.instances !== undefined && '-i', a.env.length > 0 && '--env', a.args.length > 0 && 'arguments after --'].filter(Boolean);
-    if (extra.length > 0) throw new UsageError(`${extra.join(', ')} apply to a script or a command; a config file sets name, instances and env per service`);
-    return { kind: 'config', file: path };
+  if ((CONFIG.has(ext) || ECOSYSTEM.test(basename(a.target))) && ctx.isFile(path)) {
+    const vars = a.env.filter((e) => e.includes('='));
+    const extra = [a.name !== undefined && '--name', a.instances !== undefined && '-i', vars.length > 0 && `--env ${vars[0]}`, a.args.length > 0 && 'arguments after --'].filter(Boolean);
+    if (extra.length > 0) throw new UsageError(`${extra.join(', ')} apply to a script or a command; a config file sets name, instances and env per service (--env <name> picks its env_<name> blocks)`);
+    if (a.env.length > 1) throw new UsageError(`--env names one environment, got ${a.env.join(', ')}`);
+    return a.env.length === 1 ? { kind: 'config', file: path, environment: a.env[0]! } : { kind: 'config', file: path };
   }
   const env = parseEnv(a.env);
   let command: string;
