@@ -15,7 +15,9 @@ describe('libipc shm ls / shm clean', () => {
       // What the crashed run left: its channel segment and its receiver's doorbell.
       expect(shmObjects(deadName).sort()).toEqual([`libipc.chan.${deadName}`, `libipc.chanbell.${deadName}.0`]);
 
-      const ls = await cli(['shm', 'ls', '--json']);
+      // Scoped to this test's two channels: other tests running meanwhile keep their own abandoned objects.
+      const ours = `{${liveName},${deadName}}`;
+      const ls = await cli(['shm', 'ls', ours, '--json']);
       expect(ls.code, ls.stderr).toBe(0);
       const objects = JSON.parse(ls.stdout) as Array<{ object: string; kind: string; users: Array<{ pid: number; alive: boolean }>; inUse: boolean; removable: boolean; size: number }>;
       const liveSeg = objects.find((o) => o.object === `libipc.chan.${liveName}`)!;
@@ -25,16 +27,17 @@ describe('libipc shm ls / shm clean', () => {
       expect(deadSeg).toMatchObject({ kind: 'chan', inUse: false, removable: true });
       expect(deadSeg.users).toContainEqual(expect.objectContaining({ pid: crashed.child.pid, alive: false }));
       expect(deadSeg.size).toBeGreaterThan(0);
-      const table = await cli(['shm', 'ls']);
+      expect(objects.every((o) => o.object.includes(liveName) || o.object.includes(deadName))).toBe(true);
+      const table = await cli(['shm', 'ls', ours]);
       expect(table.stdout).toMatch(new RegExp(`libipc\\.chan\\.${deadName}\\s+chan .*${crashed.child.pid} receiver dead.*abandoned`));
       expect(table.stdout).toMatch(new RegExp(`libipc\\.chan\\.${liveName}\\s+chan .*${live.child.pid} receiver alive.*in use`));
 
-      const dry = await cli(['shm', 'clean', '--dry-run']);
+      const dry = await cli(['shm', 'clean', ours, '--dry-run']);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toContain(`would remove libipc.chan.${deadName}`);
       expect(shmObjects(deadName)).toHaveLength(2);
 
-      const clean = await cli(['shm', 'clean']);
+      const clean = await cli(['shm', 'clean', ours]);
       expect(clean.code, clean.stderr).toBe(0);
       expect(clean.stdout).toContain(`removed libipc.chan.${deadName}`);
       expect(clean.stdout).toContain(`removed libipc.chanbell.${deadName}.0`);
@@ -54,12 +57,18 @@ describe('libipc shm ls / shm clean', () => {
     expect(shmObjects(liveName)).toEqual([]);
   });
 
+  it('a bad pattern is a coded error', async () => {
+    const r = await cli(['shm', 'clean', 'a b']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('ERR_LIBIPC_INVALID_ARGUMENT');
+  });
+
   it('keeps a plain segment that a live process maps (created atomically, it shows in /proc maps by inode only); removes it once that process is dead', async () => {
     const name = uniqueName('cliplain');
     const owner = spawnNode(`${FIXTURES}plain-segment.mjs`, [name]);
     try {
       await owner.line('ready');
-      const clean = await cli(['shm', 'clean']);
+      const clean = await cli(['shm', 'clean', name]);
       expect(clean.code, clean.stderr).toBe(0);
       expect(clean.stdout).not.toContain(`removed libipc.shm.${name}`);
       expect(shmObjects(name)).toEqual([`libipc.shm.${name}`]);
@@ -68,7 +77,7 @@ describe('libipc shm ls / shm clean', () => {
     } finally {
       await owner.kill('SIGKILL');
     }
-    const after = await cli(['shm', 'clean']);
+    const after = await cli(['shm', 'clean', name]);
     expect(after.stdout).toContain(`removed libipc.shm.${name}`);
     expect(shmObjects(name)).toEqual([]);
   });

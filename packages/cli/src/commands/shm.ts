@@ -2,7 +2,16 @@ import { type RegisterCommand, example } from '../command.js';
 import { writeLine } from '../io.js';
 import { formatBytes, renderTable, toJson, truncate } from '../output.js';
 import { cleanObjects, why } from '../shm/clean.js';
+import { namePattern } from '@libipc/supervisor';
 import { type ObjectUser, type ShmObject, collectObjects } from '../shm/objects.js';
+
+/** The objects a [pattern] argument selects: by name (a channel's doorbells go with it) or by object name. */
+function selected(pattern: string | undefined): ShmObject[] {
+  const objects = collectObjects();
+  if (pattern === undefined) return objects;
+  const match = namePattern(pattern);
+  return objects.filter((x) => match(x.name) || match(x.object) || (x.channel !== undefined && match(x.channel)));
+}
 
 /** `libipc shm ls` and `libipc shm clean`: libipc's objects in /dev/shm, and removal of what crashed runs left. */
 export const registerShm: RegisterCommand = (program, ctx) => {
@@ -14,10 +23,11 @@ export const registerShm: RegisterCommand = (program, ctx) => {
   shm
     .command('ls')
     .description('list libipc.<kind>.<name> objects: kind, size, creator and attached processes with liveness, state')
+    .argument('[pattern]', "only objects whose name matches this glob (e.g. 'audio_*'; default: all)")
     .option('--json', 'print a JSON array, one object per /dev/shm object')
-    .addHelpText('after', example('libipc shm ls', 'libipc shm ls --json'))
-    .action((o: { json?: boolean }) => {
-      const objects = collectObjects();
+    .addHelpText('after', example('libipc shm ls', "libipc shm ls 'audio_*'", 'libipc shm ls --json'))
+    .action((pattern: string | undefined, o: { json?: boolean }) => {
+      const objects = selected(pattern);
       const { io, colors: c } = ctx;
       if (o.json) {
         writeLine(io.stdout, toJson(objects.map(record)));
@@ -44,11 +54,12 @@ export const registerShm: RegisterCommand = (program, ctx) => {
   shm
     .command('clean')
     .description('remove the objects whose every user is dead (never one a live process uses)')
+    .argument('[pattern]', "only objects whose name matches this glob (e.g. 'audio_*'; default: all)")
     .option('-n, --dry-run', 'only say what would be removed')
-    .addHelpText('after', example('libipc shm clean --dry-run', 'libipc shm clean'))
-    .action((o: { dryRun?: boolean }) => {
+    .addHelpText('after', example('libipc shm clean --dry-run', 'libipc shm clean', "libipc shm clean 'audio_*'"))
+    .action((pattern: string | undefined, o: { dryRun?: boolean }) => {
       const { io } = ctx;
-      const objects = collectObjects();
+      const objects = selected(pattern);
       const steps = cleanObjects(objects, { dryRun: o.dryRun === true });
       for (const st of steps) writeLine(io.stdout, st.action === 'kept' ? `kept ${st.object.object}: ${st.why}` : `${st.action} ${st.object.object} (${why(st.object)})`);
       const candidates = steps.filter((st) => st.action === 'would remove');
