@@ -294,6 +294,7 @@ class GroupMember {
       left_ = true;
       try {
         registry_->unregister(name_);
+        registry_->close();  // the last process out removes the domain
       } catch (const Error&) {
       }
     }

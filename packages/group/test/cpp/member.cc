@@ -3,7 +3,7 @@
 //                          change "<name> <pid> role <role> <epoch>" to $MEMBER_LOG; SIGUSR1 logs a fresh read
 //                          "<name> <pid> is_primary <0|1> <epoch>"; SIGTERM leaves the group and exits 0.
 //                          MEMBER_HEARTBEAT_MS (default 20), MEMBER_STAY=1: do not exit with the host.
-//   member context         prints the instance context read from this environment/arguments, or "error <code>"
+//   member context [args…] prints the instance context read from this environment/arguments, or "error <code>"
 //                          (compared with Node's readInstanceContext on the same table)
 #include <signal.h>
 #include <unistd.h>
@@ -35,7 +35,7 @@ static int print_context() {
 }
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::string(argv[1]) == "context") return print_context();
+  if (argc >= 2 && std::string(argv[1]) == "context") return print_context();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

@@ -1,0 +1,177 @@
+// A Node ServiceGroup with one C++ member (libipc::GroupMember, test/cpp/member.cc built with plain g++ against the
+// public headers) and one Node member (fixtures/member.mjs): failover both ways with SIGKILL, a hung C++ primary
+// fenced, the C++ member leaving with its host, and the C++ reading of the environment contract matching Node's.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readInstanceContext } from '@libipc/process';
+import { ServiceRegistry } from '@libipc/registry';
+import { processIdentity, selfIdentity, watchExit } from '@libipc/shm';
+import { type FailoverEvent, type GroupConfig, ServiceGroup } from '../src/index.js';
+import { compileCpp, noCompiler } from '../../../test/cpp.js';
+import { liveChildren, shmObjects, spawnNode, uniqueName, waitForFileLine } from '../../../test/helpers.js';
+
+const source = fileURLToPath(new URL('./cpp/member.cc', import.meta.url));
+const nodeMember = fileURLToPath(new URL('./fixtures/member.mjs', import.meta.url));
+const mixedHost = fileURLToPath(new URL('./fixtures/mixed-host.mjs', import.meta.url));
+let cpp: { bin: string; remove(): void } | undefined;
+const cleanup: Array<() => unknown> = [];
+
+/** Instance 0 runs the C++ member, the others member.mjs: one /bin/sh that execs either (exec keeps the pid). */
+function mixedConfig(log: string, extra: Partial<GroupConfig> = {}): GroupConfig {
+  return {
+    serviceName: 'svc',
+    executable: '/bin/sh',
+    args: ['-c', 'if [ "$LIBIPC_INSTANCE_ID" = 0 ]; then exec "$CPP_MEMBER" "$@"; else exec "$NODE" "$NODE_MEMBER" "$@"; fi', 'member'],
+    replicas: 2,
+    stdio: 'inherit',
+    ...extra,
+    env: { CPP_MEMBER: cpp!.bin, NODE: process.execPath, NODE_MEMBER: nodeMember, MEMBER_LOG: log, ...extra.env },
+  };
+}
+
+function setup(extra: Partial<GroupConfig> = {}) {
+  const domain = uniqueName('cxgrp');
+  const dir = mkdtempSync(join(tmpdir(), 'libipc-cxgroup-'));
+  const log = join(dir, 'members.log');
+  const registry = new ServiceRegistry(domain);
+  const group = new ServiceGroup(registry, mixedConfig(log, extra));
+  cleanup.push(async () => {
+    await group.stop(1000);
+    expect(registry.findAll('svc.')).toEqual([]);
+    registry.close();
+    rmSync(dir, { recursive: true, force: true });
+    expect(shmObjects(domain)).toEqual([]);
+  });
+  return { domain, registry, group, log, dir };
+}
+
+const nextEvent = <T>(emitter: ServiceGroup, name: string) => once(emitter, name).then(([e]) => e as T);
+const logged = (log: string, line: string) => waitForFileLine(log, (l) => l === line);
+
+describe.skipIf(noCompiler !== undefined)(`C++ GroupMember in a Node ServiceGroup${noCompiler ? ` (skipped: ${noCompiler})` : ''}`, () => {
+  beforeAll(() => {
+    cpp = compileCpp(source);
+  });
+  afterAll(() => cpp?.remove());
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+    expect(liveChildren()).toEqual([]);
+  });
+
+  it('fails over both ways with SIGKILL: C++ primary → Node takes over; Node primary → the respawned C++ takes over', async () => {
+    const { group, registry, log } = setup();
+    await group.start();
+    const [cppMember, nodeStandby] = group.instances();
+    expect(group.primary()!.name).toBe('svc.0');
+    const e1 = registry.groupState('svc').epoch;
+    // Both sides read the same record: the C++ member says primary, the Node one standby, at the same epoch.
+    await logged(log, `svc.0 ${cppMember!.pid} role primary ${e1}`);
+    await logged(log, `svc.1 ${nodeStandby!.pid} role standby ${e1}`);
+    expect(registry.find('svc.0')).toMatchObject({ pid: cppMember!.pid, leased: true, controlChannel: 'ctrl_0', replyChannel: 'reply_0' });
+
+    // C++ primary SIGKILLed: its death lease breaks, the Node standby is promoted and reads it.
+    const respawn = nextEvent<{ name: string; pid: number }>(group, 'respawn');
+    let failover = nextEvent<FailoverEvent>(group, 'failover');
+    process.kill(cppMember!.pid!, 'SIGKILL');
+    const f1 = await failover;
+    expect(f1).toMatchObject({ previous: 'svc.0', primary: 'svc.1', reason: 'exit', epoch: e1 + 1 });
+    await logged(log, `svc.1 ${nodeStandby!.pid} role primary ${f1.epoch}`);
+    const reborn = await respawn;
+    expect(reborn.name).toBe('svc.0');
+    await logged(log, `svc.0 ${reborn.pid} role standby ${f1.epoch}`);
+
+    // Node primary SIGKILLed: the respawned C++ member is promoted and reads it.
+    failover = nextEvent<FailoverEvent>(group, 'failover');
+    process.kill(nodeStandby!.pid!, 'SIGKILL');
+    const f2 = await failover;
+    expect(f2).toMatchObject({ previous: 'svc.1', primary: 'svc.0', reason: 'exit', epoch: f1.epoch + 1 });
+    await logged(log, `svc.0 ${reborn.pid} role primary ${f2.epoch}`);
+    expect(registry.groupState('svc')).toEqual({ epoch: f2.epoch, primary: 'svc.0' });
+    // Its fresh read (is_primary(), like Node's isPrimary()) agrees.
+    process.kill(reborn.pid, 'SIGUSR1');
+    await logged(log, `svc.0 ${reborn.pid} is_primary 1 ${f2.epoch}`);
+  });
+
+  it('a hung C++ primary (SIGSTOP) is fenced, not killed; once SIGCONTed it reports it is not primary', async () => {
+    const { group, log } = setup({ heartbeatTimeoutMs: 1500, onHung: 'fence' });
+    await group.start();
+    const [hung, node] = group.instances();
+    await waitForFileLine(log, (l) => l.startsWith(`svc.0 ${hung!.pid} role primary`));
+    const failover = nextEvent<FailoverEvent>(group, 'failover');
+    process.kill(hung!.pid!, 'SIGSTOP');
+    let f: FailoverEvent;
+    try {
+      f = await failover;
+      expect(f).toMatchObject({ previous: 'svc.0', primary: 'svc.1', reason: 'hung' });
+      expect(processIdentity(hung!.pid!)).toBeDefined(); // fenced, not killed
+    } finally {
+      process.kill(hung!.pid!, 'SIGCONT');
+    }
+    await logged(log, `svc.1 ${node!.pid} role primary ${f.epoch}`);
+    await logged(log, `svc.0 ${hung!.pid} role standby ${f.epoch}`);
+    process.kill(hung!.pid!, 'SIGUSR1');
+    await logged(log, `svc.0 ${hung!.pid} is_primary 0 ${f.epoch}`);
+    expect(group.primary()!.name).toBe('svc.1');
+  });
+
+  it('the C++ member exits with its host: a Node host SIGKILLed never leaves it running', async () => {
+    const domain = uniqueName('cxhost');
+    const dir = mkdtempSync(join(tmpdir(), 'libipc-cxgroup-'));
+    const log = join(dir, 'members.log');
+    const host = spawnNode(mixedHost, [domain, JSON.stringify(mixedConfig(log))], {}, [], { underReaper: true });
+    cleanup.push(async () => {
+      await host.kill();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const hostPid = Number((await host.line('host ')).split(' ')[1]);
+    const ids = (await host.line('instances ')).split(' ').slice(1).map((p) => processIdentity(Number(p))!);
+    await waitForFileLine(log, (l) => l.startsWith(`svc.0 ${ids[0]!.pid} role primary`));
+    process.kill(hostPid, 'SIGKILL');
+    // Both members (C++ first) notice and leave by themselves; the last one out removes the domain.
+    await Promise.all(ids.map((id) => watchExit(id.pid, id.startTime)));
+    await host.exited;
+    expect(shmObjects(domain)).toEqual([]);
+  });
+
+  it('reads the environment contract exactly like Node (table)', () => {
+    const me = selfIdentity();
+    const base = { LIBIPC_DOMAIN: 'd1', LIBIPC_SERVICE: 'audio' };
+    const cases: Array<[Record<string, string>, string[]]> = [
+      [{ ...base, LIBIPC_INSTANCE_ID: '3' }, []],
+      [base, ['7']], // the id from the last argument
+      [{ ...base, LIBIPC_INSTANCE_ID: '2' }, ['9']], // the variable wins
+      [{ ...base, LIBIPC_INSTANCE_ID: '0', LIBIPC_PARENT_PID: String(me.pid), LIBIPC_PARENT_START: String(me.startTime) }, []],
+      [{ ...base, LIBIPC_INSTANCE_ID: '0', LIBIPC_PARENT_PID: '12', LIBIPC_PARENT_START: 'soon' }, []], // no parent
+      [{ ...base, LIBIPC_INSTANCE_ID: '0', LIBIPC_PARENT_PID: '0', LIBIPC_PARENT_START: '5' }, []], // no parent
+      [{ LIBIPC_SERVICE: 'audio', LIBIPC_INSTANCE_ID: '1' }, []], // no domain
+      [{ LIBIPC_DOMAIN: 'd1', LIBIPC_INSTANCE_ID: '1' }, []], // no service
+      [base, ['x']],
+      [{ ...base, LIBIPC_INSTANCE_ID: '-1' }, []],
+      [{ ...base, LIBIPC_INSTANCE_ID: '1.5' }, []],
+      [{ ...base, LIBIPC_DOMAIN: 'a/b', LIBIPC_INSTANCE_ID: '1' }, []],
+      [{ ...base, LIBIPC_SERVICE: 'x'.repeat(62), LIBIPC_INSTANCE_ID: '10' }, []], // instance name too long
+    ];
+    for (const [env, args] of cases) {
+      const argv = [cpp!.bin, 'context', ...args];
+      let expected: string;
+      try {
+        const c = readInstanceContext(env, argv);
+        expected = `context ${c.domain} ${c.service} ${c.id} ${c.parent ? `${c.parent.pid}:${c.parent.startTime}` : '-'}`;
+      } catch (err) {
+        expected = `error ${(err as { code: string }).code}`;
+      }
+      const got = execFileSync(cpp!.bin, ['context', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' }).trim();
+      expect({ env, args, got }).toEqual({ env, args, got: expected });
+    }
+  });
+
+  it('run by hand without the contract, join refuses with ERR_LIBIPC_INVALID_ARGUMENT and says what to do', () => {
+    const run = () => execFileSync(cpp!.bin, ['0'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(run).toThrow(/LIBIPC_DOMAIN and LIBIPC_SERVICE are not set: start this process from a ServiceGroup.*ERR_LIBIPC_INVALID_ARGUMENT/s);
+  });
+});
