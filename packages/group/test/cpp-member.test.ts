@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readInstanceContext } from '@libipc/process';
+import { readInstanceContext, spawn, waitForReady } from '@libipc/process';
 import { ServiceRegistry } from '@libipc/registry';
 import { processIdentity, selfIdentity, watchExit } from '@libipc/shm';
 import { type FailoverEvent, type GroupConfig, ServiceGroup } from '../src/index.js';
@@ -170,8 +170,27 @@ describe.skipIf(noCompiler !== undefined)(`C++ GroupMember in a Node ServiceGrou
     }
   });
 
-  it('run by hand without the contract, join refuses with ERR_LIBIPC_INVALID_ARGUMENT and says what to do', () => {
-    const run = () => execFileSync(cpp!.bin, ['0'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    expect(run).toThrow(/LIBIPC_DOMAIN and LIBIPC_SERVICE are not set: start this process from a ServiceGroup.*ERR_LIBIPC_INVALID_ARGUMENT/s);
+  it('run by hand: refuses a missing contract, a bad option and a name a live process holds, each with its code', async () => {
+    const run = (env: Record<string, string>) =>
+      execFileSync(cpp!.bin, ['0'], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(() => run({})).toThrow(/LIBIPC_DOMAIN and LIBIPC_SERVICE are not set: start this process from a ServiceGroup.*ERR_LIBIPC_INVALID_ARGUMENT/s);
+    const domain = uniqueName('cxhand');
+    const contract = { LIBIPC_DOMAIN: domain, LIBIPC_SERVICE: 'svc' };
+    expect(() => run({ ...contract, MEMBER_HEARTBEAT_MS: '0' })).toThrow(/heartbeat_ms must be from 1 to 3600000.*ERR_LIBIPC_INVALID_ARGUMENT/s);
+
+    // One live svc.0 (through @libipc/process: it says READY on its ready fd), then a second one is refused.
+    const dir = mkdtempSync(join(tmpdir(), 'libipc-cxgroup-'));
+    const log = join(dir, 'members.log');
+    const first = spawn('svc.0', cpp!.bin, ['0'], { env: { ...contract, MEMBER_LOG: log } });
+    try {
+      await waitForReady(first, 20_000);
+      await waitForFileLine(log, (l) => l === `svc.0 ${first.pid} joined`);
+      expect(() => run(contract)).toThrow(/another live process already holds 'svc.0' in domain 'cxhand.*stop it first.*ERR_LIBIPC_ILLEGAL_STATE/s);
+    } finally {
+      process.kill(first.pid, 'SIGTERM');
+      expect(await first.exit).toMatchObject({ exitCode: 0 }); // SIGTERM: leave(), exit 0
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(shmObjects(domain)).toEqual([]);
   });
 });
