@@ -137,6 +137,12 @@ async function interleaved(peers) {
 
 async function main() {
   console.log(`C++ ↔ Node channel benchmark — ${await machine()}; ${ROUNDS} round trips of ${SIZE} B per row`);
+  try {
+    execFileSync('g++', ['--version'], { stdio: 'ignore' });
+  } catch {
+    console.log('skipped: g++ is not installed (the C++ echo is built with it)');
+    return;
+  }
   const echo = buildEcho();
   try {
     const row = (mechanism, r) => ({ mechanism, 'p50 µs': r.p50, 'p99 µs': r.p99 });
