@@ -97,6 +97,30 @@ describe.skipIf(noCompiler !== undefined)(`C++ GroupMember in a Node ServiceGrou
     await logged(log, `svc.0 ${reborn.pid} is_primary 1 ${f2.epoch}`);
   });
 
+  it('chaos: 30 SIGKILLs of the primary, C++ and Node in turn, members beating every 1 ms — one primary, epochs only grow', async () => {
+    const { group, log } = setup({
+      restart: { policy: 'always', backoff: { initialMs: 1, factor: 1, maxMs: 1 }, maxRestarts: 1000, windowMs: 60_000 },
+      env: { MEMBER_HEARTBEAT_MS: '1' }, // a kill often lands inside a registry call
+    });
+    await group.start();
+    let lastEpoch = group.primary()!.epoch;
+    for (let i = 0; i < 30; i++) {
+      // Every replica back, so that each kill has a standby to fail over to.
+      while (group.instances().some((x) => x.role !== 'primary' && x.role !== 'standby')) await nextEvent(group, 'respawn');
+      const victim = group.primary()!;
+      const failover = nextEvent<FailoverEvent>(group, 'failover');
+      process.kill(victim.pid!, 'SIGKILL');
+      const f = await failover;
+      expect(f.previous).toBe(victim.name);
+      expect(f.primary).not.toBe(victim.name); // C++ → Node, then Node → C++
+      expect(f.epoch).toBeGreaterThan(lastEpoch);
+      lastEpoch = f.epoch;
+      expect(group.instances().filter((x) => x.role === 'primary').map((x) => x.name)).toEqual([f.primary]);
+      // The new primary, C++ or Node, reads it from the record.
+      await waitForFileLine(log, (l) => l.startsWith(`${f.primary} ${group.primary()!.pid} role primary ${f.epoch}`));
+    }
+  }, 120_000);
+
   it('a hung C++ primary (SIGSTOP) is fenced, not killed; once SIGCONTed it reports it is not primary', async () => {
     const { group, log } = setup({ heartbeatTimeoutMs: 1500, onHung: 'fence' });
     await group.start();
