@@ -1,7 +1,8 @@
 // libipc::GroupMember for C++: a process started by a Node `ServiceGroup` joins it exactly like the Node
 // `GroupMember` (packages/group/src/group-member.ts): it reads the environment contract the host sets, registers
 // `<service>.<id>` with a death lease, stamps its entry on its own thread, follows the group record (only the
-// primary of the current epoch is primary: a fenced or replaced member reads that it is not) and exits with its host.
+// primary of the current epoch is primary: a fenced or replaced member reads that it is not) and exits with its host:
+// from the host's death lease (broken by the kernel as the host starts to die) or its pidfd (once it has exited).
 // Header-only, plain `g++ -std=c++17 -pthread` with the include dirs of @libipc/shm, @libipc/registry and @libipc/group.
 //
 // Crash safety is the registry's: the lease breaks the instant this process dies (the host fails over at once), the
@@ -29,6 +30,8 @@
 #include <vector>
 
 #include "libipc/error.h"
+#include "libipc/futex.h"
+#include "libipc/lease.h"
 #include "libipc/process_identity.h"
 #include "libipc/registry.h"
 
@@ -214,6 +217,7 @@ class GroupMember {
     uint64_t one = 1;
     (void)!write(stop_fd_, &one, sizeof one);
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+    stop_lease_watch();
     std::lock_guard<std::mutex> g(mu_);
     try {
       registry_->unregister(name_);
@@ -247,6 +251,7 @@ class GroupMember {
     }
     if (ctx_.parent) open_host_watch();
     thread_ = std::thread([this] { run(); });
+    if (host_lease_) lease_thread_ = std::thread([this] { watch_lease(); });
   }
 
   // The host's pidfd (readable when it exits), opened then checked against its identity: a reused pid is not our host.
@@ -254,6 +259,39 @@ class GroupMember {
     host_fd_ = static_cast<int>(syscall(SYS_pidfd_open, ctx_.parent->pid, 0));
     if (!is_alive(ctx_.parent->pid, ctx_.parent->start_time)) host_gone_at_start_ = true;
     // Without pidfds (a kernel before 5.3) the identity is read on every beat instead.
+    // The host's death lease, when our host holds it (a ServiceGroup does): the kernel breaks it as the host starts
+    // to die, before its exit is reported (which waits for a large host's memory to be torn down).
+    try {
+      host_lease_ = registry_->group_lease(ctx_.service);
+    } catch (const Error&) {
+      host_lease_.reset();  // no lease to watch: the pidfd is enough
+    }
+    if (host_lease_ && host_lease_->state() != LeaseState::Held) host_lease_.reset();
+  }
+
+  // The lease thread: sleeps on the host lease's word until its holder dies (or releases it, or leave()).
+  void watch_lease() {
+    Lease& lease = *host_lease_;
+    while (!stop_lease_.load()) {
+      const LeaseState state = lease.state();  // also a holder that died without the kernel's mark (by identity)
+      const uint32_t value = state == LeaseState::Held ? lease.prepare_wait() : 0;
+      if (value == 0) {
+        if (lease.state() == LeaseState::Held) continue;  // changed hands between the two reads: look again
+        // The kernel wakes one watcher of a dead holder: wake the rest (other members, other processes).
+        if (auto* word = lease.word()) futex_wake(reinterpret_cast<const uint32_t*>(word));
+        if (lease.state() == LeaseState::OwnerDied) host_gone(true);
+        return;
+      }
+      // Re-checked every 250 ms: leave() wakes this sleep, but may come just before it.
+      futex_wait(reinterpret_cast<const uint32_t*>(lease.word()), value, 250000000LL);
+    }
+  }
+
+  void stop_lease_watch() {
+    stop_lease_.store(true);
+    if (!lease_thread_.joinable() || lease_thread_.get_id() == std::this_thread::get_id()) return;
+    if (auto* word = host_lease_->word()) futex_wake(reinterpret_cast<const uint32_t*>(word));
+    lease_thread_.join();
   }
 
   bool host_alive_by_identity() const { return is_alive(ctx_.parent->pid, ctx_.parent->start_time); }
@@ -263,7 +301,7 @@ class GroupMember {
     bool watching = ctx_.parent.has_value();
     for (;;) {
       if (watching && (host_gone_at_start_ || (host_fd_ < 0 && !host_alive_by_identity()))) {
-        if (!host_gone()) return;
+        if (!host_gone(false)) return;
         watching = false;
       }
       tick();
@@ -275,20 +313,25 @@ class GroupMember {
       }
       if (fds[0].revents != 0) return;  // leave()
       if (watching && host_fd_ >= 0 && fds[1].revents != 0) {
-        if (!host_gone()) return;
+        if (!host_gone(false)) return;
         watching = false;
       }
     }
   }
 
-  // The host died: on_host_exit, then leave and exit (exit_with_host), else go on beating. false: leave() was called.
-  bool host_gone() {
+  // The host died (seen by the member's thread or the lease thread, once): on_host_exit, then leave and exit
+  // (exit_with_host), else go on beating. false: leave() was called.
+  bool host_gone(bool on_lease_thread) {
+    if (host_reported_.exchange(true)) return true;  // the other watch saw it first
     {
       std::lock_guard<std::mutex> g(mu_);
       if (left_) return false;
     }
     if (opts_.on_host_exit) opts_.on_host_exit();
     if (!opts_.exit_with_host) return true;
+    // The lease lives in the registry's mapping, closed below: its watcher must be done with it first. (On the
+    // lease thread, the member's thread touches the registry only under mu_, and sees left_.)
+    if (!on_lease_thread) stop_lease_watch();
     {
       std::lock_guard<std::mutex> g(mu_);
       left_ = true;
@@ -369,6 +412,9 @@ class GroupMember {
   bool host_gone_at_start_ = false;
   int stop_fd_ = -1, host_fd_ = -1;
   std::thread thread_;
+  std::optional<Lease> host_lease_;  // the host's death lease (a view into the registry's mapping)
+  std::thread lease_thread_;
+  std::atomic<bool> stop_lease_{false}, host_reported_{false};
 };
 
 }  // namespace libipc

@@ -1,7 +1,8 @@
 // member.cc: the C++ twin of fixtures/member.mjs, a group instance built on libipc::GroupMember.
 //   member [<args>… <id>]  joins (the environment a ServiceGroup sets), logs "<name> <pid> joined" and every role
 //                          change "<name> <pid> role <role> <epoch>" to $MEMBER_LOG; SIGUSR1 logs a fresh read
-//                          "<name> <pid> is_primary <0|1> <epoch>"; SIGTERM leaves the group and exits 0.
+//                          "<name> <pid> is_primary <0|1> <epoch>", the host's death "<name> <pid> host-exit";
+//                          SIGTERM leaves the group and exits 0.
 //                          MEMBER_HEARTBEAT_MS (default 20), MEMBER_STAY=1: do not exit with the host.
 //   member context [args…] prints the instance context read from this environment/arguments, or "error <code>"
 //                          (compared with Node's readInstanceContext on the same table)
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     log_line(name + " " + pid + " role " + libipc::role_name(role) + " " + std::to_string(epoch));
   };
   opts.on_error = [&](const libipc::Error& e) { log_line(name + " " + pid + " error " + e.code()); };
+  opts.on_host_exit = [&] { log_line(name + " " + pid + " host-exit"); };
   // name is known before join() returns only from the contract: read it first so the first on_role names it.
   try {
     const libipc::InstanceContext c = libipc::group::read_instance_context(libipc::group::process_env(), libipc::group::process_args());
