@@ -166,7 +166,8 @@ struct GroupMemberOptions {
   std::optional<std::string> domain, service;
   std::optional<uint32_t> id;
   std::optional<std::string> meta;
-  // Called on the member's thread: every change of role, the host's death, a registry error (retried next beat).
+  // Called on the member's threads (never call leave() from them): every change of role; the host's death, once
+  // (from its death lease or its pidfd); a registry error (retried on the next beat).
   std::function<void(MemberRole role, uint32_t epoch)> on_role;
   std::function<void()> on_host_exit;
   std::function<void(const Error&)> on_error;
