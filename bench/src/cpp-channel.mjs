@@ -1,6 +1,7 @@
 // C++ ↔ Node over @libipc/typed-channel: the round trip of a 64 B message from Node to an echo and back, with the
 // echo in C++ (bench/native/cpp-echo.cc, libipc::Channel built with plain g++ against the packages' headers) and in
-// Node, against a Unix domain socket echo (net), interleaved round by round in one run.
+// Node, against a Unix domain socket echo (net), interleaved round by round in one run. Then 64 B batch throughput
+// into a Node receiver (recvMany), from a C++ sender and from a Node one (sendMany of 256 each).
 //   corepack pnpm --filter @libipc/bench exec node src/cpp-channel.mjs      (BENCH_ROUNDS=… to change the rounds)
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,6 +19,8 @@ const WARMUP = 300;
 const SIZE = 64;
 const [role, ...args] = process.argv.slice(2);
 const BYE = Buffer.from('bye');
+const COUNT = Number(process.env.BENCH_COUNT ?? 2_000_000);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 
 function frameOf(payload) {
   const head = Buffer.alloc(4);
@@ -39,6 +42,19 @@ async function child() {
     }
     req.close();
     rep.close();
+    process.exit(0);
+  } else if (role === 'node-source') {
+    const [name, count] = args;
+    const ch = new Channel(name);
+    process.send('ready');
+    await ch.waitForRecv(1);
+    const messages = Array.from({ length: 256 }, () => Buffer.alloc(SIZE, 2));
+    for (let sent = 0; sent < Number(count); ) {
+      const list = Number(count) - sent >= 256 ? messages : messages.slice(0, Number(count) - sent);
+      const n = ch.trySendMany(list);
+      sent += n > 0 ? n : await ch.sendMany(list.slice(0, 1));
+    }
+    ch.close();
     process.exit(0);
   } else if (role === 'socket-echo') {
     // One 64 B frame at a time (the parent waits for each reply): a 4-byte length prefix, echoed whole.
@@ -122,6 +138,29 @@ async function socketPeer() {
   };
 }
 
+/** Messages per second into a Node receiver (recvMany), from the first message to the last, from a C++ or Node sender. */
+async function throughput(kind, bin) {
+  const name = `bench-cpp-tp-${process.pid}-${kind}`;
+  const ch = new Channel(name, { mode: 'receiver', capacity: 4096, slotSize: 128, spinUs: 200 });
+  const c =
+    kind === 'cpp'
+      ? spawn(bin, ['source', name, String(COUNT)], { stdio: 'inherit' })
+      : fork(new URL(import.meta.url).pathname, ['node-source', name, String(COUNT)], { stdio: 'inherit' });
+  const exited = once(c, 'exit');
+  let got = 0;
+  let t0;
+  while (got < COUNT) {
+    const batch = ch.tryRecvMany(1024);
+    const msgs = batch.length > 0 ? batch : await ch.recvMany(1024);
+    t0 ??= process.hrtime.bigint();
+    got += msgs.length;
+  }
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await exited;
+  ch.close();
+  return COUNT / s;
+}
+
 async function interleaved(peers) {
   const samples = peers.map(() => []);
   for (let i = 0; i < ROUNDS + WARMUP; i++) {
@@ -161,6 +200,13 @@ async function main() {
       row('Channel, C++ echo, active (spinUs 1000)', cppActive),
       row('Channel, Node echo, active (spinUs 1000)', nodeActive),
     ]);
+    const rates = { cpp: [], node: [] };
+    for (let r = 0; r < REPEAT; r++) for (const kind of ['cpp', 'node']) rates[kind].push(await throughput(kind, echo.bin));
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    printTable(`Throughput into a Node receiver (recvMany), ${SIZE} B, ${COUNT} messages, median of ${REPEAT}`, [
+      { sender: 'C++ (send_many 256)', 'msg/s': median(rates.cpp), 'MB/s': (median(rates.cpp) * SIZE) / 1e6 },
+      { sender: 'Node (sendMany 256)', 'msg/s': median(rates.node), 'MB/s': (median(rates.node) * SIZE) / 1e6 },
+    ], 0);
   } finally {
     echo.remove();
   }
