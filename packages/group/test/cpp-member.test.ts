@@ -247,6 +247,17 @@ describe.skipIf(noCompiler !== undefined)(`C++ GroupMember in a Node ServiceGrou
       await waitForReady(first, 20_000);
       await waitForFileLine(log, (l) => l === `svc.0 ${first.pid} joined`);
       expect(() => run(contract)).toThrow(/another live process already holds 'svc.0' in domain 'cxhand.*stop it first.*ERR_LIBIPC_ILLEGAL_STATE/s);
+      // It beats on its own thread (its main thread sleeps in sigwait): the entry's heartbeat moves on.
+      const r = new ServiceRegistry(domain);
+      try {
+        expect(r.find('svc.0')).toMatchObject({ pid: first.pid, leased: true });
+        const firstBeat = r.find('svc.0')!.heartbeatAt!.getTime();
+        const deadline = Date.now() + 20_000;
+        while (r.find('svc.0')!.heartbeatAt!.getTime() === firstBeat && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+        expect(r.find('svc.0')!.heartbeatAt!.getTime()).toBeGreaterThan(firstBeat);
+      } finally {
+        r.close();
+      }
     } finally {
       process.kill(first.pid, 'SIGTERM');
       expect(await first.exit).toMatchObject({ exitCode: 0 }); // SIGTERM: leave(), exit 0
