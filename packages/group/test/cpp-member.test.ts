@@ -199,6 +199,29 @@ describe.skipIf(noCompiler !== undefined)(`C++ GroupMember in a Node ServiceGrou
     expectNothingLeft(domain);
   });
 
+  it('exit_with_host off: the C++ member outlives its host and keeps beating; the next host stops it (SIGTERM) and starts clean', async () => {
+    const { group, registry, log } = setup();
+    const host = spawnNode(mixedHost, [registry.domain, JSON.stringify(mixedConfig(log, { env: { MEMBER_STAY: '1' } }))], {}, [], { underReaper: true });
+    cleanup.push(() => host.kill());
+    const hostPid = Number((await host.line('host ')).split(' ')[1]);
+    const ids = (await host.line('instances ')).split(' ').slice(1, 3).map((p) => processIdentity(Number(p))!);
+    await waitForFileLine(log, (l) => l.startsWith(`svc.0 ${ids[0]!.pid} role primary`));
+    process.kill(hostPid, 'SIGKILL');
+    await waitForFileLine(log, (l) => l === `svc.0 ${ids[0]!.pid} host-exit`);
+    // Still there, still beating.
+    const beat = registry.find('svc.0')!.heartbeatAt!.getTime();
+    const deadline = Date.now() + 20_000;
+    while (registry.find('svc.0')!.heartbeatAt!.getTime() === beat && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(registry.find('svc.0')).toMatchObject({ pid: ids[0]!.pid });
+    expect(registry.find('svc.0')!.heartbeatAt!.getTime()).toBeGreaterThan(beat);
+
+    await group.start(); // the new host (same domain and log) stops the leftovers first
+    await Promise.all(ids.map((id) => watchExit(id.pid, id.startTime)));
+    expect(group.instances().map((i) => i.pid)).not.toContain(ids[0]!.pid);
+    expect(group.primary()!.name).toBe('svc.0');
+    await host.exited; // its reaper ends once the leftovers are gone
+  });
+
   it('reads the environment contract exactly like Node (table)', () => {
     const me = selfIdentity();
     const base = { LIBIPC_DOMAIN: 'd1', LIBIPC_SERVICE: 'audio' };
