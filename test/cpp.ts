@@ -1,5 +1,5 @@
 // C++ test peers: compiled by the tests themselves with plain `g++ -std=c++17 -pthread` against the public headers
-// of @libipc/shm, @libipc/typed-channel and @libipc/registry (found as a user finds them: require('<pkg>/include').include_dir), no
+// of @libipc/shm, @libipc/typed-channel, @libipc/registry and @libipc/group (found as a user finds them: require('<pkg>/include').include_dir), no
 // Node headers. Tests skip with a one-line reason when g++ is missing.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,7 +23,7 @@ export const noCompiler: string | undefined = (() => {
 
 /** The include dirs of the public C++ headers, resolved the way the README tells users to. */
 export function includeDirs(): string[] {
-  return ['shm', 'typed-channel', 'registry'].map((pkg) => {
+  return ['shm', 'typed-channel', 'registry', 'group'].map((pkg) => {
     // Each package resolves its own name (a self-reference through its exports map), as an installed one would.
     const req = createRequire(join(root, `packages/${pkg}/package.json`));
     const dir = (req(`@libipc/${pkg}/include`) as { include_dir: string }).include_dir;

@@ -9,6 +9,9 @@
 //   ```js runnable needs=etcd         the runner starts an etcd and sets ETCD_ENDPOINTS
 //   ```js runnable timeout=60         seconds (default 30)
 //   ```sh runnable                    shell lines run in the project that installed the tarballs
+//   ```cpp runnable file=member.cc    C++17, compiled by the runner (g++ -std=c++17 -pthread, -I every installed
+//                                     package's require('<pkg>/include').include_dir) into `member` next to it,
+//                                     before the README's js blocks run; never run alone (a js block starts it)
 //
 // Renderers (npm, GitHub) use only the first word of the info string, so readers see plain `js`.
 import { readFileSync } from 'node:fs';
@@ -18,11 +21,11 @@ export interface Example {
   readme: string;
   /** 1-based line of the first line of code. */
   line: number;
-  lang: 'js' | 'sh';
+  lang: 'js' | 'sh' | 'cpp';
   code: string;
-  /** File name in the README's example folder (js only). */
+  /** File name in the README's example folder (js and cpp). */
   file: string;
-  module: 'esm' | 'cjs' | 'sh';
+  module: 'esm' | 'cjs' | 'sh' | 'cpp';
   helper: boolean;
   needs: string[];
   timeoutMs: number;
@@ -71,7 +74,11 @@ export function examples(root: string, readme: string): Example[] {
     const [lang, ...words] = f.info.split(/\s+/);
     if (!words.includes('runnable')) continue;
     const where = `${readme}:${f.line - 1}`;
-    if (lang !== 'js' && lang !== 'sh') throw new Error(`${where}: runnable blocks are js or sh, not ${lang}`);
+    if (lang !== 'js' && lang !== 'sh' && lang !== 'cpp') throw new Error(`${where}: runnable blocks are js, sh or cpp, not ${lang}`);
+    if (lang === 'cpp') {
+      out.push(cppExample(readme, f, words, where));
+      continue;
+    }
     let file: string | undefined;
     let cjs = false;
     let helper = false;
@@ -97,10 +104,31 @@ export function examples(root: string, readme: string): Example[] {
     if (helper && !words.some((w) => w.startsWith('file='))) throw new Error(`${where}: a helper needs file=NAME so that the example can start it`);
     out.push({ readme, line: f.line, lang, code: f.code, file, module, helper, needs, timeoutMs });
   }
-  const names = out.filter((e) => e.lang === 'js').map((e) => e.file);
+  const names = out.filter((e) => e.lang !== 'sh').map((e) => e.file);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`${readme}: two runnable blocks are written to ${dup}`);
   return out;
+}
+
+/** A C++ block: `cpp runnable file=NAME.cc [timeout=S]` (the compile's timeout); the binary is NAME. */
+function cppExample(readme: string, f: Fence, words: string[], where: string): Example {
+  let file: string | undefined;
+  let timeoutMs = 120_000;
+  for (const w of words) {
+    if (w === 'runnable') continue;
+    else if (w.startsWith('file=')) file = w.slice(5);
+    else if (/^timeout=\d+$/.test(w)) timeoutMs = Number(w.slice(8)) * 1000;
+    else throw new Error(`${where}: unknown word '${w}' in \`${f.info}\` (a cpp block takes runnable, file=NAME.cc, timeout=)`);
+  }
+  if (file === undefined || !/^[\w-]+\.(cc|cpp)$/.test(file)) {
+    throw new Error(`${where}: a cpp block needs file=NAME.cc (a plain name): the runner compiles it to NAME for a js block to start`);
+  }
+  return { readme, line: f.line, lang: 'cpp', code: f.code, file, module: 'cpp', helper: true, needs: [], timeoutMs };
+}
+
+/** The binary a cpp block compiles to: its file name without the extension. */
+export function cppBinary(ex: Example): string {
+  return ex.file.replace(/\.(cc|cpp)$/, '');
 }
 
 export interface Link {

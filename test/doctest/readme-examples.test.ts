@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { compileCppBlocks, installedIncludeDirs } from './compile-cpp.js';
 import { type Example, examples, links } from './markdown.js';
 import { privateShm, runExample } from './run-example.js';
 import { type Project, ROOT, makeProject, plainEnv, publishedPackages, tarballFiles } from './scratch.js';
@@ -31,6 +32,8 @@ let project: Project | undefined;
 let prepareError: unknown;
 let typeErrors = new Map<string, string[]>();
 let etcd: { endpoint: string; close(): Promise<void> } | undefined;
+/** Per README: its C++ blocks compiled (once, before its first js block runs). */
+const compiled = new Map<string, Promise<void>>();
 const log = (s: string): void => console.log(`[doctest] ${s}`);
 
 function folderOf(readme: string): string {
@@ -92,10 +95,24 @@ async function needs(what: string[]): Promise<Record<string, string>> {
   return env;
 }
 
+function compileCpp(readme: string, list: Example[]): Promise<void> {
+  if (!list.some((e) => e.lang === 'cpp')) return Promise.resolve();
+  let done = compiled.get(readme);
+  if (!done) {
+    done = compileCppBlocks(list, folderOf(readme), installedIncludeDirs(ready().dir, all));
+    compiled.set(readme, done);
+  }
+  return done;
+}
+
 describe.each(parsed)('$readme', ({ readme, examples: list, error }) => {
   test('its runnable blocks are well marked', () => {
     if (error) throw error;
   });
+
+  for (const ex of list.filter((e) => e.lang === 'cpp')) {
+    test(`compiles the C++ block at line ${ex.line - 1} (${ex.file}) with g++ against the installed headers`, () => compileCpp(readme, list), ex.timeoutMs + 60_000);
+  }
 
   const pkgDir = dirname(join(ROOT, readme));
   const shipped = list.filter((e) => e.lang === 'js' && readme !== 'README.md' && existsSync(join(pkgDir, 'examples', e.file)));
@@ -119,6 +136,7 @@ describe.each(parsed)('$readme', ({ readme, examples: list, error }) => {
       label,
       async () => {
         const p = ready();
+        await compileCpp(readme, list);
         const extra = await needs(ex.needs);
         const dir = folderOf(readme);
         // Run from the project's root, as a user would (`node example.mjs`, `npx …`); the files live in a folder per README.

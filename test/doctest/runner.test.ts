@@ -1,10 +1,13 @@
 // The doc-test runner itself: it reads the markers as documented, and it sees a failing example, a leftover in
 // /dev/shm, a process left behind and a hang.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { type Example, examples, fences, links } from './markdown.js';
+import { compileCppBlocks, cppCompileArgs } from './compile-cpp.js';
+import { type Example, cppBinary, examples, fences, links } from './markdown.js';
+import { noCompiler } from '../cpp.js';
 import { privateShm, runExample } from './run-example.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'libipc-doctest-runner-'));
@@ -52,10 +55,24 @@ describe('markers', () => {
 
   test('a malformed marker is an error that names the line', () => {
     expect(() => readme('```js runnable fast\nx\n```\n')).toThrow(/README.md:1: unknown word 'fast'/);
-    expect(() => readme('```ts runnable\nx\n```\n')).toThrow(/runnable blocks are js or sh/);
+    expect(() => readme('```ts runnable\nx\n```\n')).toThrow(/runnable blocks are js, sh or cpp/);
+    expect(() => readme('```cpp runnable\nx\n```\n')).toThrow(/a cpp block needs file=NAME.cc/);
+    expect(() => readme('```cpp runnable file=a.mjs\nx\n```\n')).toThrow(/a cpp block needs file=NAME.cc/);
+    expect(() => readme('```cpp runnable file=../a.cc\nx\n```\n')).toThrow(/a cpp block needs file=NAME.cc/);
+    expect(() => readme('```cpp runnable cjs file=a.cc\nx\n```\n')).toThrow(/unknown word 'cjs'/);
+    expect(() => readme('```cpp runnable file=a.cc\nx\n```\n```cpp runnable file=a.cc\ny\n```\n')).toThrow(/two runnable blocks/);
     expect(() => readme('```js runnable helper\nx\n```\n')).toThrow(/a helper needs file=NAME/);
     expect(() => readme('```js runnable cjs file=a.mjs\nx\n```\n')).toThrow(/'cjs' with file=a.mjs/);
     expect(() => readme('```js runnable file=a.mjs\nx\n```\n```js runnable file=a.mjs\ny\n```\n')).toThrow(/two runnable blocks/);
+  });
+
+  test('C++ blocks: compiled (never run alone) to the name without .cc, with -I for each include dir', () => {
+    const list = readme(['```cpp runnable file=member.cc', 'int main() {}', '```', '```cpp runnable file=eng-2.cpp timeout=300', 'x', '```'].join('\n'));
+    expect(list.map((e) => [e.line, e.lang, e.file, e.module, e.helper, e.timeoutMs, cppBinary(e)])).toEqual([
+      [2, 'cpp', 'member.cc', 'cpp', true, 120_000, 'member'],
+      [5, 'cpp', 'eng-2.cpp', 'cpp', true, 300_000, 'eng-2'],
+    ]);
+    expect(cppCompileArgs(list[0]!, ['/a/include', '/b/include'])).toEqual(['-std=c++17', '-pthread', '-I', '/a/include', '-I', '/b/include', 'member.cc', '-o', 'member']);
   });
 
   test('links outside code', () => {
@@ -107,4 +124,20 @@ describe('runs', () => {
     const r = await run('setInterval(() => {}, 1000);', 1000);
     expect(r.timedOut).toBe(true);
   });
+});
+
+describe.skipIf(noCompiler !== undefined)('compiles C++ blocks', () => {
+  test('against the include dirs given, next to the source; a block that does not compile names its line', async () => {
+    const inc = join(dir, 'inc');
+    mkdirSync(join(inc, 'libipc'), { recursive: true });
+    writeFileSync(join(inc, 'libipc', 'answer.h'), 'inline int answer() { return 42; }\n');
+    const [good] = readme('```cpp runnable file=good.cc\n#include <libipc/answer.h>\n#include <cstdio>\nint main() { std::printf("%d\\n", answer()); }\n```\n');
+    writeFileSync(join(dir, good!.file), good!.code);
+    await compileCppBlocks([good!], dir, [inc]);
+    expect(execFileSync(join(dir, 'good'), { encoding: 'utf8' })).toBe('42\n');
+
+    const [bad] = readme('# x\n\n```cpp runnable file=bad.cc\n#include <libipc/missing.h>\nint main() {}\n```\n');
+    writeFileSync(join(dir, bad!.file), bad!.code);
+    await expect(compileCppBlocks([bad!], dir, [inc])).rejects.toThrow(/README.md:3 \(bad.cc\) did not compile: .*missing.h/s);
+  }, 120_000);
 });

@@ -225,6 +225,19 @@ class Registry {
     });
   }
 
+  // The host lease of `group`'s record (a ServiceGroup's host holds it while it runs, so that its members learn of
+  // its death from the kernel): a view into this handle's mapping, valid until close(); std::nullopt when the group
+  // has no record yet. Watch it with Lease::prepare_wait() and futex_wait(), from any thread.
+  std::optional<Lease> group_lease(const std::string& group) {
+    validate_name(group, "group");
+    return locked([&]() -> std::optional<Lease> {
+      int free = -1;
+      const int index = find_group(group, &free);
+      if (index < 0) return std::nullopt;
+      return Lease(group_at(index) + reg::kGHostLease);
+    });
+  }
+
   // Compare-and-swap: if the group's epoch is still `expected_epoch`, makes `instance` its primary and returns the
   // new epoch (expected_epoch + 1); otherwise std::nullopt (another claim won).
   std::optional<uint32_t> claim_primary(const std::string& group, const std::string& instance, uint32_t expected_epoch) {
