@@ -3,6 +3,7 @@ import { appendFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, describeValue } from '@libipc/shm';
 import { makeDir } from './log-file.js';
+import type { RestartTrigger } from './unit.js';
 
 export type HistoryEventType = 'start' | 'ready' | 'exit' | 'restart' | 'failed' | 'stop' | 'adopt';
 
@@ -26,6 +27,8 @@ export interface HistoryEvent {
   /** restarts so far (restart, failed). */
   restarts?: number;
   reason?: string;
+  /** restart: what caused it. */
+  trigger?: RestartTrigger;
 }
 
 /**

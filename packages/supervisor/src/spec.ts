@@ -29,6 +29,12 @@ export interface ServiceSpec {
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
   logs?: LogsSpec;
+  /**
+   * TCP ports the instances share: the manager opens each once (one accept queue, owned by the manager) and
+   * hands it to every instance as fd 4, 5, … with LIBIPC_LISTEN_FDS="port:fd,…"; a Node app's listen(port)
+   * picks it up unchanged (a preload). Nothing queued is lost while an instance stops (reload()).
+   */
+  listen?: number[];
 }
 
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
@@ -36,6 +42,7 @@ export const DEFAULT_STOP_TIMEOUT_MS = 3_000;
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_LOG_KEEP = 5;
 export const MAX_INSTANCES = 10_000;
+export const MAX_LISTEN_PORTS = 64;
 
 export interface FileLogs {
   dir: string;
@@ -58,6 +65,7 @@ export interface ResolvedSpec {
   startTimeoutMs: number;
   stopTimeoutMs: number;
   logs: FileLogs | 'inherit' | 'ignore';
+  listen: number[];
 }
 
 const ENV_KEY = /^[^=\0]+$/;
@@ -99,6 +107,11 @@ const SPEC_SHAPE = {
   startTimeoutMs: option.ms(1, MAX_TIMER_MS),
   stopTimeoutMs: option.ms(0, MAX_TIMER_MS),
   logs: logsSchema,
+  listen: z
+    .array(z.number().int().min(1).max(65_535))
+    .min(1)
+    .max(MAX_LISTEN_PORTS)
+    .describe(`an array of 1 to ${MAX_LISTEN_PORTS} TCP ports (whole numbers from 1 to 65535)`),
 };
 
 /**
@@ -151,6 +164,7 @@ export function validateSpec(value: unknown, what = 'ServiceSpec'): ServiceSpec 
       if (l.keep != null) spec.logs.keep = l.keep;
     }
   }
+  if (p.listen !== undefined) spec.listen = [...new Set(p.listen)];
   return spec;
 }
 
@@ -189,6 +203,7 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
       typeof logs === 'string'
         ? logs
         : { dir: logs.dir, maxBytes: logs.maxBytes ?? DEFAULT_LOG_MAX_BYTES, keep: logs.keep ?? DEFAULT_LOG_KEEP },
+    listen: spec.listen ?? [],
   };
 }
 

@@ -5,6 +5,9 @@ import type { LogPipe } from './log-pipe.js';
 import type { ResolvedSpec, ServiceSpec } from './spec.js';
 import { type ServiceState, ServiceStateMachine, type StateChange } from './states.js';
 
+/** What caused a restart: a crash, a request (restart()), a trigger of the spec (maxMemory, cronRestart, watch) or a reload. */
+export type RestartTrigger = 'crash' | 'manual' | 'memory' | 'cron' | 'watch' | 'reload';
+
 /** How a service ended its last run, and when. */
 export type LastExit = ExitStatus & { time: Date };
 
@@ -28,6 +31,8 @@ export interface ServiceStatus {
   /** Unplanned restarts counted against restartLimit. */
   contractRestarts: number;
   lastExit?: LastExit;
+  /** The last restart: what caused it, why, and when. */
+  lastRestart?: { trigger: RestartTrigger; reason: string; time: Date };
   /** How long the current process has been running (0 unless running). */
   uptimeMs: number;
   /** Why it is in its state: why it failed, what it waits for, … */
@@ -69,8 +74,12 @@ export class Unit {
   restartNote: string | undefined;
   /** restart() asked: stop (dependents first), then start again. */
   bounce = false;
+  /** A trigger (maxMemory, cronRestart, watch) asked for the pending restart, and why. */
+  restartTrigger: { trigger: RestartTrigger; reason: string } | undefined;
+  lastRestart: { trigger: RestartTrigger; reason: string; time: Date } | undefined;
   mp: ManagedProcess | undefined;
-  mpKey: { spec: ServiceSpec; env: Record<string, string> } | undefined;
+  /** What u.mp was built from; `fds`: its listening sockets' fds, joined. */
+  mpKey: { spec: ServiceSpec; env: Record<string, string>; fds: string } | undefined;
   adopted: { id: Identity; abort: AbortController } | undefined;
   /** Restart timer after an adopted process exited (a ManagedProcess keeps its own otherwise). */
   backoffTimer: NodeJS.Timeout | undefined;
@@ -139,6 +148,7 @@ export class Unit {
     if (this.startedAt !== undefined && this.pid !== undefined) s.startedAt = new Date(this.startedAt);
     if (this.spec.restartLimit !== undefined) s.restartLimit = this.spec.restartLimit;
     if (this.lastExit) s.lastExit = { ...this.lastExit };
+    if (this.lastRestart) s.lastRestart = { ...this.lastRestart };
     if (this.reason !== undefined) s.reason = this.reason;
     return s;
   }
