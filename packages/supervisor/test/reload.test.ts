@@ -1,9 +1,12 @@
 // Manager.reload() with shared listening sockets: real HTTP instances, a client that never stops asking.
 import http from 'node:http';
 import net from 'node:net';
+import { join } from 'node:path';
+import { watchExit } from '@libipc/shm';
 import { describe, expect, it } from 'vitest';
+import { spawnNode } from '../../../test/helpers.js';
 import type { HistoryEvent, Manager, ServiceSpec } from '../src/index.js';
-import { fixture, freePort, manager, node, pidAlive, processesOf } from './support.js';
+import { fixture, freePort, manager, node, onCleanup, pidAlive, processesOf, tempDir } from './support.js';
 
 const APP = fixture('http-app.mjs');
 
@@ -169,5 +172,34 @@ describe('Manager.reload with listen', () => {
     } finally {
       await new Promise((r) => squatter.close(r));
     }
+  });
+
+  it('replaces processes adopted from a manager that was SIGKILLed; the new ones share a new socket on the same port', async () => {
+    const path = join(tempDir(), 'store.json');
+    const port = await freePort();
+    const host = spawnNode(fixture('reload-manager.mjs'), [path, String(port)], {}, [], { underReaper: true });
+    onCleanup(async () => {
+      host.child.kill('SIGTERM');
+      await host.exited;
+    });
+    const started = JSON.parse((await host.line('READY', 60_000)).slice('READY '.length)) as { manager: number; pids: number[] };
+    process.kill(started.manager, 'SIGKILL');
+    await watchExit(started.manager);
+
+    const m = manager({ store: path });
+    await m.loaded;
+    expect(m.statusAll('web').map((s) => [s.pid, s.adopted])).toEqual(started.pids.map((p) => [p, true]));
+    // The adopted instances still serve on the socket the dead manager opened.
+    expect(await get(port)).toMatchObject({ ok: true });
+
+    const report = await m.reload('web');
+    expect(report.replaced.map((r) => r.oldPid)).toEqual(started.pids);
+    const after = pidsOf(m, 'web');
+    expect(after.filter((p) => started.pids.includes(p))).toEqual([]);
+    for (const p of started.pids) expect(pidAlive(p)).toBe(false);
+    expect(m.statusAll('web').every((s) => s.state === 'running' && !s.adopted && s.lastRestart?.trigger === 'reload')).toBe(true);
+    const answer = await get(port);
+    expect(answer.ok && after.includes(Number(answer.body.split(' ')[0]))).toBe(true);
+    await m.shutdown(2000);
   });
 });
