@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { watchExit } from '@libipc/shm';
 import { describe, expect, it } from 'vitest';
 import { spawnNode } from '../../../test/helpers.js';
-import type { HistoryEvent, Manager, ServiceSpec } from '../src/index.js';
+import { type HistoryEvent, type Manager, ReloadError, type ServiceSpec } from '../src/index.js';
 import { fixture, freePort, manager, node, onCleanup, pidAlive, processesOf, tempDir } from './support.js';
 
 const APP = fixture('http-app.mjs');
@@ -115,11 +115,14 @@ describe('Manager.reload with listen', () => {
     const client = load(port);
     await client.answered(10);
     m.setGlobalEnv({ APP_NEVER_READY: '1' });
-    const err = await m.reload('api').catch((e: unknown) => e as Error & { code: string; instance: string; report: { replaced: unknown[] } });
+    const err = (await m.reload('api').then(
+      () => new Error('reload resolved'),
+      (e: unknown) => e,
+    )) as ReloadError;
     await client.answered(10);
     await client.stop();
 
-    expect(err).toBeInstanceOf(Error);
+    expect(err).toBeInstanceOf(ReloadError);
     expect(err.code).toBe('ERR_LIBIPC_RELOAD_FAILED');
     expect(err.instance).toBe('api.0');
     expect(err.report.replaced).toEqual([]);
