@@ -1,7 +1,10 @@
-import { closeSync, fstatSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { InvalidArgumentError, SystemError } from './errors.js';
 import { native } from './native.js';
 import { describeValue } from './options.js';
+
+/** The fds listenTcp opened and closeFd did not close yet: closeFd closes nothing else (no stray close of a reused number). */
+const opened = new Set<number>();
 
 /** The kernel's default cap (net.core.somaxconn) on this machine kind; Node's own listen() default. */
 export const DEFAULT_BACKLOG = 511;
@@ -23,7 +26,9 @@ export function listenTcp(host: string, port: number, backlog: number = DEFAULT_
     throw new InvalidArgumentError(`listenTcp: backlog must be a whole number from 1 to 65535, got ${describeValue(backlog)}`);
   }
   try {
-    return native().listenTcp(host, port, backlog);
+    const fd = native().listenTcp(host, port, backlog);
+    opened.add(fd);
+    return fd;
   } catch (err) {
     const e = err as { errno?: string; syscall?: string; message?: string };
     if (e.syscall === 'inet_pton') {
@@ -43,17 +48,16 @@ export function listenTcp(host: string, port: number, backlog: number = DEFAULT_
   }
 }
 
-/** Closes an fd of listenTcp (a closed or foreign fd: ERR_LIBIPC_SYSTEM with errno EBADF, or INVALID_ARGUMENT when it is not a socket). */
+/** Closes an fd that listenTcp opened (any other number, or one closed already: ERR_LIBIPC_INVALID_ARGUMENT). */
 export function closeFd(fd: number): void {
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
     throw new InvalidArgumentError(`closeFd: fd must be a whole number >= 0, got ${describeValue(fd)}`);
   }
+  if (!opened.has(fd)) throw new InvalidArgumentError(`closeFd: fd ${fd} is not a socket listenTcp opened (or it was closed already)`);
+  opened.delete(fd);
   try {
-    // Never close a file by mistake (a stale number reused by Node for something else).
-    if (!fstatSync(fd, { bigint: true }).isSocket()) throw new InvalidArgumentError(`closeFd: fd ${fd} is not a socket; it is not one listenTcp opened`);
     closeSync(fd);
   } catch (err) {
-    if (err instanceof InvalidArgumentError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new SystemError(`cannot close fd ${fd}: ${e.message}`, { errno: e.code ?? 'EIO', syscall: 'close', cause: err });
   }
