@@ -16,6 +16,8 @@ const MAX_PARALLEL_STARTS = 32;
 export class Control {
   closed = false;
   shuttingDown = false;
+  /** Told of every state change after the books (the reloader: an instance stopped under a replacement). */
+  afterChange: ((u: Unit, c: StateChange) => void) | undefined;
   readonly exec: Executor;
   private readonly world: World;
   private evalScheduled = false;
@@ -49,6 +51,7 @@ export class Control {
     if (c.to === 'running' && !u.adopted) u.startedAt ??= Date.now();
     this.books.persist(u);
     this.out.emit('state', c);
+    this.afterChange?.(u, c);
     this.releaseSocketsIfIdle(u.service);
     this.settle(u);
     this.schedule();

@@ -116,6 +116,7 @@ export class Manager extends EventEmitter {
     this.reg = new Registry(this.books, { onChange: (u, c) => this.control.onStateChange(u, c), retire: (u) => this.control.retire(u) });
     this.control = new Control(this.reg, this.books, this.out, () => this.globalEnv, this.sockets);
     this.reloader = new Reloader(this.reg, this.control, this.books, this.out);
+    this.control.afterChange = (u, c) => this.reloader.onStateChange(u, c);
     this.parts = { reg: this.reg, control: this.control, books: this.books, out: this.out };
     let toStart: Unit[] = [];
     if (this.books.store) {

@@ -53,8 +53,8 @@ export class ReloadError extends LibipcError {
 /** Carries out Manager.reload(): one service at a time, its instances a batch at a time (see reload-plan.ts). */
 export class Reloader {
   private readonly busy = new Set<string>();
-  /** Replacements not swapped in yet: stopped at once when the manager shuts down. */
-  private readonly replacements = new Set<ManagedProcess>();
+  /** Replacements not swapped in yet, by the instance they replace: stopped at once when it stops or the manager shuts down. */
+  private readonly replacements = new Map<ManagedProcess, Unit>();
   private readonly running = new Set<Promise<unknown>>();
 
   constructor(
@@ -83,8 +83,14 @@ export class Reloader {
 
   /** Shutdown: replacements still getting ready are stopped; resolves once every reload ended. */
   async abortAll(): Promise<void> {
-    await Promise.all([...this.replacements].map((mp) => mp.stop(0).catch(() => {})));
+    await Promise.all([...this.replacements.keys()].map((mp) => mp.stop(0).catch(() => {})));
     await Promise.all(this.running);
+  }
+
+  /** An instance leaves 'running' (stop(), a crash) while its replacement gets ready: no reason to wait for it. */
+  onStateChange(u: Unit, c: { to: string }): void {
+    if (c.to === 'running') return;
+    for (const [mp, of] of this.replacements) if (of === u) mp.stop(0).catch(() => {});
   }
 
   private async run(services: string[], units: Unit[], opts: ReloadOptions): Promise<ReloadReport> {
@@ -145,7 +151,7 @@ export class Reloader {
     const exec = this.control.exec;
     const { mp, key } = exec.newProcess(u);
     exec.wire(u, mp); // ignored until it is u.mp
-    this.replacements.add(mp);
+    this.replacements.set(mp, u);
     const grace = u.spec.stopTimeoutMs;
     try {
       try {
@@ -154,7 +160,9 @@ export class Reloader {
         if (needsProbe(r)) await probe(r, u.name, u.spec.startTimeoutMs, AbortSignal.timeout(u.spec.startTimeoutMs + 1000));
       } catch (err) {
         await this.discard(mp, grace);
-        throw err;
+        if (u.state === 'running' || !(err instanceof IllegalStateError)) throw err;
+        // Cancelled by onStateChange: say why.
+        throw new IllegalStateError(`${u.name} left 'running' (${u.state}: ${u.reason ?? ''}) while its replacement started; run the reload again once it runs`);
       }
       const verdict = swapVerdict({ state: u.state, desired: u.desired, stopping: u.stopping, removing: u.removing, generation: u.generation, closing: this.control.shuttingDown || this.control.closed }, generation);
       if (verdict !== 'swap') {

@@ -159,6 +159,27 @@ describe('Manager.reload with listen', () => {
     await expect(m.reload('nope-*')).rejects.toMatchObject({ code: 'ERR_LIBIPC_NOT_FOUND' });
   });
 
+  it('stop() while a replacement gets ready ends the reload at once (ERR_LIBIPC_RELOAD_FAILED naming the stop); nothing is left', async () => {
+    const port = await freePort();
+    const m = manager();
+    await m.start(app('halt', port, { startTimeoutMs: 600_000 }));
+    m.setGlobalEnv({ APP_NEVER_READY: '1' });
+    const spawned = new Promise<void>((resolve) => {
+      const before = processesOf('halt').length;
+      const check = setInterval(() => processesOf('halt').length > before && (clearInterval(check), resolve()), 20);
+    });
+    const reload = m.reload('halt').then(
+      () => new Error('reload resolved'),
+      (e: unknown) => e as ReloadError,
+    );
+    await spawned;
+    await m.stop('halt');
+    const err = await reload;
+    expect(err).toBeInstanceOf(ReloadError);
+    expect(err.message).toMatch(/halt\.0 left 'running' \((stopping|stopped)/);
+    expect(processesOf('halt')).toEqual([]);
+  });
+
   it('the listening socket closes when the service stops; a port in use fails the start with EADDRINUSE', async () => {
     const port = await freePort();
     const m = manager();
