@@ -159,6 +159,32 @@ describe('Manager.reload with listen', () => {
     await expect(m.reload('nope-*')).rejects.toMatchObject({ code: 'ERR_LIBIPC_NOT_FOUND' });
   });
 
+  it('dependents are not restarted by a reload', async () => {
+    const port = await freePort();
+    const m = manager();
+    await m.start(app('db', port, { instances: 2 }));
+    await m.start({ name: 'api', command: node, args: [fixture('service.mjs'), '--ready'], readiness: 'ready', logs: 'ignore', dependsOn: ['db'] });
+    const api = m.status('api');
+    const changes: string[] = [];
+    m.on('state', (c: { name: string; to: string }) => c.name === 'api' && changes.push(c.to));
+    const report = await m.reload('db');
+    expect(report.replaced).toHaveLength(2);
+    expect(changes).toEqual([]);
+    expect(m.status('api')).toMatchObject({ state: 'running', pid: api.pid, restarts: 0 });
+  });
+
+  it('SIGTERM through the preload: an app without a SIGTERM listener drains and exits 0; one with its own listener decides itself', async () => {
+    const port = await freePort();
+    const m = manager();
+    await m.start(app('plain', port, { instances: 1 }));
+    await m.stop('plain');
+    expect(m.statusAll('plain')[0]!.lastExit).toMatchObject({ exitCode: 0, signal: null });
+    await m.start(app('own', port, { instances: 1, env: { PORT: String(port), APP_OWN_TERM: '1' } }));
+    expect((await get(port)).ok).toBe(true);
+    await m.stop('own');
+    expect(m.statusAll('own')[0]!.lastExit).toMatchObject({ exitCode: 7 });
+  });
+
   it('stop() while a replacement gets ready ends the reload at once (ERR_LIBIPC_RELOAD_FAILED naming the stop); nothing is left', async () => {
     const port = await freePort();
     const m = manager();
@@ -180,13 +206,24 @@ describe('Manager.reload with listen', () => {
     expect(processesOf('halt')).toEqual([]);
   });
 
-  it('the listening socket closes when the service stops; a port in use fails the start with EADDRINUSE', async () => {
+  it('the listening socket closes when the service stops, is removed, or the manager shuts down; a port in use fails the start with EADDRINUSE', async () => {
     const port = await freePort();
     const m = manager();
     await m.start(app('sock', port));
     expect((await get(port)).ok).toBe(true);
     await m.stop('sock');
     expect(await get(port)).toEqual({ ok: false, error: 'ECONNREFUSED' });
+    await m.start('sock');
+    expect((await get(port)).ok).toBe(true);
+    await m.remove('sock');
+    expect(await get(port)).toEqual({ ok: false, error: 'ECONNREFUSED' });
+    const other = manager();
+    await other.start(app('sock', port));
+    expect((await get(port)).ok).toBe(true);
+    await other.shutdown();
+    expect(await get(port)).toEqual({ ok: false, error: 'ECONNREFUSED' });
+    await m.start(app('sock', port));
+    await m.stop('sock');
 
     const squatter = net.createServer();
     await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
