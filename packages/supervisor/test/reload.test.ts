@@ -57,6 +57,15 @@ function load(port: number, clients = 2) {
   };
 }
 
+/** Polls `check` (a process appearing is no event of the manager's) until it holds, within a deadline. */
+async function pollUntil(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const pidsOf = (m: Manager, name: string) => m.statusAll(name).map((s) => s.pid!);
 
 describe('Manager.reload with listen', () => {
@@ -159,6 +168,22 @@ describe('Manager.reload with listen', () => {
     await expect(m.reload('nope-*')).rejects.toMatchObject({ code: 'ERR_LIBIPC_NOT_FOUND' });
   });
 
+  it('shutdown() during a reload stops the replacement too: the reload rejects, nothing is left', async () => {
+    const port = await freePort();
+    const m = manager();
+    await m.start(app('bye', port, { instances: 2, startTimeoutMs: 600_000 }));
+    m.setGlobalEnv({ APP_NEVER_READY: '1' });
+    const before = processesOf('bye').length;
+    const reload = m.reload('bye').then(
+      () => new Error('reload resolved'),
+      (e: unknown) => e as ReloadError,
+    );
+    await pollUntil(() => processesOf('bye').length > before, 'the replacement spawned');
+    await m.shutdown(2000);
+    expect(await reload).toBeInstanceOf(ReloadError);
+    expect(processesOf('bye')).toEqual([]);
+  });
+
   it('dependents are not restarted by a reload', async () => {
     const port = await freePort();
     const m = manager();
@@ -190,15 +215,12 @@ describe('Manager.reload with listen', () => {
     const m = manager();
     await m.start(app('halt', port, { startTimeoutMs: 600_000 }));
     m.setGlobalEnv({ APP_NEVER_READY: '1' });
-    const spawned = new Promise<void>((resolve) => {
-      const before = processesOf('halt').length;
-      const check = setInterval(() => processesOf('halt').length > before && (clearInterval(check), resolve()), 20);
-    });
+    const before = processesOf('halt').length;
     const reload = m.reload('halt').then(
       () => new Error('reload resolved'),
       (e: unknown) => e as ReloadError,
     );
-    await spawned;
+    await pollUntil(() => processesOf('halt').length > before, 'the replacement spawned');
     await m.stop('halt');
     const err = await reload;
     expect(err).toBeInstanceOf(ReloadError);
