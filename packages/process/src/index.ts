@@ -1,5 +1,5 @@
 export type { ExitStatus } from './exit-status.js';
-export { spawn, READY_FD_ENV, type ProcessHandle, type SpawnOptions } from './spawn.js';
+export { spawn, READY_FD_ENV, FIRST_INHERITED_FD, type ProcessHandle, type SpawnOptions } from './spawn.js';
 export { requestShutdown, forceKill, waitForExit, shutdown } from './shutdown.js';
 export { ready, waitForReady } from './ready.js';
 export { spawnAndWait, type SpawnAndWaitOptions, type RegistryView, type RegisteredEntry } from './spawn-and-wait.js';

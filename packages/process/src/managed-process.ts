@@ -27,6 +27,8 @@ export interface ManagedProcessSpec {
   stdio?: 'inherit' | 'pipe' | 'ignore';
   /** Own process group; stop and restart signal the whole tree. */
   killTree?: boolean;
+  /** Open fds of this process each child gets as its fds 4, 5, … (see spawn()); they must stay open while it restarts. */
+  inheritFds?: number[];
 }
 
 export interface ManagedProcessStatus {
@@ -58,6 +60,7 @@ const SPEC_OPTIONS = {
   stopTimeoutMs: option.ms(0, 3_600_000),
   stdio: SPAWN_OPTIONS.stdio,
   killTree: SPAWN_OPTIONS.killTree,
+  inheritFds: SPAWN_OPTIONS.inheritFds,
 };
 
 /** A start/restart that a later stop() overtook. */
@@ -100,13 +103,13 @@ export class ManagedProcess extends EventEmitter {
     if (typeof spec.command !== 'string' || spec.command === '') {
       throw new InvalidArgumentError(`command of ${spec.name} must be a non-empty string, got ${describeValue(spec.command)}`);
     }
-    validateSpawnOptions({ env: spec.env, cwd: spec.cwd, stdio: spec.stdio, killTree: spec.killTree }, `ManagedProcess spec of ${spec.name}`);
+    validateSpawnOptions({ env: spec.env, cwd: spec.cwd, stdio: spec.stdio, killTree: spec.killTree, inheritFds: spec.inheritFds }, `ManagedProcess spec of ${spec.name}`);
     this.readiness = validateReadiness(spec.readiness ?? 'spawn');
     this.readyTimeoutMs = spec.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     this.stopTimeoutMs = spec.stopTimeoutMs ?? DEFAULT_GRACE_MS;
     this.policy = resolveRestartPolicy(spec.restart);
     this.name = spec.name;
-    this.spec = { ...spec, args: [...(spec.args ?? [])], env: spec.env && { ...spec.env } };
+    this.spec = { ...spec, args: [...(spec.args ?? [])], env: spec.env && { ...spec.env }, inheritFds: spec.inheritFds && [...spec.inheritFds] };
     this.backoff = new Backoff(this.policy.backoff);
     this.sm = new StateMachine('stopped', (t) => this.emitTransition(t), `managed process ${spec.name}`);
   }
@@ -231,6 +234,7 @@ export class ManagedProcess extends EventEmitter {
         cwd: this.spec.cwd,
         stdio: this.spec.stdio,
         killTree: this.spec.killTree,
+        inheritFds: this.spec.inheritFds,
       });
     } catch (err) {
       // A missing executable does not fix itself: no restart loop.

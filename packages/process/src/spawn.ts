@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { describeValue, InvalidArgumentError, option, parseOptions, SpawnError, isAlive as identityAlive, processIdentity, validateName } from '@libipc/shm';
@@ -10,6 +10,9 @@ import { resolveExecutable } from './resolve-executable.js';
 export const READY_FD = 3;
 export const READY_FD_ENV = 'LIBIPC_READY_FD';
 const STDERR_TAIL_BYTES = 4096;
+/** The first fd number a child gets its inherited fds at (after stdio and the READY pipe). */
+export const FIRST_INHERITED_FD = READY_FD + 1;
+const MAX_INHERITED_FDS = 64;
 
 export interface SpawnOptions {
   /** Added to (and overriding) this process's environment. */
@@ -19,6 +22,11 @@ export interface SpawnOptions {
   stdio?: 'inherit' | 'pipe' | 'ignore';
   /** Run the child in its own process group (and session) and signal the whole group. */
   killTree?: boolean;
+  /**
+   * Open fds of this process the child gets as its fds 4, 5, … in this order (fd 3 is the READY pipe), e.g.
+   * listening sockets (@libipc/shm listenTcp). The child's copies are its own: closing them leaves ours open.
+   */
+  inheritFds?: number[];
 }
 
 export interface ProcessHandle {
@@ -104,6 +112,10 @@ export const SPAWN_OPTIONS = {
   cwd: option.custom<string>((v) => typeof v === 'string' && v.length > 0 && v.length <= 4096, 'a directory path (a non-empty string)'),
   stdio: option.oneOf('inherit', 'pipe', 'ignore'),
   killTree: option.boolean(),
+  inheritFds: option.custom<number[]>(
+    (v) => Array.isArray(v) && v.length <= MAX_INHERITED_FDS && v.every((fd) => Number.isInteger(fd) && fd >= 0 && fd < 2 ** 31),
+    `an array of at most ${MAX_INHERITED_FDS} open fds (whole numbers >= 0)`,
+  ),
 };
 
 /** Checks spawn options (null means "default"); returns the given ones. */
@@ -129,6 +141,9 @@ export function spawn(name: string, executable: string, args: string[] = [], opt
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, [READY_FD_ENV]: String(READY_FD) };
   const file = resolveExecutable(executable, env.PATH, cwd);
   const stdio = opts.stdio ?? 'inherit';
+  for (const fd of opts.inheritFds ?? []) {
+    if (!isOpen(fd)) throw new SpawnError(`cannot spawn ${JSON.stringify(executable)}: inheritFds: fd ${fd} is not open in this process`);
+  }
   const killTree = opts.killTree ?? false;
 
   let child: ChildProcess;
@@ -137,7 +152,7 @@ export function spawn(name: string, executable: string, args: string[] = [], opt
       argv0: executable,
       cwd,
       env,
-      stdio: [stdio, stdio, stdio, 'pipe'],
+      stdio: [stdio, stdio, stdio, 'pipe', ...(opts.inheritFds ?? [])],
       detached: killTree,
     });
   } catch (err) {
@@ -186,6 +201,15 @@ function own(name: string, file: string, child: ChildProcess, killTree: boolean)
   readyPipe.unref();
   void handle.exit.then(() => readyPipe.destroy());
   return handle;
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd, { bigint: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isDirectory(path: string): boolean {

@@ -12,6 +12,7 @@
 #include "libipc/segment.h"
 #include "pid_watch.h"
 #include "segment_handle.h"
+#include "tcp_listen.h"
 
 namespace libipc {
 
@@ -149,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitThreads", Napi::Function::New<WaitThreads>(env, "waitThreads"));
   exports.Set("processStartTime", Napi::Function::New<ProcessStartTime>(env, "processStartTime"));
   exports.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
+  exports.Set("listenTcp", Napi::Function::New<ListenTcp>(env, "listenTcp"));
   return exports;
 }
 

@@ -30,6 +30,7 @@ export { Lease, LEASE_SIZE, type LeaseState, type LeaseWatchOptions } from './le
 export { processIdentity, isAlive, selfIdentity, type ProcessIdentity } from './process-identity.js';
 export { watchExit, type WatchExitOptions } from './watch-exit.js';
 export { peerCredentials, type PeerCredentials } from './peer-credentials.js';
+export { listenTcp, closeFd, DEFAULT_BACKLOG } from './tcp-listener.js';
 export {
   attachSegment,
   SegmentHeader,

@@ -63,6 +63,8 @@ export interface NativeBinding {
   processStartTime(pid: number): bigint | undefined;
   /** [pid, uid, gid] at the other end of a connected Unix socket (SO_PEERCRED). */
   peerCredentials(fd: number): [number, number, number];
+  /** A listening TCP socket (SO_REUSEADDR + SO_REUSEPORT, close-on-exec) that nothing polls: its fd. */
+  listenTcp(host: string, port: number, backlog: number): number;
   /** How async waits sleep in this process: 'io_uring' (kernel futex wait, one hop) or 'threads'. */
   waitBackend: 'io_uring' | 'threads';
 }

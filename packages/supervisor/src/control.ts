@@ -1,8 +1,9 @@
 import type { Announcer } from './announcer.js';
 import { Executor } from './executor.js';
+import type { ListenSockets } from './listen-sockets.js';
 import type { Persistence } from './persistence.js';
 import { type Action, type World, planner, verdict } from './planner.js';
-import type { Registry } from './registry.js';
+import { type Registry, busy } from './registry.js';
 import { type ServiceState, type StateChange, hasProcess } from './states.js';
 import type { RestartTrigger, Unit, Waiter } from './unit.js';
 
@@ -17,6 +18,8 @@ export class Control {
   shuttingDown = false;
   /** Called after every pass of the loop (the restart triggers follow what is wanted running). */
   afterPass: (() => void) | undefined;
+  /** Told of every state change after the books (the reloader: an instance stopped under a replacement). */
+  afterChange: ((u: Unit, c: StateChange) => void) | undefined;
   readonly exec: Executor;
   private readonly world: World;
   private evalScheduled = false;
@@ -27,9 +30,10 @@ export class Control {
     private readonly books: Persistence,
     private readonly out: Announcer,
     env: () => Record<string, string>,
+    sockets: ListenSockets,
   ) {
     this.world = reg.world(() => this.shuttingDown);
-    this.exec = new Executor(this, books, out, env);
+    this.exec = new Executor(this, books, out, env, sockets);
   }
 
   // ---- states ----
@@ -49,8 +53,16 @@ export class Control {
     if (c.to === 'running' && !u.adopted) u.startedAt ??= Date.now();
     this.books.persist(u);
     this.out.emit('state', c);
+    this.afterChange?.(u, c);
+    this.releaseSocketsIfIdle(u.service);
     this.settle(u);
     this.schedule();
+  }
+
+  /** A service's listening sockets close once none of its instances runs or should (a restart keeps them). */
+  releaseSocketsIfIdle(service: string): void {
+    const units = this.reg.unitsOf.get(service) ?? [];
+    if (units.every((x) => !busy(x) && x.desired !== 'running')) this.exec.sockets.release(service);
   }
 
   setDesired(u: Unit, d: 'running' | 'stopped'): void {

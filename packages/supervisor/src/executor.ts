@@ -4,6 +4,7 @@ import { type Identity, alive, exitOfGone, identityOf, signal, startedAtMs, stop
 import type { Announcer } from './announcer.js';
 import type { Control } from './control.js';
 import { launchSpec } from './launch.js';
+import type { ListenSockets } from './listen-sockets.js';
 import type { Persistence } from './persistence.js';
 import { CancelledError, afterAdoptedExit, limitReached } from './planner.js';
 import { describeReadiness, needsProbe, probe } from './readiness.js';
@@ -23,6 +24,7 @@ export class Executor {
     private readonly books: Persistence,
     private readonly out: Announcer,
     private readonly env: () => Record<string, string>,
+    readonly sockets: ListenSockets,
   ) {}
 
   private to(u: Unit, state: ServiceState, reason: string): void {
@@ -31,6 +33,7 @@ export class Executor {
 
   /** A start or stop is over: answer the unit's waiters, decide again. */
   private done(u: Unit): void {
+    this.control.releaseSocketsIfIdle(u.service);
     this.control.settle(u);
     this.control.schedule();
   }
@@ -170,22 +173,34 @@ export class Executor {
     }
   }
 
-  /** The unit's ManagedProcess, built anew when its spec or the environment changed. */
+  /** The unit's ManagedProcess, built anew when its spec, the environment or its listening sockets changed. */
   private processFor(u: Unit): ManagedProcess {
-    const env = this.env();
-    // Built (and the executable checked) at every start; the ManagedProcess itself is kept while nothing changed.
-    const launch = launchSpec(u, env);
-    // Same spec object and same global env object: same ManagedProcess (both are replaced, never mutated).
-    if (u.mp && u.mpKey?.spec === u.raw && u.mpKey.env === env) return u.mp;
+    const { mp, key } = this.newProcess(u);
+    // Same spec object, global env object and sockets: same ManagedProcess (specs and env are replaced, never mutated).
+    if (u.mp && u.mpKey?.spec === key.spec && u.mpKey.env === key.env && u.mpKey.fds === key.fds) return u.mp;
     u.mp?.removeAllListeners();
-    const mp = new ManagedProcess(launch);
+    this.wire(u, mp);
+    u.mp = mp;
+    u.mpKey = key;
+    u.failing = false;
+    return mp;
+  }
+
+  /**
+   * A ManagedProcess for the unit from its current spec and environment (the executable checked, its listening
+   * sockets opened: this throws what they throw), not yet the unit's.
+   */
+  newProcess(u: Unit): { mp: ManagedProcess; key: NonNullable<Unit['mpKey']> } {
+    const env = this.env();
+    const fds = u.spec.listen.length > 0 ? this.sockets.fdsFor(u.service, u.spec.listen) : [];
+    return { mp: new ManagedProcess(launchSpec(u, env, fds)), key: { spec: u.raw, env, fds: fds.join(',') } };
+  }
+
+  /** What `mp` reports becomes the unit's state and history — once it is the unit's (u.mp), not before. */
+  wire(u: Unit, mp: ManagedProcess): void {
     mp.on('state', (t: { from: string; to: string; reason: string }) => this.onProcessState(u, mp, t));
     mp.on('spawn', (pid: number) => this.onSpawn(u, mp, pid));
     mp.on('exit', (st: ExitStatus, pid: number) => this.onExit(u, mp, st, pid));
-    u.mp = mp;
-    u.mpKey = { spec: u.raw, env };
-    u.failing = false;
-    return mp;
   }
 
   // ---- what the ManagedProcess reports ----

@@ -1,6 +1,8 @@
 export { Manager, DEFAULT_RECONCILE_MS, type ManagerOptions, type LogsOptions } from './manager.js';
 export type { ServiceSpec, Readiness, LogsSpec, WatchSpec } from './spec.js';
 export type { ServiceStatus, LastExit, RestartTrigger } from './unit.js';
+export { ReloadError, type ReloadOptions, type ReloadReport, type ReplacedInstance } from './reload.js';
+export { LISTEN_FDS_ENV } from './listen-sockets.js';
 export { TRANSITIONS, type ServiceState, type StateChange } from './states.js';
 export { DependencyGraph } from './dependency-graph.js';
 export type { Store, StoreSnapshot, StoredService, StoredInstance, StoreOwner } from './store.js';

@@ -16,10 +16,12 @@ import { Announcer, asSink } from './announcer.js';
 import { Control } from './control.js';
 import type { HistoryEvent, HistorySink } from './history.js';
 import type { LogReader } from './logs.js';
+import { ListenSockets } from './listen-sockets.js';
 import { Persistence, isStore } from './persistence.js';
 import { Reconciler } from './reconciler.js';
 import { Registry } from './registry.js';
-import { type ServiceSpec, validateSpec } from './spec.js';
+import { type ReloadOptions, type ReloadReport, Reloader } from './reload.js';
+import { MAX_INSTANCES, type ServiceSpec, validateSpec } from './spec.js';
 import { hasProcess } from './states.js';
 import type { Store } from './store.js';
 import { type Parts, reconcileOnce, restore } from './store-sync.js';
@@ -87,6 +89,8 @@ export class Manager extends EventEmitter {
   private readonly parts: Parts;
   private readonly reconciler: Reconciler;
   private readonly triggers: Triggers;
+  private readonly sockets = new ListenSockets();
+  private readonly reloader: Reloader;
   private shutdownPromise: Promise<void> | undefined;
 
   constructor(opts?: ManagerOptions) {
@@ -115,7 +119,9 @@ export class Manager extends EventEmitter {
     this.reconciler = new Reconciler(() => this.reconcileOnce());
     this.books = new Persistence(o.store, (err) => this.out.warn(err));
     this.reg = new Registry(this.books, { onChange: (u, c) => this.control.onStateChange(u, c), retire: (u) => this.control.retire(u) });
-    this.control = new Control(this.reg, this.books, this.out, () => this.globalEnv);
+    this.control = new Control(this.reg, this.books, this.out, () => this.globalEnv, this.sockets);
+    this.reloader = new Reloader(this.reg, this.control, this.books, this.out);
+    this.control.afterChange = (u, c) => this.reloader.onStateChange(u, c);
     this.parts = { reg: this.reg, control: this.control, books: this.books, out: this.out };
     this.triggers = new Triggers(this.reg, this.control, this.out, ownFiles(o.store, sinks));
     this.control.afterPass = () => this.triggers.sync();
@@ -198,6 +204,32 @@ export class Manager extends EventEmitter {
     }
   }
 
+  /**
+   * Replaces every running instance of a service (a name, an instance's name, or a glob) with a new process
+   * from its current spec and environment, without downtime: for each instance a replacement is started and
+   * waited for until ready (the spec's readiness and startTimeoutMs), then swapped in, and the old process is
+   * stopped gracefully (SIGTERM, stopTimeoutMs, SIGKILL; an adopted one too). N − minAvailable instances are
+   * replaced at once (default one at a time); at every moment at least N are ready. Dependents are not
+   * restarted. Each swap is a 'restart' history event with trigger 'reload' (counted in restarts, never
+   * against restartLimit). A stopped service is started. With `listen`, the instances share the manager's
+   * listening sockets, so no connection is lost while an old instance stops.
+   *
+   * Rejects with ReloadError (ERR_LIBIPC_RELOAD_FAILED) when a replacement does not get ready: it is stopped,
+   * the reload stops there and the instances not replaced keep their old processes (`err.report` says what was
+   * replaced); with ERR_LIBIPC_ILLEGAL_STATE while a reload of the same service is in progress (refused, not joined).
+   */
+  reload(name: string, opts?: ReloadOptions): Promise<ReloadReport> {
+    try {
+      this.assertOpen();
+      const o = parseOptions(opts, { minAvailable: option.int(0, MAX_INSTANCES) }, 'reload options');
+      const units = /[*?[\]{}!]/.test(name) ? this.reg.matching(name) : this.reg.unitsNamed(name);
+      if (units.length === 0) throw new NotFoundError(`no service matches '${name}'`);
+      return this.reloader.reload(units, { minAvailable: o.minAvailable });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   /** Stops a service and forgets it (and removes it from the store). Refused while another service depends on it. */
   async remove(name: string, timeoutMs?: number): Promise<void> {
     this.assertOpen();
@@ -210,6 +242,7 @@ export class Manager extends EventEmitter {
     await this.control.requestStop(units, timeoutMs === undefined ? undefined : validateTimeout(timeoutMs, 'timeoutMs'));
     this.reg.forget(name);
     this.triggers.sync();
+    this.sockets.release(name);
   }
 
   status(name: string): ServiceStatus {
@@ -349,8 +382,9 @@ export class Manager extends EventEmitter {
       waits.push(this.control.waitFor(u, 'stopped').catch(() => {}));
     }
     this.control.schedule();
-    await Promise.all(waits);
+    await Promise.all([...waits, this.reloader.abortAll()]);
     await triggersClosed;
+    this.sockets.closeAll();
     for (const u of this.reg.units.values()) {
       closeLogs(u, true);
       u.adopted?.abort.abort();

@@ -46,6 +46,12 @@ export interface ServiceSpec {
   cronRestart?: string;
   /** Restart on file changes (trigger 'watch'). */
   watch?: WatchSpec;
+  /**
+   * TCP ports the instances share: the manager opens each once (one accept queue, owned by the manager) and
+   * hands it to every instance as fd 4, 5, … with LIBIPC_LISTEN_FDS="port:fd,…"; a Node app's listen(port)
+   * picks it up unchanged (a preload). Nothing queued is lost while an instance stops (reload()).
+   */
+  listen?: number[];
 }
 
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
@@ -57,6 +63,7 @@ export const DEFAULT_MEMORY_GRACE_MS = 3000;
 export const DEFAULT_WATCH_DEBOUNCE_MS = 500;
 /** Below this a service could not even start Node: surely a unit mistake (MiB for bytes). */
 export const MIN_MAX_MEMORY = 1024 * 1024;
+export const MAX_LISTEN_PORTS = 64;
 
 export interface FileLogs {
   dir: string;
@@ -83,6 +90,7 @@ export interface ResolvedSpec {
   memoryGraceMs: number;
   cronRestart?: string;
   watch?: { paths: string[]; ignore: string[]; debounceMs: number };
+  listen: number[];
 }
 
 const ENV_KEY = /^[^=\0]+$/;
@@ -137,6 +145,11 @@ const SPEC_SHAPE = {
   memoryGraceMs: option.ms(0, MAX_TIMER_MS),
   cronRestart: option.string(256).describe("a cron expression string, e.g. '0 3 * * *' (or 6 fields with seconds first)"),
   watch: watchSchema,
+  listen: z
+    .array(z.number().int().min(1).max(65_535))
+    .min(1)
+    .max(MAX_LISTEN_PORTS)
+    .describe(`an array of 1 to ${MAX_LISTEN_PORTS} TCP ports (whole numbers from 1 to 65535)`),
 };
 
 /**
@@ -201,6 +214,7 @@ export function validateSpec(value: unknown, what = 'ServiceSpec'): ServiceSpec 
     if (w.ignore != null) spec.watch.ignore = [...w.ignore];
     if (w.debounceMs != null) spec.watch.debounceMs = w.debounceMs;
   }
+  if (p.listen !== undefined) spec.listen = [...new Set(p.listen)];
   return spec;
 }
 
@@ -243,6 +257,7 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
     memoryGraceMs: spec.memoryGraceMs ?? DEFAULT_MEMORY_GRACE_MS,
     cronRestart: spec.cronRestart,
     watch: spec.watch && { paths: spec.watch.paths, ignore: spec.watch.ignore ?? [], debounceMs: spec.watch.debounceMs ?? DEFAULT_WATCH_DEBOUNCE_MS },
+    listen: spec.listen ?? [],
   };
 }
 

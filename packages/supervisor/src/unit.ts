@@ -78,7 +78,8 @@ export class Unit {
   restartTrigger: { trigger: RestartTrigger; reason: string } | undefined;
   lastRestart: { trigger: RestartTrigger; reason: string; time: Date } | undefined;
   mp: ManagedProcess | undefined;
-  mpKey: { spec: ServiceSpec; env: Record<string, string> } | undefined;
+  /** What u.mp was built from; `fds`: its listening sockets' fds, joined. */
+  mpKey: { spec: ServiceSpec; env: Record<string, string>; fds: string } | undefined;
   adopted: { id: Identity; abort: AbortController } | undefined;
   /** Restart timer after an adopted process exited (a ManagedProcess keeps its own otherwise). */
   backoffTimer: NodeJS.Timeout | undefined;

@@ -8,6 +8,7 @@ import { registerGc } from './gc.js';
 import { registerLogs } from './logs.js';
 import { registerLs } from './ls.js';
 import { registerPs } from './ps.js';
+import { registerReload } from './reload.js';
 import { registerRun } from './run.js';
 import { registerSave } from './save.js';
 import { registerShm } from './shm.js';
@@ -29,6 +30,7 @@ export const commands: RegisterCommand[] = [
   // The daemon: services that outlive the terminal.
   registerStart,
   registerControl,
+  registerReload,
   registerSave,
   registerStartup,
   registerDaemon,

@@ -6,6 +6,7 @@ import { SIZE } from './size.js';
 
 const NAME = /^[A-Za-z0-9._-]{1,63}$/;
 const name = z.string().regex(NAME, { error: 'must be 1-63 characters from [A-Za-z0-9._-]' });
+const port = z.number().int().min(1).max(65_535);
 const ms = (min: number) => z.number().int().min(min).max(2 ** 31 - 1);
 // YAML reads `PORT: 8080` as a number: numbers and booleans are taken as the strings they were written as.
 const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
@@ -83,6 +84,10 @@ export const serviceSchema = z.strictObject({
   memoryGraceMs: ms(0).optional(),
   cronRestart: z.string().min(1).optional(),
   watch: watchSchema.optional(),
+  /** TCP ports the instances share through one socket the supervisor opens (see ServiceSpec.listen). */
+  listen: z
+    .union([port, z.array(port).min(1).max(64)], { error: 'must be a TCP port (1-65535) or a list of them' })
+    .optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -91,6 +91,7 @@ function toSpec(s: ServiceConfig, dependsOn: string[], ctx: Context, path: Path)
   if (s.readiness !== undefined) spec.readiness = s.readiness;
   if (s.startTimeoutMs !== undefined) spec.startTimeoutMs = s.startTimeoutMs;
   if (s.stopTimeoutMs !== undefined) spec.stopTimeoutMs = s.stopTimeoutMs;
+  if (s.listen !== undefined) spec.listen = typeof s.listen === 'number' ? [s.listen] : [...new Set(s.listen)];
   const logs = s.logs ?? ctx.logs ?? ctx.defaultLogs;
   if (logs !== undefined) spec.logs = toLogs(logs, at);
   const fail = (field: string, detail: string) => new ConfigError(ctx.file, ctx.where([...path, field]), `services.${s.name}.${field}`, detail);

@@ -2,7 +2,7 @@
 import { truncateSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, LibipcError, NotFoundError } from '@libipc/shm';
-import type { Manager, ServiceSpec, ServiceStatus } from '@libipc/supervisor';
+import type { Manager, ReloadReport, ServiceSpec, ServiceStatus } from '@libipc/supervisor';
 import { z } from 'zod';
 import { lastLines, logFile, mergeByTime } from '../log-files.js';
 import { type Dump, readDump, writeDump } from './dump.js';
@@ -64,6 +64,7 @@ export function rowOf(s: ServiceStatus, usage?: Usage): DaemonRow {
 
 const targetsArgs = z.object({ targets: z.array(z.string().min(1).max(200)).min(1).max(1000) });
 const startArgs = z.object({ specs: z.array(z.record(z.string(), z.unknown())).min(1).max(10_000) });
+const reloadArgs = z.object({ targets: targetsArgs.shape.targets, minAvailable: z.number().int().min(0).max(10_000).optional() });
 const flushArgs = z.object({ target: z.string().min(1).max(200).optional() });
 
 function parse<T>(schema: z.ZodType<T>, args: unknown, cmd: string): T {
@@ -158,6 +159,45 @@ async function restart(args: Record<string, unknown>, ctx: DaemonContext): Promi
   await Promise.all(restartRoots(names, depsOf(ctx)).map((n) => m.restart(n)));
   ctx.log(`restarted ${names.join(', ') || 'nothing'}`);
   return names.flatMap((n) => m.statusAll(n).map((s) => rowOf(s)));
+}
+
+/** What `libipc reload` prints for one name it was given (or one service a pattern matched). */
+export interface ReloadOutcome {
+  name: string;
+  ok: boolean;
+  replaced: Array<{ name: string; oldPid: number | null; newPid: number }>;
+  started: string[];
+  skipped: Array<{ name: string; reason: string }>;
+  code?: string;
+  message?: string;
+}
+
+/** Zero-downtime reload of each service named, one after another; a failure ends it (what follows is not reloaded). */
+async function reload(args: Record<string, unknown>, ctx: DaemonContext): Promise<ReloadOutcome[]> {
+  const m = ctx.manager;
+  const a = parse(reloadArgs, args, 'reload');
+  const names = resolveTargets(a.targets, known(m, ctx.specs));
+  const out: ReloadOutcome[] = [];
+  for (const n of names) {
+    try {
+      const r = await m.reload(n, a.minAvailable === undefined ? undefined : { minAvailable: a.minAvailable });
+      out.push({ name: n, ok: true, replaced: r.replaced.map((x) => ({ ...x, oldPid: x.oldPid ?? null })), started: r.started, skipped: r.skipped });
+      ctx.log(`reloaded ${n}: ${r.replaced.length} replaced, ${r.started.length} started`);
+    } catch (err) {
+      const report = (err as { report?: ReloadReport }).report;
+      out.push({
+        name: n,
+        ok: false,
+        replaced: (report?.replaced ?? []).map((x) => ({ ...x, oldPid: x.oldPid ?? null })),
+        started: report?.started ?? [],
+        skipped: report?.skipped ?? [],
+        ...errorOf(err),
+      });
+      ctx.log(`reload of ${n} failed: ${(err as Error).message}`);
+      break;
+    }
+  }
+  return out;
 }
 
 async function remove(args: Record<string, unknown>, ctx: DaemonContext): Promise<string[]> {
@@ -263,6 +303,7 @@ export const handlers: Record<string, Handler> = {
   start,
   stop,
   restart,
+  reload,
   delete: remove,
   ps,
   save,

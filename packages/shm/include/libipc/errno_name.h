@@ -40,6 +40,9 @@ inline const char* errno_name(int err) {
     case EDQUOT: return "EDQUOT";
     case ENOTSOCK: return "ENOTSOCK";
     case ENOTCONN: return "ENOTCONN";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
     default: return "EUNKNOWN";
   }
 }
