@@ -101,6 +101,28 @@ describe('libipc reload', () => {
     expect(unknown.stderr).toMatch(/no service named 'nope'/);
   });
 
+  it('reload <file> --env production: the new processes run with its env_production block; --env with a name is refused', async () => {
+    const config = join(dir, 'envs.yaml');
+    writeFileSync(
+      config,
+      `services:\n  envy:\n    command: [node, ${join(FIXTURES, 'sleeper.mjs')}]\n    instances: 2\n    env: { MODE: dev }\n    env_production: { MODE: prod }\n`,
+    );
+    const started = await cli(['start', config], env);
+    expect(started.code, started.stderr).toBe(0);
+    const modeOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('MODE='));
+    const before = (JSON.parse((await cli(['ps', '--json'], env)).stdout) as Array<{ name: string; pid: number }>).filter((r) => r.name.startsWith('envy.'));
+    expect(before.map((r) => modeOf(r.pid))).toEqual(['MODE=dev', 'MODE=dev']);
+    const reloaded = await cli(['reload', config, '--env', 'production'], env);
+    expect(reloaded.code, reloaded.stderr).toBe(0);
+    const after = (JSON.parse((await cli(['ps', '--json'], env)).stdout) as Array<{ name: string; pid: number }>).filter((r) => r.name.startsWith('envy.'));
+    expect(after.map((r) => r.pid).filter((p) => before.some((b) => b.pid === p))).toEqual([]);
+    expect(after.map((r) => modeOf(r.pid))).toEqual(['MODE=prod', 'MODE=prod']);
+    const byName = await cli(['reload', 'envy', '--env', 'production'], env);
+    expect(byName.code).not.toBe(0);
+    expect(byName.stderr).toContain('--env needs the config file');
+    expect((await cli(['stop', 'envy'], env)).code).toBe(0);
+  });
+
   it('config: listen is a port or a list of ports; anything else names the field', () => {
     const write = (body: string) => {
       const f = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);

@@ -221,13 +221,25 @@ export class Manager extends EventEmitter {
   reload(name: string, opts?: ReloadOptions): Promise<ReloadReport> {
     try {
       this.assertOpen();
-      const o = parseOptions(opts, { minAvailable: option.int(0, MAX_INSTANCES) }, 'reload options');
+      const o = parseOptions(opts, { minAvailable: option.int(0, MAX_INSTANCES), spec: option.custom<unknown>((v) => typeof v === 'object' && v !== null, 'a ServiceSpec') }, 'reload options');
+      if (o.spec !== undefined) this.redefineForReload(name, validateSpec(o.spec));
       const units = /[*?[\]{}!]/.test(name) ? this.reg.matching(name) : this.reg.unitsNamed(name);
       if (units.length === 0) throw new NotFoundError(`no service matches '${name}'`);
       return this.reloader.reload(units, { minAvailable: o.minAvailable });
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** reload(name, { spec }): the new spec, for the replacements to run; only what a reload can change may differ. */
+  private redefineForReload(name: string, spec: ServiceSpec): void {
+    const old = this.reg.specs.get(name);
+    if (!old || spec.name !== name) throw new InvalidArgumentError(`reload: spec.name must be the service reloaded ('${name}'), got '${spec.name}'`);
+    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    if (!same(old.instances, spec.instances) || !same([...(old.dependsOn ?? [])].sort(), [...(spec.dependsOn ?? [])].sort())) {
+      throw new IllegalStateError(`reload of '${name}': its instances or dependencies changed; a reload keeps both — use start() with the new spec (it restarts the service)`);
+    }
+    this.reg.updateSpec(spec);
   }
 
   /** Stops a service and forgets it (and removes it from the store). Refused while another service depends on it. */

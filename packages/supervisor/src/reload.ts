@@ -1,3 +1,4 @@
+import type { ServiceSpec } from './spec.js';
 import type { ManagedProcess } from '@libipc/process';
 import { IllegalStateError, LibipcError } from '@libipc/shm';
 import { identityOf, stopAdopted } from './adoption.js';
@@ -12,6 +13,11 @@ import type { Unit } from './unit.js';
 export interface ReloadOptions {
   /** Instances that must stay ready throughout (default N − 1: one replaced at a time); N − minAvailable are replaced at once. */
   minAvailable?: number;
+  /**
+   * The service's new spec (same name, instance count and dependencies): the replacements run it — a new version's
+   * arguments or environment (`libipc reload <file> --env production`). Without it, the current spec.
+   */
+  spec?: ServiceSpec;
 }
 
 /** One instance whose process a reload replaced. */

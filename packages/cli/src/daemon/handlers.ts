@@ -64,7 +64,11 @@ export function rowOf(s: ServiceStatus, usage?: Usage): DaemonRow {
 
 const targetsArgs = z.object({ targets: z.array(z.string().min(1).max(200)).min(1).max(1000) });
 const startArgs = z.object({ specs: z.array(z.record(z.string(), z.unknown())).min(1).max(10_000) });
-const reloadArgs = z.object({ targets: targetsArgs.shape.targets, minAvailable: z.number().int().min(0).max(10_000).optional() });
+const reloadArgs = z.union([
+  z.object({ targets: targetsArgs.shape.targets, minAvailable: z.number().int().min(0).max(10_000).optional() }),
+  // A config file's services with an environment chosen (`libipc reload <file> --env <name>`): the new specs.
+  z.object({ specs: startArgs.shape.specs, minAvailable: z.number().int().min(0).max(10_000).optional() }),
+]);
 const flushArgs = z.object({ target: z.string().min(1).max(200).optional() });
 
 function parse<T>(schema: z.ZodType<T>, args: unknown, cmd: string): T {
@@ -176,11 +180,15 @@ export interface ReloadOutcome {
 async function reload(args: Record<string, unknown>, ctx: DaemonContext): Promise<ReloadOutcome[]> {
   const m = ctx.manager;
   const a = parse(reloadArgs, args, 'reload');
-  const names = resolveTargets(a.targets, known(m, ctx.specs));
+  const specs = new Map('specs' in a ? (a.specs as unknown as ServiceSpec[]).map((s) => [s.name, s] as const) : []);
+  for (const name of specs.keys()) if (!ctx.specs.has(name)) throw new NotFoundError(`reload: '${name}' does not run in the daemon; start it first (libipc start)`);
+  const names = 'targets' in a ? resolveTargets(a.targets, known(m, ctx.specs)) : [...specs.keys()];
   const out: ReloadOutcome[] = [];
   for (const n of names) {
     try {
-      const r = await m.reload(n, a.minAvailable === undefined ? undefined : { minAvailable: a.minAvailable });
+      const spec = specs.get(n);
+      const r = await m.reload(n, { ...(a.minAvailable === undefined ? {} : { minAvailable: a.minAvailable }), ...(spec ? { spec } : {}) });
+      if (spec) ctx.specs.set(n, spec);
       out.push({ name: n, ok: true, replaced: r.replaced.map((x) => ({ ...x, oldPid: x.oldPid ?? null })), started: r.started, skipped: r.skipped });
       ctx.log(`reloaded ${n}: ${r.replaced.length} replaced, ${r.started.length} started`);
     } catch (err) {
