@@ -257,3 +257,16 @@ export function sanitizerReports(): { active: boolean; env: Record<string, strin
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A TCP port on 127.0.0.1 that nobody listens on right now (the kernel's pick; a test binds it soon after). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -2,11 +2,11 @@
 // requests (exit 0), and a replacement that never gets ready (exit 1, the old instances keep serving).
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
+import { freePort } from '../../../test/helpers.js';
 import { BIN, FIXTURES, cli, running } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'libipc-reload-'));
@@ -30,16 +30,6 @@ function daemonsOf(home: string): number[] {
   }).map(Number);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(port: number): Promise<string> {
   return new Promise((resolve) => {

@@ -1,8 +1,9 @@
 // spawn's inheritFds: open fds of the parent handed to the child as fds 4, 5, … (after the READY pipe).
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { closeFd, listenTcp } from '@libipc/shm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagedProcess, spawn } from '../src/index.js';
+import { freePort } from '../../../test/helpers.js';
 import { fixture, lineOf, node, track, trackManaged } from './support.js';
 
 const fds: number[] = [];
@@ -10,16 +11,6 @@ afterEach(() => {
   for (const fd of fds.splice(0)) closeFd(fd);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function ask(port: number): Promise<string> {
   return new Promise((resolve, reject) => {

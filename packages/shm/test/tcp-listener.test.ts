@@ -2,6 +2,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/helpers.js';
 import { closeFd, listenTcp } from '../src/index.js';
 
 const opened: number[] = [];
@@ -17,16 +18,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** 'connected' when the kernel completed the handshake (a queued connection counts), else the error code. */
 function tryConnect(port: number, host = '127.0.0.1'): Promise<string> {
