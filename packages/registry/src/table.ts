@@ -385,21 +385,24 @@ export class RegistryTable {
     return same ? slot : -1;
   }
 
-  /** Live entries whose lease is held now, with its holder: what a watcher watches. */
-  leasedSlots(): Array<{ offset: number; pid: number; tid: number }> {
-    const out: Array<{ offset: number; pid: number; tid: number }> = [];
+  /**
+   * One read of each live entry's lease: the held ones, with their holder (what a watcher watches), and whether
+   * any says its holder died (entries to collect). One read, not two passes: a lease goes from held to broken
+   * between two reads without a wake-up (its holder thread found dead in /proc before the kernel marks the
+   * word), and an entry seen held by one pass and broken by the other would be neither watched nor collected.
+   */
+  leaseScan(): { held: Array<{ offset: number; pid: number; tid: number }>; broken: boolean } {
+    const held: Array<{ offset: number; pid: number; tid: number }> = [];
+    let broken = false;
     for (const slot of this.liveSlots()) {
       const offset = this.leaseOffset(slot);
-      if (this.mem.handle.leaseState(offset) !== 'held') continue;
+      const state = this.mem.handle.leaseState(offset);
+      if (state === 'owner-died') broken = true;
+      if (state !== 'held') continue;
       const [pid, tid] = this.mem.handle.leaseHolder(offset);
-      out.push({ offset, pid, tid });
+      held.push({ offset, pid, tid });
     }
-    return out;
-  }
-
-  /** Whether a live entry's lease says its holder died (an entry to collect). */
-  hasBrokenLease(): boolean {
-    return this.liveSlots().some((slot) => this.leaseState(slot) === 'owner-died');
+    return { held, broken };
   }
 
   groupLeaseState(index: number): LeaseState {

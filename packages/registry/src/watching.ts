@@ -18,9 +18,11 @@ export async function* changes(d: Domain, feed: ChangeFeed, signal: AbortSignal 
       let leased: LeasedSlot[];
       try {
         [batch, leased] = d.locked((t) => {
-          // A holder that died before we started watching its lease: publish its death now.
-          if (t.hasBrokenLease()) d.collectDead(t);
-          return [feed.take(t.eventsSince(feed.position)), t.leasedSlots()] as const;
+          const scan = t.leaseScan();
+          // A holder that died before we started watching its lease: publish its death now. (One that dies after
+          // the scan was seen held: its watch sees the break.)
+          if (scan.broken) d.collectDead(t);
+          return [feed.take(t.eventsSince(feed.position)), scan.held] as const;
         });
       } catch (err) {
         if (d.closed) return;

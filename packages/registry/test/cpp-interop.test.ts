@@ -81,6 +81,23 @@ describe.skipIf(noCompiler !== undefined)(`C++ client ↔ Node registry${noCompi
     expect(r.find('victim')).toBeUndefined();
   });
 
+  it('a watch sees every SIGKILLed C++ registrant go, killed the moment it was seen registered (40 rounds)', async () => {
+    // The README's cpp-host.mjs, repeated: a small process dies fast, and its lease turns from held to broken
+    // (its thread gone from /proc) before the kernel marks the word — a watch that read the leases twice could
+    // see it held in one read and broken in the other, then neither watch nor collect it, and wait forever.
+    const domain = uniqueName('cxkill');
+    const r = openRegistry(domain);
+    const changes = r.watch();
+    for (let round = 0; round < 40; round++) {
+      const svc = start('register', domain, 'victim', '-', '0');
+      expect(await next(changes)).toMatchObject({ type: 'registered', entry: { name: 'victim', pid: svc.pid } });
+      svc.child.kill('SIGKILL');
+      expect(await next(changes)).toMatchObject({ type: 'removed-dead', entry: { name: 'victim', pid: svc.pid } });
+      await svc.exited;
+    }
+    await changes.return?.();
+  });
+
   it('Node registers → C++ finds and lists it; group claims compare-and-swap across both languages', async () => {
     const domain = uniqueName('cxfind');
     const r = openRegistry(domain);
