@@ -254,6 +254,9 @@ export class DemoHost {
       const [event] = await this.step('hand over', () => handover.catch(() => Promise.reject(new Error("no 'failover' event during the reload"))));
       print(`host: handover ${event.previous} -> ${event.primary} (epoch ${event.epoch}, reason ${event.reason}) while ${event.previous} still ran`);
       const resend = await this.switchPrimary(streamer, event.primary, 'before the handover');
+      // The replayed state went out on the control channel, the audio goes on another: its ack (after the replay,
+      // same channel) says the new primary is streaming before the first buffer reaches it, which it would drop.
+      await this.command('StartStream (again, on the new primary)', { type: 'start', ...FORMAT }, Status.Ok);
       await this.step('stream across the reload', async () => {
         const rest = seqs.filter((seq) => !streamer.wasSent(seq));
         await streamer.run(this.link!, [...resend, ...rest], { window, timeoutMs: TIMEOUT_MS });
