@@ -10,7 +10,7 @@ import net from 'node:net';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { SharedMemory, wait, waitBackend, wake } from '@libipc/shm';
 import { Channel, packMessages } from '@libipc/typed-channel';
-import { machine, printTable, summarize } from './stats.mjs';
+import { interleaved, machine, printTable, summarize } from './stats.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5000);
 const WARMUP = 300;
@@ -301,20 +301,6 @@ async function portPeer(size) {
   };
 }
 
-/** Round trips of several peers, interleaved round by round so that a machine's changing load hits all alike. */
-async function interleaved(peers) {
-  const samples = peers.map(() => []);
-  for (let i = 0; i < ROUNDS + WARMUP; i++) {
-    for (let p = 0; p < peers.length; p++) {
-      const t0 = process.hrtime.bigint();
-      await peers[p].trip();
-      if (i >= WARMUP) samples[p].push(Number(process.hrtime.bigint() - t0) / 1000);
-    }
-  }
-  for (const peer of peers) await peer.close();
-  return samples.map(summarize);
-}
-
 async function channelThroughput(size, count, opts = {}) {
   const name = `bench-tp-${process.pid}-${size}`;
   const ch = new Channel(name, opts);
@@ -490,15 +476,15 @@ async function roundTrips() {
   for (const size of [64, 4096]) {
     const row = (mechanism, r) => ({ mechanism, size: `${size} B`, 'p50 µs': r.p50, 'p99 µs': r.p99 });
     // The spinning peer has its own block (it would steal a CPU from the others); the rest are interleaved.
-    const [spinning] = await interleaved([await channelSpinPeer(size)]);
-    const [active] = await interleaved([await channelPeer(size, 1000)]);
+    const [spinning] = await interleaved([await channelSpinPeer(size)], ROUNDS, WARMUP);
+    const [active] = await interleaved([await channelPeer(size, 1000)], ROUNDS, WARMUP);
     const [asleep, sock, ipc, port, word] = await interleaved([
       await channelPeer(size, 0),
       await socketPeer(size),
       await ipcPeer(size),
       await portPeer(size),
       await wordPeer(),
-    ]);
+    ], ROUNDS, WARMUP);
     rt.push(
       row('Channel, both sides spinning (trySend / tryRecv)', spinning),
       row('Channel, receiver active (await send / recv, spinUs 1000)', active),

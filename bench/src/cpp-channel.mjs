@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Channel } from '@libipc/typed-channel';
-import { machine, printTable, summarize } from './stats.mjs';
+import { interleaved, machine, printTable } from './stats.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5000);
 const WARMUP = 300;
@@ -161,19 +161,6 @@ async function throughput(kind, bin) {
   return COUNT / s;
 }
 
-async function interleaved(peers) {
-  const samples = peers.map(() => []);
-  for (let i = 0; i < ROUNDS + WARMUP; i++) {
-    for (let p = 0; p < peers.length; p++) {
-      const t0 = process.hrtime.bigint();
-      await peers[p].trip();
-      if (i >= WARMUP) samples[p].push(Number(process.hrtime.bigint() - t0) / 1000);
-    }
-  }
-  for (const peer of peers) await peer.close();
-  return samples.map(summarize);
-}
-
 async function main() {
   console.log(`C++ ↔ Node channel benchmark — ${await machine()}; ${ROUNDS} round trips of ${SIZE} B per row`);
   try {
@@ -189,10 +176,10 @@ async function main() {
       await channelPeer('cpp', 0, echo.bin),
       await channelPeer('node', 0, echo.bin),
       await socketPeer(),
-    ]);
+    ], ROUNDS, WARMUP);
     // Active rows each alone: a spinning echo would steal a CPU from the others.
-    const [cppActive] = await interleaved([await channelPeer('cpp', 1000, echo.bin)]);
-    const [nodeActive] = await interleaved([await channelPeer('node', 1000, echo.bin)]);
+    const [cppActive] = await interleaved([await channelPeer('cpp', 1000, echo.bin)], ROUNDS, WARMUP);
+    const [nodeActive] = await interleaved([await channelPeer('node', 1000, echo.bin)], ROUNDS, WARMUP);
     printTable(`Round trip Node → echo → Node, ${SIZE} B`, [
       row('Channel, C++ echo, both asleep (spinUs 0)', cppAsleep),
       row('Channel, Node echo, both asleep (spinUs 0)', nodeAsleep),

@@ -14,6 +14,7 @@ import { processIdentity, selfIdentity, watchExit } from '@libipc/shm';
 import { type FailoverEvent, type GroupConfig, ServiceGroup } from '../src/index.js';
 import { compileCpp, noCompiler } from '../../../test/cpp.js';
 import { liveChildren, shmObjects, spawnNode, uniqueName, waitForFileLine } from '../../../test/helpers.js';
+import { groupFixture } from './harness.js';
 
 const source = fileURLToPath(new URL('./cpp/member.cc', import.meta.url));
 const nodeMember = fileURLToPath(new URL('./fixtures/member.mjs', import.meta.url));
@@ -35,19 +36,7 @@ function mixedConfig(log: string, extra: Partial<GroupConfig> = {}): GroupConfig
 }
 
 function setup(extra: Partial<GroupConfig> = {}) {
-  const domain = uniqueName('cxgrp');
-  const dir = mkdtempSync(join(tmpdir(), 'libipc-cxgroup-'));
-  const log = join(dir, 'members.log');
-  const registry = new ServiceRegistry(domain);
-  const group = new ServiceGroup(registry, mixedConfig(log, extra));
-  cleanup.push(async () => {
-    await group.stop(1000);
-    expect(registry.findAll('svc.')).toEqual([]);
-    registry.close();
-    rmSync(dir, { recursive: true, force: true });
-    expect(shmObjects(domain)).toEqual([]);
-  });
-  return { domain, registry, group, log, dir };
+  return groupFixture('cxgrp', cleanup, (log) => mixedConfig(log, extra));
 }
 
 /**

@@ -9,6 +9,7 @@ import { processIdentity, watchExit } from '@libipc/shm';
 import { type FailoverEvent, type GroupConfig, ServiceGroup } from '../src/index.js';
 import { reloadOrder } from '../src/service-group.js';
 import { liveChildren, shmObjects, spawnNode, uniqueName, waitForFileLine } from '../../../test/helpers.js';
+import { groupFixture } from './harness.js';
 
 const member = fileURLToPath(new URL('./fixtures/member.mjs', import.meta.url));
 const host = fileURLToPath(new URL('./fixtures/host.mjs', import.meta.url));
@@ -19,11 +20,7 @@ afterEach(async () => {
 });
 
 function setup(config: Partial<GroupConfig> = {}, env: Record<string, string> = {}) {
-  const domain = uniqueName('grp');
-  const dir = mkdtempSync(join(tmpdir(), 'libipc-group-'));
-  const log = join(dir, 'members.log');
-  const registry = new ServiceRegistry(domain);
-  const group = new ServiceGroup(registry, {
+  return groupFixture('grp', cleanup, (log) => ({
     serviceName: 'svc',
     executable: process.execPath,
     args: [member],
@@ -31,15 +28,7 @@ function setup(config: Partial<GroupConfig> = {}, env: Record<string, string> = 
     stdio: 'inherit',
     env: { MEMBER_LOG: log, ...env },
     ...config,
-  });
-  cleanup.push(async () => {
-    await group.stop(1000);
-    expect(registry.findAll('svc.')).toEqual([]);
-    registry.close();
-    rmSync(dir, { recursive: true, force: true });
-    expect(shmObjects(domain)).toEqual([]);
-  });
-  return { domain, registry, group, log };
+  }));
 }
 
 const nextEvent = <T>(emitter: ServiceGroup, name: string) => once(emitter, name).then(([e]) => e as T);
