@@ -30,15 +30,18 @@ export function engineCommand(kind: EngineKind, servicePath: string, log: (line:
   return { executable: '/bin/sh', args: ['-c', script, engine, process.execPath, servicePath] };
 }
 
-/** dist/audio-engine, compiled when missing or older than its sources. */
+/** dist/audio-engine, compiled when missing or older than its sources or any libipc header it can include. */
 export function buildCppEngine(log: (line: string) => void): string {
   const out = join(APP, 'dist', 'audio-engine');
-  const newest = Math.max(...SOURCES.map((f) => statSync(f).mtimeMs));
-  if (existsSync(out) && statSync(out).mtimeMs >= newest) return out;
   const require = createRequire(import.meta.url);
-  const includes = ['@libipc/shm/include', '@libipc/typed-channel/include', '@libipc/registry/include', '@libipc/group/include'].map(
-    (m) => `-I${(require(m) as { include_dir: string }).include_dir}`,
+  const includeDirs = ['@libipc/shm/include', '@libipc/typed-channel/include', '@libipc/registry/include', '@libipc/group/include'].map(
+    (m) => (require(m) as { include_dir: string }).include_dir,
   );
+  // The libipc headers count too: an engine built against older ones may not match today's segment layouts.
+  const headers = includeDirs.flatMap((dir) => readdirSync(join(dir, 'libipc')).map((f) => join(dir, 'libipc', f)));
+  const newest = Math.max(...[...SOURCES, ...headers].map((f) => statSync(f).mtimeMs));
+  if (existsSync(out) && statSync(out).mtimeMs >= newest) return out;
+  const includes = includeDirs.map((dir) => `-I${dir}`);
   const flatbuffers = flatbuffersInclude(log);
   log(`host: building the C++ engine: g++ -std=c++17 -O2 -pthread cpp/audio_engine.cc -o dist/audio-engine`);
   mkdirSync(join(APP, 'dist'), { recursive: true });

@@ -23,65 +23,10 @@
 #include "libipc/lease.h"
 #include "libipc/process_identity.h"
 #include "libipc/robust_mutex.h"
+#include "libipc/registry_records.h"
 #include "libipc/segment_header.h"
 
 namespace libipc {
-
-namespace reg {
-constexpr uint32_t kLayoutVersion = 2;
-constexpr uint32_t kMaxCapacity = 8192, kUserCapacity = 256, kMetaMax = 256;
-constexpr size_t kNameField = 64, kRegistryHeader = 64;
-// Registry header words (after the segment header).
-constexpr size_t kRhCapacity = 0, kRhSeq = 4, kRhWaiters = 8, kRhGroupCapacity = 12, kRhRingCapacity = 16, kRhUserCapacity = 20,
-                 kRhEntrySize = 24, kRhMetaMax = 28, kRhEventSize = 32, kRhGroupSize = 36;
-// Entry slot: state FREE/WRITING/LIVE, identity, times, names, meta, then the death lease.
-constexpr size_t kEntrySize = 512 + kLeaseSize;
-constexpr size_t kEState = 0, kEPid = 4, kEStart = 8, kERegisteredAt = 16, kEHeartbeat = 24, kEMetaLength = 32, kEName = 40,
-                 kEControl = kEName + kNameField, kEReply = kEControl + kNameField, kEMeta = kEReply + kNameField, kELease = 512;
-constexpr uint32_t kFree = 0, kWriting = 1, kLive = 2;
-// Group record: two copies of (epoch, primary) and the index of the current one, then the host's lease.
-constexpr size_t kGroupSize = 216 + kLeaseSize;
-constexpr size_t kGState = 0, kGCurrent = 4, kGName = 8, kGCopy = 72, kGCopySize = 8 + kNameField, kGHostLease = 216;
-// Change event: u32 seq, u32 type, a copy of the entry slot.
-constexpr size_t kEventSize = 8 + kEntrySize;
-enum EventType : uint32_t { kRegistered = 1, kUnregistered = 2, kRemovedDead = 3 };
-constexpr uint64_t kHeartbeatMsMask = (uint64_t(1) << 48) - 1;
-
-struct Geometry {
-  uint32_t capacity = 0, group_capacity = 0, ring_capacity = 0;
-  size_t users = 0, entries = 0, groups = 0, ring = 0, size = 0;
-};
-
-inline Geometry geometry(uint32_t capacity) {
-  Geometry g;
-  g.capacity = capacity;
-  g.group_capacity = std::max<uint32_t>(16, capacity);
-  g.ring_capacity = 1;
-  while (g.ring_capacity < std::max<uint32_t>(256, capacity)) g.ring_capacity <<= 1;
-  g.users = kHeaderSize + kRegistryHeader;
-  g.entries = g.users + kUserCapacity * kIdentityRowSize;
-  g.groups = g.entries + size_t(capacity) * kEntrySize;
-  g.ring = g.groups + size_t(g.group_capacity) * kGroupSize;
-  g.size = g.ring + size_t(g.ring_capacity) * kEventSize;
-  return g;
-}
-}  // namespace reg
-
-// One registered service, as find/list return it: a copy, never a view of shared memory.
-struct ServiceEntry {
-  std::string name, control_channel, reply_channel;
-  uint32_t pid = 0;
-  uint64_t start_time = 0;      // liveness is (pid, start_time)
-  double registered_at_ms = 0;  // ms since the epoch
-  uint64_t heartbeat_ms = 0;    // the last heartbeat (ms since the epoch), 0 = never
-  bool leased = false;          // its registering thread holds a death lease
-  std::optional<std::string> meta;
-};
-
-struct GroupState {
-  uint32_t epoch = 0;  // 0 before the first claim
-  std::optional<std::string> primary;
-};
 
 struct RegistryOptions {
   uint32_t capacity = 32;             // entries, when this call creates the domain
@@ -129,17 +74,17 @@ class Registry {
         throw Error("ERR_LIBIPC_INCOMPATIBLE", "registry slot " + std::to_string(free) + " has a lease held by a live thread; the registry is corrupt");
       }
       const ProcessIdentity& self = self_identity();
-      put<uint32_t>(e + reg::kEPid, static_cast<uint32_t>(self.pid));
-      put<uint64_t>(e + reg::kEStart, self.start_time);
-      put<double>(e + reg::kERegisteredAt, now_ms());
+      reg::put<uint32_t>(e + reg::kEPid, static_cast<uint32_t>(self.pid));
+      reg::put<uint64_t>(e + reg::kEStart, self.start_time);
+      reg::put<double>(e + reg::kERegisteredAt, now_ms());
       // A new generation: a heartbeat aimed at this slot's previous entry fails its compare-and-swap.
       const uint64_t generation = ((u64(e + reg::kEHeartbeat)->load() >> 48) + 1) & 0xffff;
       u64(e + reg::kEHeartbeat)->store(generation << 48);
-      put<uint32_t>(e + reg::kEMetaLength, meta ? static_cast<uint32_t>(meta->size() + 1) : 0);
+      reg::put<uint32_t>(e + reg::kEMetaLength, meta ? static_cast<uint32_t>(meta->size() + 1) : 0);
       if (meta) memcpy(e + reg::kEMeta, meta->data(), meta->size());
-      write_name(e + reg::kEName, name);
-      write_name(e + reg::kEControl, control_channel);
-      write_name(e + reg::kEReply, reply_channel);
+      reg::write_name(e + reg::kEName, name);
+      reg::write_name(e + reg::kEControl, control_channel);
+      reg::write_name(e + reg::kEReply, reply_channel);
       u32(e + reg::kEState)->store(reg::kLive);
       emit(reg::kRegistered, free);
       own_[name] = Own{static_cast<uint32_t>(free), generation};
@@ -152,7 +97,7 @@ class Registry {
     validate_name(name, "service name");
     return locked([&] {
       const int slot = find_slot(name);
-      if (slot < 0 || (pid != 0 && get<uint32_t>(entry(slot) + reg::kEPid) != pid)) return false;
+      if (slot < 0 || (pid != 0 && reg::get<uint32_t>(entry(slot) + reg::kEPid) != pid)) return false;
       remove(slot, reg::kUnregistered);
       own_.erase(name);
       return true;
@@ -166,7 +111,7 @@ class Registry {
       const int slot = find_slot(name);
       if (slot < 0) return std::nullopt;
       const Liveness l = liveness(slot);
-      if (l != Dead) return decode(entry(slot), l == Leased);
+      if (l != Dead) return reg::decode_entry(entry(slot), l == Leased);
       remove(slot, reg::kRemovedDead);
       return std::nullopt;
     });
@@ -185,7 +130,7 @@ class Registry {
           continue;
         }
         try {
-          ServiceEntry e = decode(entry(slot), l == Leased);
+          ServiceEntry e = reg::decode_entry(entry(slot), l == Leased);
           sorted.emplace(e.name, std::move(e));
         } catch (const Error&) {
         }
@@ -221,7 +166,7 @@ class Registry {
     return locked([&] {
       int free = -1;
       const int index = find_group(group, &free);
-      return index < 0 ? GroupState{} : read_group(index);
+      return index < 0 ? GroupState{} : reg::read_group(group_at(index));
     });
   }
 
@@ -247,23 +192,13 @@ class Registry {
     return locked([&]() -> std::optional<uint32_t> {
       int free = -1;
       int index = find_group(group, &free);
-      if ((index < 0 ? 0 : read_group(index).epoch) != expected_epoch) return std::nullopt;
+      if ((index < 0 ? 0 : reg::read_group(group_at(index)).epoch) != expected_epoch) return std::nullopt;
       if (index < 0) {
         if (free < 0) throw Error("ERR_LIBIPC_REGISTRY_FULL", "registry '" + domain_ + "' holds no free group record; use fewer groups");
         index = free;
-        uint8_t* at = group_at(index);
-        u32(at + reg::kGState)->store(reg::kWriting);
-        memset(at + reg::kGCurrent, 0, reg::kGroupSize - reg::kGCurrent);
-        write_name(at + reg::kGName, group);
-        u32(at + reg::kGState)->store(reg::kLive);
+        reg::init_group(group_at(index), group);
       }
-      // Write the spare copy, then make it current with one store: a writer killed midway leaves the old one.
-      uint8_t* at = group_at(index);
-      const uint32_t spare = 1 - current_copy(index);
-      uint8_t* copy = at + reg::kGCopy + spare * reg::kGCopySize;
-      put<uint32_t>(copy, expected_epoch + 1);
-      write_name(copy + 8, instance);
-      u32(at + reg::kGCurrent)->store(spare);
+      reg::write_group(group_at(index), expected_epoch + 1, instance);
       return expected_epoch + 1;
     });
   }
@@ -302,16 +237,6 @@ class Registry {
     uint64_t generation;
   };
 
-  template <typename T>
-  static T get(const uint8_t* p) {
-    T v;
-    memcpy(&v, p, sizeof v);
-    return v;
-  }
-  template <typename T>
-  static void put(uint8_t* p, T v) {
-    memcpy(p, &v, sizeof v);
-  }
   static std::atomic<uint32_t>* u32(uint8_t* p) { return reinterpret_cast<std::atomic<uint32_t>*>(p); }
   static std::atomic<uint64_t>* u64(uint8_t* p) { return reinterpret_cast<std::atomic<uint64_t>*>(p); }
   static double now_ms() {
@@ -340,14 +265,14 @@ class Registry {
     spec.allow_users = opts_.allow_users;
     spec.init = [&](uint8_t* base) {
       uint8_t* h = base + kHeaderSize;
-      put<uint32_t>(h + reg::kRhCapacity, created.capacity);
-      put<uint32_t>(h + reg::kRhGroupCapacity, created.group_capacity);
-      put<uint32_t>(h + reg::kRhRingCapacity, created.ring_capacity);
-      put<uint32_t>(h + reg::kRhUserCapacity, reg::kUserCapacity);
-      put<uint32_t>(h + reg::kRhEntrySize, reg::kEntrySize);
-      put<uint32_t>(h + reg::kRhMetaMax, reg::kMetaMax);
-      put<uint32_t>(h + reg::kRhEventSize, reg::kEventSize);
-      put<uint32_t>(h + reg::kRhGroupSize, reg::kGroupSize);
+      reg::put<uint32_t>(h + reg::kRhCapacity, created.capacity);
+      reg::put<uint32_t>(h + reg::kRhGroupCapacity, created.group_capacity);
+      reg::put<uint32_t>(h + reg::kRhRingCapacity, created.ring_capacity);
+      reg::put<uint32_t>(h + reg::kRhUserCapacity, reg::kUserCapacity);
+      reg::put<uint32_t>(h + reg::kRhEntrySize, reg::kEntrySize);
+      reg::put<uint32_t>(h + reg::kRhMetaMax, reg::kMetaMax);
+      reg::put<uint32_t>(h + reg::kRhEventSize, reg::kEventSize);
+      reg::put<uint32_t>(h + reg::kRhGroupSize, reg::kGroupSize);
     };
     for (int attempt = 0; attempt < 100; attempt++) {
       seg_ = Segment::attach(spec);
@@ -374,12 +299,12 @@ class Registry {
   // The geometry, checked against the segment's size once and kept privately: never re-read.
   void read_geometry() {
     const uint8_t* h = seg_.base() + kHeaderSize;
-    const uint32_t capacity = seg_.size() >= kHeaderSize + reg::kRegistryHeader ? get<uint32_t>(h + reg::kRhCapacity) : 0;
+    const uint32_t capacity = seg_.size() >= kHeaderSize + reg::kRegistryHeader ? reg::get<uint32_t>(h + reg::kRhCapacity) : 0;
     const reg::Geometry g = reg::geometry(capacity >= 1 && capacity <= reg::kMaxCapacity ? capacity : 1);
-    const bool fits = capacity >= 1 && capacity <= reg::kMaxCapacity && get<uint32_t>(h + reg::kRhGroupCapacity) == g.group_capacity &&
-                      get<uint32_t>(h + reg::kRhRingCapacity) == g.ring_capacity && get<uint32_t>(h + reg::kRhUserCapacity) == reg::kUserCapacity &&
-                      get<uint32_t>(h + reg::kRhEntrySize) == reg::kEntrySize && get<uint32_t>(h + reg::kRhMetaMax) == reg::kMetaMax &&
-                      get<uint32_t>(h + reg::kRhEventSize) == reg::kEventSize && get<uint32_t>(h + reg::kRhGroupSize) == reg::kGroupSize &&
+    const bool fits = capacity >= 1 && capacity <= reg::kMaxCapacity && reg::get<uint32_t>(h + reg::kRhGroupCapacity) == g.group_capacity &&
+                      reg::get<uint32_t>(h + reg::kRhRingCapacity) == g.ring_capacity && reg::get<uint32_t>(h + reg::kRhUserCapacity) == reg::kUserCapacity &&
+                      reg::get<uint32_t>(h + reg::kRhEntrySize) == reg::kEntrySize && reg::get<uint32_t>(h + reg::kRhMetaMax) == reg::kMetaMax &&
+                      reg::get<uint32_t>(h + reg::kRhEventSize) == reg::kEventSize && reg::get<uint32_t>(h + reg::kRhGroupSize) == reg::kGroupSize &&
                       g.size == seg_.size();
     if (!fits) {
       throw Error("ERR_LIBIPC_INCOMPATIBLE", "segment libipc.registry." + domain_ + " is corrupt: its registry header does not match layout version 2; " +
@@ -448,12 +373,12 @@ class Registry {
   // The lease first (the kernel breaks it as its thread starts to die), then the process identity.
   Liveness liveness(uint32_t slot) const {
     const uint8_t* e = entry(slot);
-    const uint32_t pid = get<uint32_t>(e + reg::kEPid);
+    const uint32_t pid = reg::get<uint32_t>(e + reg::kEPid);
     if (pid == 0 || pid > kMutexPidMask) return Dead;  // not a pid: a corrupt entry is a dead one
     const LeaseState lease = Lease(const_cast<uint8_t*>(e) + reg::kELease).state();
     if (lease == LeaseState::OwnerDied) return Dead;
     if (lease == LeaseState::Held) return Leased;
-    return is_alive(static_cast<int>(pid), get<uint64_t>(e + reg::kEStart)) ? Alive : Dead;
+    return is_alive(static_cast<int>(pid), reg::get<uint64_t>(e + reg::kEStart)) ? Alive : Dead;
   }
 
   // Frees the first live entry of a dead process; returns its slot, or -1.
@@ -477,8 +402,8 @@ class Registry {
     const uint32_t seq = seq_word()->load();
     uint8_t* at = seg_.base() + g_.ring + size_t(seq % g_.ring_capacity) * reg::kEventSize;
     memcpy(at + 8, entry(slot), reg::kEntrySize);
-    put<uint32_t>(at, seq);
-    put<uint32_t>(at + 4, type);
+    reg::put<uint32_t>(at, seq);
+    reg::put<uint32_t>(at + 4, type);
     seq_word()->store(seq + 1);  // the event exists once the sequence word says so
     changed_ = true;
   }
@@ -501,34 +426,6 @@ class Registry {
     }
   }
 
-  // Every field checked: a name outside the rule, a meta length past its field or a non-pid is corrupt.
-  ServiceEntry decode(const uint8_t* e, bool leased) const {
-    ServiceEntry out;
-    out.name = read_name(e + reg::kEName);
-    out.control_channel = read_name(e + reg::kEControl);
-    out.reply_channel = read_name(e + reg::kEReply);
-    out.pid = get<uint32_t>(e + reg::kEPid);
-    const uint32_t meta_length = get<uint32_t>(e + reg::kEMetaLength);
-    auto valid = [](const std::string& s) {
-      try {
-        validate_name(s);
-        return true;
-      } catch (const Error&) {
-        return false;
-      }
-    };
-    if (!valid(out.name) || !valid(out.control_channel) || !valid(out.reply_channel) || meta_length > reg::kMetaMax + 1 || out.pid == 0 ||
-        out.pid > kMutexPidMask) {
-      throw Error("ERR_LIBIPC_INCOMPATIBLE", "registry entry '" + out.name + "' is corrupt (a process wrote invalid data into the registry segment)");
-    }
-    out.start_time = get<uint64_t>(e + reg::kEStart);
-    out.registered_at_ms = get<double>(e + reg::kERegisteredAt);
-    out.heartbeat_ms = __atomic_load_n(reinterpret_cast<const uint64_t*>(e + reg::kEHeartbeat), __ATOMIC_ACQUIRE) & reg::kHeartbeatMsMask;
-    out.leased = leased;
-    if (meta_length != 0) out.meta = std::string(reinterpret_cast<const char*>(e + reg::kEMeta), meta_length - 1);
-    return out;
-  }
-
   int find_group(const std::string& group, int* free) const {
     for (uint32_t i = 0; i < g_.group_capacity; i++) {
       if (u32(group_at(i) + reg::kGState)->load() == reg::kLive) {
@@ -538,34 +435,6 @@ class Registry {
       }
     }
     return -1;
-  }
-
-  uint32_t current_copy(uint32_t index) const {
-    const uint32_t current = u32(group_at(index) + reg::kGCurrent)->load();
-    if (current > 1) throw Error("ERR_LIBIPC_INCOMPATIBLE", "group record '" + read_name(group_at(index) + reg::kGName) + "' is corrupt");
-    return current;
-  }
-
-  GroupState read_group(uint32_t index) const {
-    const uint8_t* copy = group_at(index) + reg::kGCopy + current_copy(index) * reg::kGCopySize;
-    GroupState s;
-    s.epoch = get<uint32_t>(copy);
-    const std::string primary = read_name(copy + 8);
-    if (!primary.empty()) {
-      validate_name(primary, "group primary");  // corrupt: ERR_LIBIPC_INVALID_NAME
-      s.primary = primary;
-    }
-    return s;
-  }
-
-  static void write_name(uint8_t* field, const std::string& name) {
-    memset(field, 0, reg::kNameField);
-    memcpy(field, name.data(), std::min(name.size(), reg::kNameField - 1));
-  }
-  static std::string read_name(const uint8_t* field) {
-    size_t n = 0;
-    while (n < reg::kNameField - 1 && field[n] != 0) n++;
-    return std::string(reinterpret_cast<const char*>(field), n);
   }
 
   std::string domain_;
