@@ -68,9 +68,9 @@ class Registry {
                                                     " entries belong to live processes; unregister services or recreate the domain with a larger capacity");
       }
       uint8_t* e = entry(free);
-      u32(e + reg::kEState)->store(reg::kWriting);
+      reg::word32(e + reg::kEState)->store(reg::kWriting);
       if (Lease(e + reg::kELease).acquire() != 0) {
-        u32(e + reg::kEState)->store(reg::kFree);
+        reg::word32(e + reg::kEState)->store(reg::kFree);
         throw Error("ERR_LIBIPC_INCOMPATIBLE", "registry slot " + std::to_string(free) + " has a lease held by a live thread; the registry is corrupt");
       }
       const ProcessIdentity& self = self_identity();
@@ -85,7 +85,7 @@ class Registry {
       reg::write_name(e + reg::kEName, name);
       reg::write_name(e + reg::kEControl, control_channel);
       reg::write_name(e + reg::kEReply, reply_channel);
-      u32(e + reg::kEState)->store(reg::kLive);
+      reg::word32(e + reg::kEState)->store(reg::kLive);
       emit(reg::kRegistered, free);
       own_[name] = Own{static_cast<uint32_t>(free), generation};
       return true;
@@ -122,7 +122,7 @@ class Registry {
     return locked([&] {
       std::map<std::string, ServiceEntry> sorted;
       for (uint32_t slot = 0; slot < g_.capacity; slot++) {
-        if (u32(entry(slot) + reg::kEState)->load() != reg::kLive) continue;
+        if (reg::word32(entry(slot) + reg::kEState)->load() != reg::kLive) continue;
         if (!prefix.empty() && memcmp(entry(slot) + reg::kEName, prefix.data(), std::min(prefix.size(), reg::kNameField)) != 0) continue;
         const Liveness l = liveness(slot);
         if (l == Dead) {
@@ -216,7 +216,7 @@ class Registry {
       reap_users();
       bool live_entry = false;
       for (uint32_t slot = 0; slot < g_.capacity && !live_entry; slot++) {
-        live_entry = u32(entry(slot) + reg::kEState)->load() == reg::kLive && liveness(slot) != Dead;
+        live_entry = reg::word32(entry(slot) + reg::kEState)->load() == reg::kLive && liveness(slot) != Dead;
       }
       if (users.used().empty() && !live_entry) seg_.retire();
       lock.unlock();
@@ -237,7 +237,6 @@ class Registry {
     uint64_t generation;
   };
 
-  static std::atomic<uint32_t>* u32(uint8_t* p) { return reinterpret_cast<std::atomic<uint32_t>*>(p); }
   static std::atomic<uint64_t>* u64(uint8_t* p) { return reinterpret_cast<std::atomic<uint64_t>*>(p); }
   static double now_ms() {
     struct timeval tv;
@@ -247,7 +246,7 @@ class Registry {
 
   uint8_t* entry(uint32_t slot) const { return seg_.base() + g_.entries + size_t(slot) * reg::kEntrySize; }
   uint8_t* group_at(uint32_t index) const { return seg_.base() + g_.groups + size_t(index) * reg::kGroupSize; }
-  std::atomic<uint32_t>* seq_word() const { return u32(seg_.base() + kHeaderSize + reg::kRhSeq); }
+  std::atomic<uint32_t>* seq_word() const { return reg::word32(seg_.base() + kHeaderSize + reg::kRhSeq); }
 
   void check_open() const {
     if (!open_) throw Error("ERR_LIBIPC_CLOSED", "registry '" + domain_ + "' is closed; open a new Registry to use it");
@@ -338,10 +337,10 @@ class Registry {
   // The previous lock holder died holding it: drop what it left half-written, wake watchers it may not have.
   void repair() {
     for (uint32_t slot = 0; slot < g_.capacity; slot++) {
-      if (u32(entry(slot) + reg::kEState)->load() == reg::kWriting) u32(entry(slot) + reg::kEState)->store(reg::kFree);
+      if (reg::word32(entry(slot) + reg::kEState)->load() == reg::kWriting) reg::word32(entry(slot) + reg::kEState)->store(reg::kFree);
     }
     for (uint32_t i = 0; i < g_.group_capacity; i++) {
-      if (u32(group_at(i) + reg::kGState)->load() == reg::kWriting) u32(group_at(i) + reg::kGState)->store(reg::kFree);
+      if (reg::word32(group_at(i) + reg::kGState)->load() == reg::kWriting) reg::word32(group_at(i) + reg::kGState)->store(reg::kFree);
     }
     reap_users();
     publish(true);
@@ -361,7 +360,7 @@ class Registry {
   // The live slot of `name`, or -1; *free gets a reusable slot (none whose lease a live thread holds).
   int find_slot(const std::string& name, int* free = nullptr) const {
     for (uint32_t slot = 0; slot < g_.capacity; slot++) {
-      if (u32(entry(slot) + reg::kEState)->load() == reg::kLive) {
+      if (reg::word32(entry(slot) + reg::kEState)->load() == reg::kLive) {
         if (name_is(entry(slot) + reg::kEName, name)) return static_cast<int>(slot);
       } else if (free && *free < 0 && Lease(entry(slot) + reg::kELease).state() != LeaseState::Held) {
         *free = static_cast<int>(slot);
@@ -384,7 +383,7 @@ class Registry {
   // Frees the first live entry of a dead process; returns its slot, or -1.
   int collect_dead() {
     for (uint32_t slot = 0; slot < g_.capacity; slot++) {
-      if (u32(entry(slot) + reg::kEState)->load() != reg::kLive || liveness(slot) != Dead) continue;
+      if (reg::word32(entry(slot) + reg::kEState)->load() != reg::kLive || liveness(slot) != Dead) continue;
       remove(slot, reg::kRemovedDead);
       return static_cast<int>(slot);
     }
@@ -394,7 +393,7 @@ class Registry {
   // Frees a slot and records why; a lease this thread holds is released.
   void remove(uint32_t slot, reg::EventType type) {
     emit(type, slot);
-    u32(entry(slot) + reg::kEState)->store(reg::kFree);
+    reg::word32(entry(slot) + reg::kEState)->store(reg::kFree);
     Lease(entry(slot) + reg::kELease).release();
   }
 
@@ -412,7 +411,7 @@ class Registry {
   void publish(bool force) {
     if (!changed_ && !force) return;
     changed_ = false;
-    if (force || u32(seg_.base() + kHeaderSize + reg::kRhWaiters)->load() != 0) futex_wake(reinterpret_cast<const uint32_t*>(seq_word()));
+    if (force || reg::word32(seg_.base() + kHeaderSize + reg::kRhWaiters)->load() != 0) futex_wake(reinterpret_cast<const uint32_t*>(seq_word()));
   }
 
   bool stamp(uint32_t slot, uint64_t generation) {
@@ -421,14 +420,14 @@ class Registry {
     const uint64_t next = (generation << 48) | (static_cast<uint64_t>(now_ms()) & reg::kHeartbeatMsMask);
     for (;;) {
       uint64_t old = word->load();
-      if ((old >> 48) != generation || u32(entry(slot) + reg::kEState)->load() != reg::kLive) return false;
+      if ((old >> 48) != generation || reg::word32(entry(slot) + reg::kEState)->load() != reg::kLive) return false;
       if (word->compare_exchange_strong(old, next)) return true;
     }
   }
 
   int find_group(const std::string& group, int* free) const {
     for (uint32_t i = 0; i < g_.group_capacity; i++) {
-      if (u32(group_at(i) + reg::kGState)->load() == reg::kLive) {
+      if (reg::word32(group_at(i) + reg::kGState)->load() == reg::kLive) {
         if (name_is(group_at(i) + reg::kGName, group)) return static_cast<int>(i);
       } else if (*free < 0) {
         *free = static_cast<int>(i);
