@@ -1,4 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { debuglog } from 'node:util';
+
+const trace = debuglog('libipc-cluster');
 
 export interface AvailabilityHooks {
   /** One cheap call that succeeds only if etcd answers. */
@@ -48,6 +51,7 @@ export class Availability {
   lost(err: unknown): void {
     if (this.closed) return;
     this.failures++;
+    trace('etcd call failed (%s): %s', this.up ? 'now unavailable' : 'already unavailable', (err as Error)?.message ?? err);
     if (this.up) {
       this.up = false;
       this.hooks.down(err);
@@ -70,12 +74,14 @@ export class Availability {
         try {
           await this.hooks.probe();
           await this.hooks.reconcile();
-        } catch {
+        } catch (err) {
+          trace('probe or reconcile failed (next in %d ms): %s', delay, (err as Error)?.message ?? err);
           continue;
         }
         if (this.closed) return;
         if (this.failures !== seen) continue;
         this.up = true;
+        trace('available again');
         this.hooks.restored();
         return;
       }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { debuglog } from 'node:util';
 import type { Etcd3 } from 'etcd3';
 import { ClosedError, ClusterUnavailableError, ExistsError, LibipcError, NotFoundError, SpawnError, validateName } from '@libipc/shm';
 import { AddressBook as Book } from './address-book.js';
@@ -370,15 +371,16 @@ export class ClusterNode extends EventEmitter {
    */
   private async reconcile(): Promise<void> {
     if (!this.started || this.closed) return;
-    const { displaced } = await this.membership.rejoin();
-    if (displaced.length > 0) await this.daemons.stop(displaced, this.opts.spawnTimeoutMs);
-    await this.book.resume();
-    await this.membership.sweep(this.book.processList(this.nodeName), (name) => this.daemons.isClaiming(name));
-    await this.inbox.resume();
-    await this.leadership.verify();
+    const step = <T>(what: string, p: Promise<T>) => traced(this.nodeName, what, p);
+    const { displaced } = await step('rejoin', this.membership.rejoin());
+    if (displaced.length > 0) await step('stop displaced', this.daemons.stop(displaced, this.opts.spawnTimeoutMs));
+    await step('resume book', this.book.resume());
+    await step('sweep', this.membership.sweep(this.book.processList(this.nodeName), (name) => this.daemons.isClaiming(name)));
+    await step('resume inbox', this.inbox.resume());
+    await step('verify leadership', this.leadership.verify());
     this.bridge?.resync();
     // Fenced daemons are stopped and their registrations withdrawn (above): the node may start daemons again.
-    await this.fenceStops;
+    await step('fenced stops', this.fenceStops);
     this.fencing.reset();
   }
 
@@ -448,4 +450,19 @@ export class ClusterNode extends EventEmitter {
       throw unavailable(what, err);
     }
   }
+}
+
+/** `NODE_DEBUG=libipc-cluster` traces each step of a reconcile after an outage (start, end, failure). */
+const trace = debuglog('libipc-cluster');
+
+function traced<T>(node: string, what: string, p: Promise<T>): Promise<T> {
+  if (!trace.enabled) return p;
+  trace('%s: %s…', node, what);
+  return p.then(
+    (v) => (trace('%s: %s done', node, what), v),
+    (err: unknown) => {
+      trace('%s: %s failed: %s', node, what, (err as Error)?.message ?? err);
+      throw err;
+    },
+  );
 }

@@ -1,4 +1,4 @@
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3, IDuplexStream, IEvent, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { prefixEnd } from './keys.js';
 
 /** One change of a key under the watched prefix. */
@@ -29,7 +29,9 @@ const PAGE = 2000;
 export class PrefixWatch {
   /** The revision the view reflects. */
   revision = 0;
-  private watcher: Watcher | undefined;
+  /** The stream of the current watch, once open, and the attempt it belongs to (streams of older ones are ignored). */
+  private stream: WatchStream | undefined;
+  private attempt: symbol | undefined;
   /** Rejects the pending watchFrom() when its watcher is dropped before etcd answered. */
   private abandon: ((err: Error) => void) | undefined;
   private closed = false;
@@ -83,11 +85,20 @@ export class PrefixWatch {
     if (outcome === 'compacted') await this.relist();
   }
 
-  /** Resolves when etcd confirmed the watch ('ok'), or refused its start revision ('compacted'). */
+  /**
+   * Opens a watch stream of our own from `start`. Resolves when etcd confirmed the watch ('ok'), or refused its
+   * start revision ('compacted'); rejects if the stream breaks or etcd does not confirm within timeoutMs.
+   *
+   * One gRPC stream per watch, not etcd3's shared Watcher: etcd3 (1.1.2) multiplexes every watch of a client on
+   * one stream with a queue of creations, and a creation etcd answers "created and cancelled" (refused: e.g.
+   * "invalid auth token" from a member restarted since the client signed in) stays at the head of that queue: every later watch of the client then
+   * waits forever. A node whose watches all went unconfirmed after an etcd member's loss never came back.
+   */
   private watchFrom(start: number): Promise<'ok' | 'compacted'> {
     this.drop();
-    const w = this.client.watch().prefix(this.prefix).startRevision(String(start)).watcher();
-    this.watcher = w;
+    const attempt = Symbol('watch');
+    this.attempt = attempt;
+    const mine = () => this.attempt === attempt && !this.closed;
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (f: () => void) => {
@@ -100,55 +111,75 @@ export class PrefixWatch {
       };
       const abandon = (err: Error) => settle(() => reject(err));
       this.abandon = abandon;
-      const timer = setTimeout(() => {
-        if (w !== this.watcher) return;
-        settle(() => reject(new Error(`etcd did not confirm a watch of ${this.prefix} within ${this.timeoutMs} ms`)));
-        this.drop();
-      }, this.timeoutMs);
-      w.on('connected', () => settle(() => resolve('ok')));
-      w.on('data', (res) => {
-        if (w !== this.watcher || this.closed) return;
-        // Events of one revision come together; skip those at or below the revision already applied.
-        const floor = this.revision;
-        const changes: KeyChange[] = [];
-        let top = floor;
-        for (const ev of res.events) {
-          const rev = Number(ev.kv.mod_revision);
-          if (rev <= floor) continue;
-          top = Math.max(top, rev);
-          changes.push({ type: ev.type === 'Put' ? 'put' : 'delete', key: ev.kv.key.toString(), kv: ev.kv });
-        }
-        if (changes.length === 0) return;
-        this.revision = top;
-        this.handlers.changes(changes);
-      });
-      w.on('disconnected', (err) => {
-        if (w !== this.watcher) return;
+      /** The stream is gone: reject a pending start, or report a confirmed watch as failed. */
+      const broken = (err: unknown) => {
+        if (!mine()) return;
         const wasSettled = settled;
         settle(() => reject(err));
         this.drop();
-        if (wasSettled && !this.closed) this.handlers.failed(err);
-      });
-      // etcd cancels a watch whose start revision was compacted (or for another reason): list again.
-      w.on('error', () => {
-        if (w !== this.watcher) return;
-        const wasSettled = settled;
-        settle(() => resolve('compacted'));
-        // etcd ended this watch itself: cancelling it again makes etcd3 throw on the unknown watch id.
-        this.drop(false);
-        if (wasSettled && !this.closed) this.relist().catch((err) => this.closed || this.handlers.failed(err));
-      });
+        if (wasSettled) this.handlers.failed(err);
+      };
+      const timer = setTimeout(() => broken(new Error(`etcd did not confirm a watch of ${this.prefix} within ${this.timeoutMs} ms`)), this.timeoutMs);
+      this.client.watchClient.watch().then((stream) => {
+        if (!mine()) return void closeStream(stream);
+        this.stream = stream;
+        stream.on('data', (res: IWatchResponse) => {
+          if (!mine()) return;
+          if (res.canceled) {
+            // A compacted start revision: list again. Anything else (refused at creation): the watch failed.
+            if (Number(res.compact_revision) > 0) return this.compacted(settled ? undefined : () => settle(() => resolve('compacted')));
+            return broken(new Error(`etcd cancelled the watch of ${this.prefix}: ${res.cancel_reason || 'no reason given'}`));
+          }
+          if (res.created) return settle(() => resolve('ok'));
+          this.apply(res.events);
+        });
+        stream.on('error', broken);
+        stream.on('end', () => broken(new Error(`etcd ended the watch of ${this.prefix}`)));
+        stream.write({ create_request: { key: Buffer.from(this.prefix), range_end: this.end, start_revision: String(start) } });
+      }, broken);
     });
   }
 
-  private drop(cancel = true): void {
-    const w = this.watcher;
-    this.watcher = undefined;
-    this.abandon?.(new Error(`the watch of ${this.prefix} was closed`));
-    if (w) {
-      w.removeAllListeners('data');
-      w.on('error', () => undefined);
-      if (cancel) void w.cancel().catch(() => undefined);
+  /** Events of one revision come together; those at or below the revision already applied are skipped. */
+  private apply(events: IEvent[]): void {
+    const floor = this.revision;
+    const changes: KeyChange[] = [];
+    let top = floor;
+    for (const ev of events) {
+      const rev = Number(ev.kv.mod_revision);
+      if (rev <= floor) continue;
+      top = Math.max(top, rev);
+      changes.push({ type: ev.type === 'Put' ? 'put' : 'delete', key: ev.kv.key.toString(), kv: ev.kv });
     }
+    if (changes.length === 0) return;
+    this.revision = top;
+    this.handlers.changes(changes);
   }
+
+  /** etcd compacted past our revision: a pending start resolves 'compacted' (its caller lists); else list now. */
+  private compacted(pending: (() => void) | undefined): void {
+    pending?.();
+    this.drop();
+    if (!pending) this.relist().catch((err) => this.closed || this.handlers.failed(err));
+  }
+
+  private drop(): void {
+    this.attempt = undefined;
+    const s = this.stream;
+    this.stream = undefined;
+    this.abandon?.(new Error(`the watch of ${this.prefix} was closed`));
+    if (s) closeStream(s);
+  }
+}
+
+type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
+
+/**
+ * Ends a watch stream on both sides. end() first: etcd3 resets its connections to a host when a stream it
+ * handed out errors while still writable, and the cancel below makes it error.
+ */
+function closeStream(s: WatchStream): void {
+  s.on('error', () => undefined);
+  s.end();
+  s.cancel();
 }

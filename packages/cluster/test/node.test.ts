@@ -7,6 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceRegistry } from '@libipc/registry';
 import { ClusterNode, type DaemonSpec, type Launcher } from '../src/index.js';
+import { PrefixWatch } from '../src/prefix-watch.js';
 import { shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
 import { type EtcdServer, startEtcd } from './etcd.js';
 
@@ -118,6 +119,27 @@ describe('address book', () => {
     // And it keeps watching from there.
     await b.register('later');
     await eventually(() => a.locate('later') === 'b', 'a sees later');
+  });
+
+  it('a watch etcd refuses at creation does not hold up the next watch of the same client', async () => {
+    // etcd answers a watch of an empty range "created and cancelled". etcd3's shared watch stream then waits
+    // for that creation forever, and every later watch of the client with it: a node never came back.
+    const client = new Etcd3({ hosts: etcd.endpoint });
+    const prefix = `libipc/test/${uniqueName('w')}/`;
+    const seen: string[] = [];
+    const watch = new PrefixWatch(client, prefix, { snapshot: () => undefined, changes: (c) => seen.push(...c.map((x) => x.key)), failed: () => undefined }, 2000);
+    try {
+      const refused = client.watch().inRange({ start: 'b', end: 'a' }).watcher();
+      const [err] = (await once(refused, 'error')) as [Error];
+      expect(err.message).toMatch(/cancel/i);
+      await watch.start();
+      await admin.put(`${prefix}k`).value('v');
+      await eventually(() => seen.length === 1, 'the change seen');
+      expect(seen).toEqual([`${prefix}k`]);
+    } finally {
+      watch.close();
+      client.close();
+    }
   });
 
   it('pickNode gives the same answer on every node, and only live nodes', async () => {
