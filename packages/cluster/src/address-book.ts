@@ -8,6 +8,12 @@ interface Record {
   lease: string;
 }
 
+/** One node's candidacy for leader: `b/election/leader/<lease>`, the node's name as value. */
+export interface Candidate extends Record {
+  key: string;
+  node: string;
+}
+
 export interface AddressBookHooks {
   nodeJoined(node: string): void;
   /** A node's record changed lease (it re-joined after an outage). */
@@ -17,6 +23,7 @@ export interface AddressBookHooks {
   unregistered(name: string, node: string): void;
   /** `name` is now registered on several nodes, oldest first. */
   duplicate(name: string, nodes: string[]): void;
+  /** The leading candidacy changed (another node, or the same node with a new candidacy key). */
   leaderChanged(leader: string | undefined): void;
   failed(err: unknown): void;
 }
@@ -34,8 +41,8 @@ export class AddressBook {
   /** name → the node locate() answers, kept up to date so that locate is one Map lookup. */
   private readonly owners = new Map<string, string>();
   private readonly byNode = new Map<string, Set<string>>();
-  private readonly candidates = new Map<string, Record & { node: string }>();
-  private currentLeader: string | undefined;
+  private readonly candidates = new Map<string, Candidate>();
+  private currentLeader: Candidate | undefined;
   private readonly watch: PrefixWatch;
   private ready = false;
   /** Callers waiting for the book to reach a revision (read-your-writes after register/unregister). */
@@ -119,8 +126,12 @@ export class AddressBook {
   nodeLease(node: string): string | undefined {
     return this.nodes.get(node)?.lease;
   }
-  /** The node holding the oldest election candidacy (etcd3's election rule), or undefined. */
+  /** The node holding the oldest election candidacy (the election's rule), or undefined. */
   leader(): string | undefined {
+    return this.currentLeader?.node;
+  }
+  /** The oldest election candidacy: its key, node and create revision. */
+  leadingCandidate(): Candidate | undefined {
     return this.currentLeader;
   }
 
@@ -148,7 +159,7 @@ export class AddressBook {
     const after = this.allRegs();
     for (const r of before.regs) if (!after.has(r)) this.hooks.unregistered(...split(r));
     for (const r of after) if (!before.regs.has(r)) this.hooks.registered(...split(r));
-    if (before.leader !== this.currentLeader) this.hooks.leaderChanged(this.currentLeader);
+    if (!sameCandidate(before.leader, this.currentLeader)) this.hooks.leaderChanged(this.currentLeader?.node);
     this.release();
   }
 
@@ -191,7 +202,7 @@ export class AddressBook {
         if (regs.size > 1) this.hooks.duplicate(what.name, this.holders(what.name));
       }
     } else {
-      this.candidates.set(key, { ...rec, node: kv.value.toString() });
+      this.candidates.set(key, { ...rec, key, node: kv.value.toString() });
     }
   }
 
@@ -222,12 +233,12 @@ export class AddressBook {
   }
 
   private refreshLeader(report: boolean): void {
-    let best: (Record & { node: string }) | undefined;
+    let best: Candidate | undefined;
     for (const c of this.candidates.values()) if (!best || c.createRevision < best.createRevision) best = c;
-    const leader = best?.node;
-    if (leader === this.currentLeader) return;
-    this.currentLeader = leader;
-    if (report) this.hooks.leaderChanged(leader);
+    const same = sameCandidate(best, this.currentLeader);
+    this.currentLeader = best;
+    if (same) return;
+    if (report) this.hooks.leaderChanged(best?.node);
   }
 
   private allRegs(): Set<string> {
@@ -235,6 +246,10 @@ export class AddressBook {
     for (const [name, regs] of this.regs) for (const node of regs.keys()) all.add(`${name}/${node}`);
     return all;
   }
+}
+
+function sameCandidate(a: Candidate | undefined, b: Candidate | undefined): boolean {
+  return a?.key === b?.key && a?.createRevision === b?.createRevision;
 }
 
 function split(reg: string): [string, string] {

@@ -102,6 +102,7 @@ export class ClusterNode extends EventEmitter {
         unregistered: () => undefined,
         duplicate: (processName, nodes) => this.emitOpen('duplicate', { processName, nodes }),
         leaderChanged: (leader) => {
+          this.leadership.check();
           if (leader !== undefined && leader !== this.nodeName) this.roleKnown?.();
           this.announceRole();
         },
@@ -132,7 +133,8 @@ export class ClusterNode extends EventEmitter {
       },
       opts.requestTimeoutMs,
     );
-    this.leadership = new Leadership(client, this.keys, this.nodeName, opts.leaseTtlS, {
+    const leaderCtx = { leaseId: () => this.membership.leaseId, leadingCandidate: () => this.book.leadingCandidate() };
+    this.leadership = new Leadership(client, this.keys, this.nodeName, leaderCtx, {
       elected: () => {
         this.roleKnown?.();
         this.announceRole();

@@ -5,7 +5,7 @@
  * | --- | --- | --- |
  * | `b/n/<node>` | node record | the node's |
  * | `b/p/<process>/<node>` | registration | the registering node's |
- * | `b/election/leader/<lease id>` | candidate node name (etcd3's Election) | the candidate's campaign lease |
+ * | `b/election/leader/<lease id>` | candidate node name (the oldest leads) | the candidate node's |
  * | `a/<process>` | pending assignment (target node, id) | the target node's |
  * | `i/<node>/s/<process>` | a request for `<node>` to start a daemon | the target node's |
  * | `i/<node>/r/<id>` | the outcome of a request, for the node that asked | the asking node's |
@@ -26,7 +26,7 @@ export class Keys {
     this.book = `${this.root}b/`;
     this.nodes = `${this.book}n/`;
     this.procs = `${this.book}p/`;
-    /** The namespace given to etcd3's Election; its keys are `${election}election/leader/<lease>`. */
+    /** Where candidacies live: `${election}election/leader/<lease>` (etcd3's Election's layout, so nodes of both kinds agree). */
     this.election = this.book;
     this.assignments = `${this.root}a/`;
   }

@@ -1,30 +1,47 @@
-import type { Campaign, Etcd3, ICompare } from 'etcd3';
+import type { Etcd3, ICompare } from 'etcd3';
+import type { Candidate } from './address-book.js';
 import type { Keys } from './keys.js';
 
 export interface LeadershipHooks {
   elected(): void;
-  /** Leadership ended (campaign failed, or a fenced write found our candidacy gone). */
+  /** Leadership ended (our candidacy is gone, or a fenced write found it replaced). */
   deposed(): void;
-  /** The campaign failed for want of etcd (its lease was lost, a call failed). */
+  /** Standing for leader failed for want of etcd. */
   failed(err: unknown): void;
 }
 
+export interface LeadershipContext {
+  /** The node's lease: its candidacy lives and dies with its membership. */
+  leaseId(): string;
+  /** The oldest candidacy in the address book's view. */
+  leadingCandidate(): Candidate | undefined;
+}
+
+/** Our candidacy as written: its key, and the create revision that orders it among the others. */
+interface Candidacy {
+  key: Buffer;
+  createRevision: string;
+}
+
 /**
- * This node's candidacy in the cluster's election (etcd3's Election: the oldest live candidate key leads).
- * While leading it holds a fence: its candidate key and that key's create revision. Every write a leader
- * makes is a transaction that compares that create revision, so a leader that lost its lease (stopped,
- * cut off) without noticing yet writes nothing.
+ * This node's candidacy in the cluster's election: a key `b/election/leader/<lease>` under the node's own lease;
+ * the oldest candidacy (lowest create revision) leads. Who leads is read from the address book, which watches
+ * `b/` anyway, so the election needs no watch of its own (etcd3's Election waited on watches that could hang
+ * for good). While leading it holds a fence: its key and that key's create revision. Every write a leader makes
+ * is a transaction that compares that create revision, so a leader that lost its lease (stopped, cut off)
+ * without noticing yet writes nothing.
  */
 export class Leadership {
-  private campaign: Campaign | undefined;
-  private fence: { key: Buffer; createRevision: string } | undefined;
+  private candidacy: Candidacy | undefined;
+  private standing: Promise<void> | undefined;
+  private fence: Candidacy | undefined;
   private closed = false;
 
   constructor(
     private readonly client: Etcd3,
     private readonly keys: Keys,
     private readonly nodeName: string,
-    private readonly ttl: number,
+    private readonly ctx: LeadershipContext,
     private readonly hooks: LeadershipHooks,
   ) {}
 
@@ -32,26 +49,49 @@ export class Leadership {
     return this.fence !== undefined;
   }
 
-  /** Campaigns, unless a campaign is already running. */
+  /** Stands for leader, unless our candidacy is written or being written. */
   start(): void {
-    if (this.campaign || this.closed) return;
-    const c = this.client.namespace(this.keys.election).election('leader', this.ttl).campaign(this.nodeName);
-    this.campaign = c;
-    c.on('elected', () => void this.onElected(c));
-    c.on('error', (err: unknown) => this.end(c, err));
+    if (this.candidacy || this.standing || this.closed) return;
+    this.standing = this.stand().finally(() => (this.standing = undefined));
   }
 
-  private async onElected(c: Campaign): Promise<void> {
+  private async stand(): Promise<void> {
+    const lease = this.ctx.leaseId();
+    const key = Buffer.from(`${this.keys.election}election/leader/${BigInt(lease).toString(16)}`);
+    let createRevision: string | undefined;
     try {
-      const key = Buffer.from(await c.getCampaignKey());
-      const r = await this.client.kv.range({ key });
-      const kv = r.kvs[0];
-      if (c !== this.campaign) return;
-      if (!kv) throw new Error('our election key vanished as we were elected');
-      this.fence = { key, createRevision: kv.create_revision };
-      this.hooks.elected();
+      // One candidacy per lease: written again after an outage, the key we already hold keeps its place.
+      const r = await this.client.kv.txn({
+        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key, value: Buffer.from(this.nodeName), lease } }],
+        failure: [{ request_range: { key } }],
+      });
+      createRevision = r.succeeded ? r.header.revision : r.responses[0]?.response_range.kvs[0]?.create_revision;
+      if (createRevision === undefined) throw new Error('our election key vanished as we wrote it');
     } catch (err) {
-      this.end(c, err);
+      if (!this.closed) this.hooks.failed(err);
+      return;
+    }
+    if (this.closed) return;
+    this.candidacy = { key, createRevision };
+    this.check();
+  }
+
+  /**
+   * The address book's leading candidacy changed, or ours was written: take the lead if it is ours, give it up
+   * if it no longer is (our key expired with our lease, or was replaced).
+   */
+  check(): void {
+    const c = this.candidacy;
+    if (!c || this.closed) return;
+    const top = this.ctx.leadingCandidate();
+    const ours = top !== undefined && top.key === c.key.toString() && String(top.createRevision) === c.createRevision;
+    if (ours && !this.fence) {
+      this.fence = c;
+      this.hooks.elected();
+    } else if (!ours && this.fence) {
+      // An older candidacy cannot appear: ours is gone. Stand again (the put fails if our lease went with it).
+      this.deposed();
     }
   }
 
@@ -73,44 +113,37 @@ export class Leadership {
 
   /** A fenced write failed on the fence: we no longer lead. Stand again (behind the current leader). */
   deposed(): void {
-    const c = this.campaign;
-    if (c) this.end(c, undefined);
+    this.lose();
     this.start();
   }
 
-  private end(c: Campaign, err: unknown): void {
-    if (c !== this.campaign) return;
-    this.campaign = undefined;
-    const was = this.fence !== undefined;
-    this.fence = undefined;
-    c.removeAllListeners('elected');
-    c.on('error', () => undefined);
-    void c.resign().catch(() => undefined);
-    if (was) this.hooks.deposed();
-    if (err !== undefined && !this.closed) this.hooks.failed(err);
-  }
-
-  /** After an outage: check that our fence still holds, and campaign again if the campaign died. */
+  /** After an outage: check that our candidacy survived (it goes with an expired lease), and stand again if not. */
   async verify(): Promise<void> {
-    const read = this.fenceRead();
-    if (read) {
-      const r = await this.client.kv.range(read);
-      if (!this.stillLeads(r.kvs)) this.deposed();
+    const c = this.candidacy;
+    if (c) {
+      const r = await this.client.kv.range({ key: c.key });
+      if (c === this.candidacy && r.kvs[0]?.create_revision !== c.createRevision) this.lose();
     }
     this.start();
+    this.check();
   }
 
+  /** Withdraws our candidacy (leaving the cluster). */
   async resign(): Promise<void> {
     this.closed = true;
-    const c = this.campaign;
-    this.campaign = undefined;
+    await this.standing;
+    const c = this.candidacy;
     const was = this.fence !== undefined;
+    this.candidacy = undefined;
     this.fence = undefined;
-    if (c) {
-      c.removeAllListeners('elected');
-      c.on('error', () => undefined);
-      await c.resign().catch(() => undefined);
-    }
+    if (c) await this.client.kv.deleteRange({ key: c.key }).catch(() => undefined);
+    if (was) this.hooks.deposed();
+  }
+
+  private lose(): void {
+    const was = this.fence !== undefined;
+    this.candidacy = undefined;
+    this.fence = undefined;
     if (was) this.hooks.deposed();
   }
 }
