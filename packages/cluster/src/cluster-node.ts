@@ -193,7 +193,7 @@ export class ClusterNode extends EventEmitter {
     await this.inbox.start();
     this.started = true;
     const known = new Promise<void>((resolve) => (this.roleKnown = resolve));
-    this.leadership.start();
+    await this.leadership.start();
     const other = this.book.leader();
     if (other !== undefined && other !== this.nodeName) this.roleKnown?.();
     // Wait to know who leads (bounded: a crashed leader's candidacy lasts up to its lease TTL).

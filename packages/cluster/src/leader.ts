@@ -49,10 +49,13 @@ export class Leadership {
     return this.fence !== undefined;
   }
 
-  /** Stands for leader, unless our candidacy is written or being written. */
-  start(): void {
-    if (this.candidacy || this.standing || this.closed) return;
-    this.standing = this.stand().finally(() => (this.standing = undefined));
+  /**
+   * Stands for leader, unless our candidacy is written or being written; resolves once it is in etcd (a failure
+   * to write it is reported through `failed`, not here).
+   */
+  start(): Promise<void> {
+    if (!this.candidacy && !this.standing && !this.closed) this.standing = this.stand().finally(() => (this.standing = undefined));
+    return this.standing ?? Promise.resolve();
   }
 
   private async stand(): Promise<void> {
@@ -114,7 +117,7 @@ export class Leadership {
   /** A fenced write failed on the fence: we no longer lead. Stand again (behind the current leader). */
   deposed(): void {
     this.lose();
-    this.start();
+    void this.start();
   }
 
   /** After an outage: check that our candidacy survived (it goes with an expired lease), and stand again if not. */
@@ -124,7 +127,7 @@ export class Leadership {
       const r = await this.client.kv.range({ key: c.key });
       if (c === this.candidacy && r.kvs[0]?.create_revision !== c.createRevision) this.lose();
     }
-    this.start();
+    await this.start();
     this.check();
   }
 

@@ -294,10 +294,13 @@ describe('leader', () => {
     ]);
     // etcd drops a's lease (as when a crashes): its candidacy goes with it, b leads, and a re-joins behind b.
     const bLeads = once(b, 'leader');
+    const aDown = once(a, 'unavailable');
     await admin.leaseClient.leaseRevoke({ ID: await leaseOf('a') });
     await bLeads;
-    await eventually(() => a.available && !a.isLeader && a.leader === 'b', 'a re-joined as a follower');
-    await eventually(() => a.addressBook().getAvailableNodes().length === 2, 'a back in the book');
+    await aDown;
+    await once(a, 'available');
+    expect(a.isLeader).toBe(false);
+    expect(a.leader).toBe('b');
     const after = await candidacies();
     expect(after.map(([n]) => n).sort()).toEqual(['a', 'b']);
     expect(after.find(([n]) => n === 'a')![1]).toBe(await leaseOf('a'));
