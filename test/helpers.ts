@@ -158,8 +158,10 @@ export function spawnNode(
   nodeArgs: string[] = [],
   opts: {
     underReaper?: boolean;
-    /** Run as this uid (and its gid) through setpriv: needs root. */
+    /** Run as this uid (and its gid) through setpriv: needs root. Its working directory is then the staged copy's. */
     asUid?: number;
+    /** The child's working directory (default: this process's, or with asUid the staged copy's folder). */
+    cwd?: string;
     /** Run with /dev/shm a private tmpfs of this size and inode count (unshare -m): needs root. */
     smallTmpfs?: { size: string; inodes: number };
     /** Run under prlimit with this many file descriptors at most. */
@@ -175,6 +177,8 @@ export function spawnNode(
   if (opts.smallTmpfs) argv = [SMALL_TMPFS, opts.smallTmpfs.size, String(opts.smallTmpfs.inodes), ...argv];
   const [cmd, ...cmdArgs] = argv as [string, ...string[]];
   const child = spawn(cmd, cmdArgs, {
+    // Another uid may not be able to enter this process's working directory (a checkout under /root).
+    cwd: opts.cwd ?? (staged ? dirname(staged.path) : undefined),
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
-import { fstatSync, statSync } from 'node:fs';
+import { accessSync, constants, fstatSync, statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { describeValue, InvalidArgumentError, option, parseOptions, SpawnError, isAlive as identityAlive, processIdentity, validateName } from '@libipc/shm';
@@ -138,6 +138,11 @@ export function spawn(name: string, executable: string, args: string[] = [], opt
   if (opts.cwd !== undefined && !isDirectory(cwd)) {
     throw new SpawnError(`cannot spawn ${JSON.stringify(executable)}: working directory ${cwd} does not exist or is not a directory`);
   }
+  // The OS would refuse with a bare EACCES, reported only after the spawn returned: say which folder, and why.
+  if (!canEnter(cwd)) {
+    const whose = opts.cwd === undefined ? " (this process's own, the default)" : '';
+    throw new SpawnError(`cannot spawn ${JSON.stringify(executable)}: this user (uid ${process.getuid?.()}) cannot enter the working directory ${cwd}${whose}; pass a cwd it can enter`);
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, [READY_FD_ENV]: String(READY_FD) };
   const file = resolveExecutable(executable, env.PATH, cwd);
   const stdio = opts.stdio ?? 'inherit';
@@ -206,6 +211,15 @@ function own(name: string, file: string, child: ChildProcess, killTree: boolean)
 function isOpen(fd: number): boolean {
   try {
     fstatSync(fd, { bigint: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function canEnter(dir: string): boolean {
+  try {
+    accessSync(dir, constants.X_OK);
     return true;
   } catch {
     return false;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, waitForExit, forceKill, ready } from '../src/index.js';
 import { fixture, lineOf, node, track } from './support.js';
-import { spawnNode } from '../../../test/helpers.js';
+import { canSwitchUsers, spawnNode } from '../../../test/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'libipc-process-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,6 +101,23 @@ describe('spawn', () => {
     // The child's own grandchild would hold fd 3 open: the handle still settles and nothing leaks.
     const h = track(spawn('sh-tree', 'sh', ['-c', 'sleep 0.1 & exit 0']));
     expect((await h.exit).exitCode).toBe(0);
+  });
+
+  it.skipIf(!canSwitchUsers)('a working directory this user cannot enter: a SpawnError naming it, for a given cwd and for its own', async () => {
+    // A folder only root can enter; the fixture runs as uid 65534.
+    const locked = mkdtempSync(join(tmpdir(), 'libipc-locked-'));
+    try {
+      const given = spawnNode(fixture('spawn-in.mjs'), [locked], {}, [], { asUid: 65534 });
+      const line = await given.line((l) => l.startsWith('{') || l === 'spawned');
+      await given.exited;
+      expect(JSON.parse(line)).toEqual({ code: 'ERR_LIBIPC_SPAWN', message: expect.stringContaining(`(uid 65534) cannot enter the working directory ${locked}; pass a cwd`) });
+      const own = spawnNode(fixture('spawn-in.mjs'), [], {}, [], { asUid: 65534, cwd: locked });
+      const ownLine = await own.line((l) => l.startsWith('{') || l === 'spawned');
+      await own.exited;
+      expect(JSON.parse(ownLine)).toEqual({ code: 'ERR_LIBIPC_SPAWN', message: expect.stringContaining(`cannot enter the working directory ${locked} (this process's own, the default)`) });
+    } finally {
+      rmSync(locked, { recursive: true, force: true });
+    }
   });
 
   it('out of file descriptors: a SpawnError saying so and what to do, not a TypeError', async () => {
