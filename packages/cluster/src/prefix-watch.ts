@@ -90,9 +90,10 @@ export class PrefixWatch {
    * start revision ('compacted'); rejects if the stream breaks or etcd does not confirm within timeoutMs.
    *
    * One gRPC stream per watch, not etcd3's shared Watcher: etcd3 (1.1.2) multiplexes every watch of a client on
-   * one stream with a queue of creations, and a creation etcd answers "created and cancelled" (refused: e.g.
-   * "invalid auth token" from a member restarted since the client signed in) stays at the head of that queue: every later watch of the client then
-   * waits forever. A node whose watches all went unconfirmed after an etcd member's loss never came back.
+   * one stream with a queue of creations, and a creation etcd answers "created and cancelled" (refused, e.g.
+   * "invalid auth token" from a member restarted since the client signed in) stays at the head of that queue:
+   * every later watch of the client then waits forever. A node whose watches all went unconfirmed after an etcd
+   * member's loss never came back.
    */
   private watchFrom(start: number): Promise<'ok' | 'compacted'> {
     this.drop();
