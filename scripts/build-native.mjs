@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const RELEASE = 'build/Release';
 const STAMP = join(RELEASE, '.libipc-sources.sha256');
@@ -27,7 +27,11 @@ const addons = existsSync(RELEASE) ? readdirSync(RELEASE).filter((f) => f.endsWi
 if (addons.length > 0 && existsSync(STAMP) && readFileSync(STAMP, 'utf8') === sources) process.exit(0);
 
 console.log(`build-native: ${addons.length === 0 ? 'no addon built yet' : 'the addon was not built from these sources'}: node-gyp rebuild`);
-const r = spawnSync('node-gyp', ['rebuild'], { stdio: 'inherit' });
+// This Node's own headers when nobody set a nodedir (node-gyp would download them; turbo does not pass on the
+// npm_config_nodedir that scripts/pnpm.sh sets, and an ordinary user has no ~/.npmrc saying it).
+const prefix = dirname(dirname(process.execPath));
+const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
+const r = spawnSync('node-gyp', ['rebuild', ...nodedir], { stdio: 'inherit' });
 if (r.error) {
   console.error(`build-native: cannot run node-gyp (${r.error.message}); install the workspace first (pnpm install)`);
   process.exit(1);
