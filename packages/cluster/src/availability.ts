@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { debuglog } from 'node:util';
 
-const trace = debuglog('libipc-cluster');
+/** `NODE_DEBUG=libipc-cluster`: each etcd failure, probe and re-join step, on stderr. */
+export const trace = debuglog('libipc-cluster');
 
 export interface AvailabilityHooks {
   /** One cheap call that succeeds only if etcd answers. */

@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { debuglog } from 'node:util';
 import type { Etcd3 } from 'etcd3';
 import { ClosedError, ClusterUnavailableError, ExistsError, LibipcError, NotFoundError, SpawnError, validateName } from '@libipc/shm';
 import { AddressBook as Book } from './address-book.js';
-import { Availability } from './availability.js';
+import { Availability, trace } from './availability.js';
 import { type Identity, createClient, joinFailure, refusal, unavailable } from './connection.js';
 import { Daemons } from './daemons.js';
 import { Fencing, splitFenced } from './fencing.js';
@@ -454,9 +453,7 @@ export class ClusterNode extends EventEmitter {
   }
 }
 
-/** `NODE_DEBUG=libipc-cluster` traces each step of a reconcile after an outage (start, end, failure). */
-const trace = debuglog('libipc-cluster');
-
+/** Traces one step of a reconcile after an outage (start, end, failure) under `NODE_DEBUG=libipc-cluster`. */
 function traced<T>(node: string, what: string, p: Promise<T>): Promise<T> {
   if (!trace.enabled) return p;
   trace('%s: %s…', node, what);
