@@ -121,23 +121,38 @@ export class PrefixWatch {
         if (wasSettled) this.handlers.failed(err);
       };
       const timer = setTimeout(() => broken(new Error(`etcd did not confirm a watch of ${this.prefix} within ${this.timeoutMs} ms`)), this.timeoutMs);
-      this.client.watchClient.watch().then((stream) => {
-        if (!mine()) return void closeStream(stream);
-        this.stream = stream;
-        stream.on('data', (res: IWatchResponse) => {
-          if (!mine()) return;
-          if (res.canceled) {
-            // A compacted start revision: list again. Anything else (refused at creation): the watch failed.
-            if (Number(res.compact_revision) > 0) return this.compacted(settled ? undefined : () => settle(() => resolve('compacted')));
-            return broken(new Error(`etcd cancelled the watch of ${this.prefix}: ${res.cancel_reason || 'no reason given'}`));
-          }
-          if (res.created) return settle(() => resolve('ok'));
-          this.apply(res.events);
-        });
-        stream.on('error', broken);
-        stream.on('end', () => broken(new Error(`etcd ended the watch of ${this.prefix}`)));
-        stream.write({ create_request: { key: Buffer.from(this.prefix), range_end: this.end, start_revision: String(start) } });
-      }, broken);
+      /**
+       * The stream broke before etcd confirmed the watch: open another one, while the deadline allows. etcd3
+       * picks a host at random for each stream and a member that is down fails it at once (ECONNREFUSED), so
+       * with one of three members dead, failing the whole re-join here cost a node a probe round (up to 1 s)
+       * each time it drew that member: seconds after etcd itself was back. Each new stream is a new draw.
+       */
+      const unconfirmed = (err: unknown) => {
+        if (!mine() || settled) return broken(err);
+        const s = this.stream;
+        this.stream = undefined;
+        if (s) closeStream(s);
+        setTimeout(() => mine() && !settled && open(), 50).unref();
+      };
+      const open = () =>
+        this.client.watchClient.watch().then((stream) => {
+          if (!mine() || settled) return void closeStream(stream);
+          this.stream = stream;
+          stream.on('data', (res: IWatchResponse) => {
+            if (!mine() || stream !== this.stream) return;
+            if (res.canceled) {
+              // A compacted start revision: list again. Anything else (refused at creation): the watch failed.
+              if (Number(res.compact_revision) > 0) return this.compacted(settled ? undefined : () => settle(() => resolve('compacted')));
+              return broken(new Error(`etcd cancelled the watch of ${this.prefix}: ${res.cancel_reason || 'no reason given'}`));
+            }
+            if (res.created) return settle(() => resolve('ok'));
+            this.apply(res.events);
+          });
+          stream.on('error', (err: unknown) => stream === this.stream && unconfirmed(err));
+          stream.on('end', () => stream === this.stream && unconfirmed(new Error(`etcd ended the watch of ${this.prefix}`)));
+          stream.write({ create_request: { key: Buffer.from(this.prefix), range_end: this.end, start_revision: String(start) } });
+        }, unconfirmed);
+      open();
     });
   }
 

@@ -59,7 +59,7 @@ export function makeCerts(dir: string): Certs {
   };
 }
 
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, async () => {
       const s = createServer().listen(0, '127.0.0.1');

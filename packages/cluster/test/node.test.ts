@@ -10,6 +10,7 @@ import { ClusterNode, type DaemonSpec, type Launcher } from '../src/index.js';
 import { PrefixWatch } from '../src/prefix-watch.js';
 import { shmObjects, spawnNode, uniqueName } from '../../../test/helpers.js';
 import { type EtcdServer, startEtcd } from './etcd.js';
+import { freePorts } from './etcd-cluster.js';
 
 let etcd: EtcdServer;
 let admin: Etcd3;
@@ -139,6 +140,32 @@ describe('address book', () => {
     } finally {
       watch.close();
       client.close();
+    }
+  });
+
+  it('a watch whose stream drew an etcd member that is down opens another on a member that is up', async () => {
+    // etcd3 picks a host at random for each stream, and one that is down fails it at once (ECONNREFUSED).
+    // Failing the watch there made a node's re-join a draw against the dead member, each loss a probe round
+    // (up to 1 s) more. Here the first stream is drawn on a member that is down, every time.
+    const [deadPort] = await freePorts(1);
+    const dead = new Etcd3({ hosts: `http://127.0.0.1:${deadPort}` });
+    const client = new Etcd3({ hosts: etcd.endpoint });
+    const streams = client.watchClient.watch.bind(client.watchClient);
+    let drawn = 0;
+    client.watchClient.watch = (o) => (drawn++ === 0 ? dead.watchClient.watch(o) : streams(o));
+    const prefix = `libipc/test/${uniqueName('w')}/`;
+    const seen: string[] = [];
+    const watch = new PrefixWatch(client, prefix, { snapshot: () => undefined, changes: (c) => seen.push(...c.map((x) => x.key)), failed: () => undefined }, 5000);
+    try {
+      await watch.start();
+      expect(drawn).toBe(2);
+      await admin.put(`${prefix}k`).value('v');
+      await eventually(() => seen.length === 1, 'the change seen');
+      expect(seen).toEqual([`${prefix}k`]);
+    } finally {
+      watch.close();
+      client.close();
+      dead.close();
     }
   });
 
