@@ -7,13 +7,7 @@ set -e
 cd "$(dirname "$0")/.."
 export COREPACK_ENABLE_DOWNLOAD_PROMPT="${COREPACK_ENABLE_DOWNLOAD_PROMPT:-0}"
 export TURBO_TELEMETRY_DISABLED="${TURBO_TELEMETRY_DISABLED:-1}"
-if [ -z "${npm_config_nodedir:-}" ]; then
-  nodedir="$(npm config get nodedir 2>/dev/null || true)"
-  case "$nodedir" in
-    "" | undefined | null) nodedir="$(dirname "$(dirname "$(command -v node)")")" ;;
-  esac
-  if [ -f "$nodedir/include/node/node_api.h" ]; then export npm_config_nodedir="$nodedir"; fi
-fi
+. scripts/nodedir.sh
 if ! pnpm --version >/dev/null 2>&1; then
   if ! corepack enable pnpm 2>/dev/null; then
     mkdir -p .corepack-bin
