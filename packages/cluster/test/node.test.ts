@@ -23,6 +23,21 @@ afterAll(async () => {
   await etcd?.close();
 });
 
+/** A PrefixWatch through `client` starts (within `timeoutMs`) and sees a put that another client makes. */
+async function expectWatchSeesAPut(client: Etcd3, timeoutMs: number): Promise<void> {
+  const prefix = `libipc/test/${uniqueName('w')}/`;
+  const seen: string[] = [];
+  const watch = new PrefixWatch(client, prefix, { snapshot: () => undefined, changes: (c) => seen.push(...c.map((x) => x.key)), failed: () => undefined }, timeoutMs);
+  try {
+    await watch.start();
+    await admin.put(`${prefix}k`).value('v');
+    await eventually(() => seen.length === 1, 'the change seen');
+    expect(seen).toEqual([`${prefix}k`]);
+  } finally {
+    watch.close();
+  }
+}
+
 const open: ClusterNode[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((n) => n.leave()));
@@ -126,19 +141,12 @@ describe('address book', () => {
     // etcd answers a watch of an empty range "created and cancelled". etcd3's shared watch stream then waits
     // for that creation forever, and every later watch of the client with it: a node never came back.
     const client = new Etcd3({ hosts: etcd.endpoint });
-    const prefix = `libipc/test/${uniqueName('w')}/`;
-    const seen: string[] = [];
-    const watch = new PrefixWatch(client, prefix, { snapshot: () => undefined, changes: (c) => seen.push(...c.map((x) => x.key)), failed: () => undefined }, 2000);
     try {
       const refused = client.watch().inRange({ start: 'b', end: 'a' }).watcher();
       const [err] = (await once(refused, 'error')) as [Error];
       expect(err.message).toMatch(/cancel/i);
-      await watch.start();
-      await admin.put(`${prefix}k`).value('v');
-      await eventually(() => seen.length === 1, 'the change seen');
-      expect(seen).toEqual([`${prefix}k`]);
+      await expectWatchSeesAPut(client, 2000);
     } finally {
-      watch.close();
       client.close();
     }
   });
@@ -153,17 +161,10 @@ describe('address book', () => {
     const streams = client.watchClient.watch.bind(client.watchClient);
     let drawn = 0;
     client.watchClient.watch = (o) => (drawn++ === 0 ? dead.watchClient.watch(o) : streams(o));
-    const prefix = `libipc/test/${uniqueName('w')}/`;
-    const seen: string[] = [];
-    const watch = new PrefixWatch(client, prefix, { snapshot: () => undefined, changes: (c) => seen.push(...c.map((x) => x.key)), failed: () => undefined }, 5000);
     try {
-      await watch.start();
+      await expectWatchSeesAPut(client, 5000);
       expect(drawn).toBe(2);
-      await admin.put(`${prefix}k`).value('v');
-      await eventually(() => seen.length === 1, 'the change seen');
-      expect(seen).toEqual([`${prefix}k`]);
     } finally {
-      watch.close();
       client.close();
       dead.close();
     }
